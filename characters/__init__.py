@@ -1,0 +1,1 @@
+"""The character library: characters, reference assets and sharing between workspaces."""

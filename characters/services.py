@@ -1,0 +1,158 @@
+"""Writes to the character library: characters, reference assets, shares."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import PurePath
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+
+from characters.media import MediaRejected, inspect_upload
+from characters.models import Character, CharacterShare, ReferenceAsset
+from studio.models import Workspace
+
+_EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+}
+
+
+def _handle_taken(*, workspace: Workspace, handle: str, exclude_pk: int | None = None) -> bool:
+    return (
+        Character.objects.filter(workspace=workspace, handle=handle).exclude(pk=exclude_pk).exists()
+    )
+
+
+def character_create(
+    *,
+    workspace: Workspace,
+    name: str,
+    handle: str,
+    description: str = "",
+    created_by: AbstractBaseUser | None = None,
+) -> Character:
+    handle = handle.lower()
+    if _handle_taken(workspace=workspace, handle=handle):
+        raise ValidationError({"handle": f"@{handle} is already used in this workspace."})
+    character = Character(
+        workspace=workspace,
+        name=name,
+        handle=handle,
+        description=description,
+        created_by=created_by,
+    )
+    character.full_clean()
+    try:
+        with transaction.atomic():
+            character.save()
+    except IntegrityError:  # a concurrent create took the handle between check and save
+        raise ValidationError({"handle": f"@{handle} is already used in this workspace."}) from None
+    return character
+
+
+def character_update(
+    *, character: Character, name: str, handle: str, description: str
+) -> Character:
+    handle = handle.lower()
+    if _handle_taken(workspace=character.workspace, handle=handle, exclude_pk=character.pk):
+        raise ValidationError({"handle": f"@{handle} is already used in this workspace."})
+    character.name, character.handle, character.description = name, handle, description
+    character.full_clean()
+    character.save()
+    return character
+
+
+def asset_check(*, upload: UploadedFile) -> None:
+    """Raise a ValidationError naming the file unless it is an acceptable reference."""
+    try:
+        inspect_upload(upload, name=PurePath(upload.name or "upload").name)
+    except MediaRejected as rejected:
+        raise ValidationError(str(rejected)) from None
+
+
+def asset_add(
+    *,
+    character: Character,
+    upload: UploadedFile,
+    label: str = "",
+    created_by: AbstractBaseUser | None = None,
+) -> ReferenceAsset:
+    """Check an uploaded file by its content and store it with a thumbnail.
+
+    Raises ValidationError with a plain message naming the file when it is refused.
+    """
+    name = PurePath(upload.name or "upload").name
+    try:
+        media = inspect_upload(upload, name=name)
+    except MediaRejected as rejected:
+        raise ValidationError(str(rejected)) from None
+    stem = uuid.uuid4().hex
+    asset = ReferenceAsset(
+        character=character,
+        kind=media.kind,
+        label=label,
+        original_name=name[:255],
+        content_type=media.content_type,
+        size_bytes=upload.size or 0,
+        width=media.width,
+        height=media.height,
+        duration_seconds=media.duration_seconds,
+        codec=media.codec,
+        dominant_color=media.dominant_color,
+        created_by=created_by,
+    )
+    asset.file.save(f"{stem}.{_EXTENSIONS[media.content_type]}", upload, save=False)
+    asset.thumbnail.save(f"{stem}-thumb.jpg", ContentFile(media.thumbnail), save=False)
+    try:
+        asset.save()
+    except Exception:
+        # Never leave orphaned files behind a row that does not exist.
+        asset.file.delete(save=False)
+        asset.thumbnail.delete(save=False)
+        raise
+    return asset
+
+
+def asset_delete(*, asset: ReferenceAsset) -> None:
+    files = [asset.file, asset.thumbnail]
+    asset.delete()
+    for stored in files:
+        stored.delete(save=False)
+
+
+def character_delete(*, character: Character) -> None:
+    assets = list(character.assets.all())
+    character.delete()
+    for asset in assets:
+        asset.file.delete(save=False)
+        asset.thumbnail.delete(save=False)
+
+
+def character_share(
+    *, character: Character, workspace_slug: str, created_by: AbstractBaseUser | None = None
+) -> CharacterShare:
+    """Let another workspace mention (not change) the character."""
+    try:
+        target = Workspace.objects.get(slug=workspace_slug.strip().lower())
+    except Workspace.DoesNotExist:
+        raise ValidationError(f"No workspace is called “{workspace_slug}”.") from None
+    if target.pk == character.workspace_id:
+        raise ValidationError("A character is already available in its own workspace.")
+    share, created = CharacterShare.objects.get_or_create(
+        character=character, workspace=target, defaults={"created_by": created_by}
+    )
+    if not created:
+        raise ValidationError(f"{character.name} is already shared with {target.name}.")
+    return share
+
+
+def character_unshare(*, share: CharacterShare) -> None:
+    share.delete()

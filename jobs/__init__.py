@@ -1,0 +1,1 @@
+"""The generation engine: jobs, providers, emulators, routing and prices (scene-agnostic)."""

@@ -1,0 +1,102 @@
+"""Access helpers: one per kind of object, each scoped to the user's workspaces.
+
+An object outside the user's workspaces is a 404 (we do not confirm it exists);
+an object the user may see but their role may not change is a 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import Http404
+
+from characters.models import Character, CharacterShare, ReferenceAsset
+from studio.models import Episode, Membership, Scene, Series
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def membership_for(user: User, workspace_slug: str) -> Membership:
+    """The user's membership in the workspace named by slug, or 404."""
+    if not user.is_authenticated:
+        raise Http404
+    try:
+        return Membership.objects.select_related("workspace").get(
+            workspace__slug=workspace_slug, user=user
+        )
+    except Membership.DoesNotExist:
+        raise Http404 from None
+
+
+def require(membership: Membership, permission: Callable[[Membership], bool] | str) -> None:
+    """403 unless the membership's role grants `permission` ("edit", "review", "manage")."""
+    allowed = (
+        getattr(membership, f"can_{permission}") if isinstance(permission, str) else permission
+    )
+    if not allowed:
+        raise PermissionDenied
+
+
+def series_for(membership: Membership, series_id: int) -> Series:
+    try:
+        return Series.objects.get(pk=series_id, workspace=membership.workspace)
+    except Series.DoesNotExist:
+        raise Http404 from None
+
+
+def episode_for(membership: Membership, episode_id: int) -> Episode:
+    try:
+        return Episode.objects.select_related("series").get(
+            pk=episode_id, series__workspace=membership.workspace
+        )
+    except Episode.DoesNotExist:
+        raise Http404 from None
+
+
+def scene_for(membership: Membership, scene_id: int) -> Scene:
+    try:
+        return Scene.objects.select_related("episode__series").get(
+            pk=scene_id, episode__series__workspace=membership.workspace
+        )
+    except Scene.DoesNotExist:
+        raise Http404 from None
+
+
+def character_for(membership: Membership, character_id: int, *, shared: bool = True) -> Character:
+    """A character owned by the workspace, or (with `shared`) shared with it.
+
+    Shared characters are for reading and mentioning only: pass shared=False
+    when the caller is about to change the character.
+    """
+    visible = Q(workspace=membership.workspace)
+    if shared:
+        visible |= Q(
+            pk__in=CharacterShare.objects.filter(workspace=membership.workspace).values(
+                "character_id"
+            )
+        )
+    try:
+        return Character.objects.select_related("workspace").get(visible, pk=character_id)
+    except Character.DoesNotExist:
+        raise Http404 from None
+
+
+def asset_for(character: Character, asset_id: int) -> ReferenceAsset:
+    """An asset of a character the caller already resolved through character_for."""
+    try:
+        return character.assets.get(pk=asset_id)
+    except ReferenceAsset.DoesNotExist:
+        raise Http404 from None
+
+
+def member_for(membership: Membership, member_id: int) -> Membership:
+    """Another membership of the same workspace."""
+    try:
+        return Membership.objects.select_related("user").get(
+            pk=member_id, workspace=membership.workspace
+        )
+    except Membership.DoesNotExist:
+        raise Http404 from None

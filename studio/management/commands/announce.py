@@ -1,0 +1,37 @@
+"""Wait for the web server, then print where Castboard is and how to log in."""
+
+from __future__ import annotations
+
+import signal
+import time
+import urllib.request
+
+from django.core.management.base import BaseCommand
+
+from studio.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERNAME
+
+
+class Command(BaseCommand):
+    help = "Print the URL and the demo login once the web server answers (used by `make run`)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--url", default="http://127.0.0.1:8000/")
+
+    def handle(self, *args, url: str, **options) -> None:
+        started = time.monotonic()
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}login/", timeout=2) as response:  # noqa: S310 - loopback URL from our own Makefile
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\n  Castboard is ready at {url}  (up in {time.monotonic() - started:.1f} s)\n"
+                f"  Log in as {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
+                "  Ctrl-C stops everything.\n"
+            )
+        )
+        # Stay alive: the supervisor stops every process when one exits.
+        signal.pause()

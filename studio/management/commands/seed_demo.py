@@ -1,0 +1,169 @@
+"""Create the demo workspace (idempotent): a user, three characters, a series."""
+
+from __future__ import annotations
+
+import io
+
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from PIL import Image, ImageDraw
+
+from characters import services as characters
+from characters.models import Character
+from studio import services
+from studio.models import Membership, Role, Series, Workspace
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "castboard-demo"  # noqa: S105 - the published demo login, printed by `make run`
+
+CHARACTERS = [
+    {
+        "name": "Mina Okafor",
+        "handle": "mina",
+        "description": "Lighthouse keeper, late twenties. Short black curls, yellow raincoat, "
+        "green scarf, round glasses. Calm, curious.",
+        "skin": (141, 85, 60),
+        "hair": (25, 20, 20),
+        "outfit": (242, 190, 34),
+        "accent": (46, 125, 80),
+    },
+    {
+        "name": "Captain Ilse Brandt",
+        "handle": "ilse",
+        "description": "Ferry captain in her sixties. Silver braid, navy peacoat with brass "
+        "buttons, weathered face, red knit cap.",
+        "skin": (232, 190, 160),
+        "hair": (200, 200, 205),
+        "outfit": (30, 45, 90),
+        "accent": (190, 40, 40),
+    },
+    {
+        "name": "Pip",
+        "handle": "pip",
+        "description": "A small grey seal with a white spot over the left eye. Playful; "
+        "always near the water.",
+        "skin": (120, 125, 135),
+        "hair": (120, 125, 135),
+        "outfit": (120, 125, 135),
+        "accent": (245, 245, 245),
+    },
+]
+
+SERIES = {
+    "title": "The Lighthouse at Gull Point",
+    "logline": "A keeper, a ferry captain and a seal keep a remote light burning through one stormy winter.",
+    "style_guide": "Hand-painted animation look, muted teal and amber palette, soft film grain, "
+    "wide establishing shots, gentle camera moves.",
+    "default_size": "1280x720",
+    "default_duration": 8,
+}
+
+EPISODES = [
+    (
+        "The New Keeper",
+        [
+            (
+                "Arrival",
+                "@ilse steers the ferry through grey swells toward Gull Point; @mina stands at the bow holding her suitcase.",
+            ),
+            (
+                "First look",
+                "@mina climbs the spiral stairs of the lighthouse, lamp light sweeping across her glasses.",
+            ),
+            ("A visitor", "On the rocks below, @pip pops out of the water and barks at @mina."),
+            ("Night watch", "@mina lights the great lamp at dusk while @pip sleeps on the jetty."),
+        ],
+    ),
+    (
+        "Storm Season",
+        [
+            ("Warning", "@ilse radios the lighthouse: a storm is coming. @mina listens, worried."),
+            ("The swell", "Waves crash over the jetty; @pip dives and resurfaces near the ferry."),
+            ("The lamp fails", "The lamp flickers out; @mina races up the stairs with a lantern."),
+            (
+                "Safe harbour",
+                "At dawn the ferry docks safely; @ilse and @mina share tea while @pip watches.",
+            ),
+        ],
+    ),
+]
+
+
+def _portrait(spec: dict, *, profile: bool) -> bytes:
+    """Draw a simple, recognisable character portrait (PNG) for a reference image."""
+    image = Image.new("RGB", (512, 512), (236, 240, 244))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 380, 512, 512), fill=(200, 214, 222))
+    shift = 40 if profile else 0
+    draw.rounded_rectangle((146 + shift, 300, 366 + shift, 512), radius=60, fill=spec["outfit"])
+    draw.ellipse((176 + shift, 110, 336 + shift, 290), fill=spec["skin"])
+    draw.chord((166 + shift, 90, 346 + shift, 250), 180, 360, fill=spec["hair"])
+    eye_y = 195
+    eyes = [(280 + shift,)] if profile else [(225,), (287,)]
+    for (x,) in eyes:
+        draw.ellipse((x - 9, eye_y - 9, x + 9, eye_y + 9), fill=(30, 30, 30))
+    draw.rectangle((196 + shift, 300, 316 + shift, 330), fill=spec["accent"])
+    draw.text((20, 20), f"{spec['name']} ({'profile' if profile else 'front'})", fill=(40, 40, 40))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+class Command(BaseCommand):
+    help = "Create or complete the demo workspace, its characters and a demo series."
+
+    @transaction.atomic
+    def handle(self, *args, **options) -> None:
+        User = get_user_model()
+        user, created = User.objects.get_or_create(
+            username=DEMO_USERNAME, defaults={"email": "demo@castboard.invalid"}
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        workspace = Workspace.objects.filter(slug="demo").first()
+        if workspace is None:
+            workspace = services.workspace_create(name="Demo Studio", slug="demo", owner=user)
+        Membership.objects.get_or_create(
+            workspace=workspace, user=user, defaults={"role": Role.OWNER}
+        )
+
+        for spec in CHARACTERS:
+            character = Character.objects.filter(workspace=workspace, handle=spec["handle"]).first()
+            if character is None:
+                character = characters.character_create(
+                    workspace=workspace,
+                    name=spec["name"],
+                    handle=spec["handle"],
+                    description=spec["description"],
+                    created_by=user,
+                )
+            if not character.assets.exists():
+                for profile in (False, True):
+                    label = "profile" if profile else "front"
+                    upload = SimpleUploadedFile(
+                        f"{spec['handle']}-{label}.png",
+                        _portrait(spec, profile=profile),
+                        "image/png",
+                    )
+                    characters.asset_add(
+                        character=character, upload=upload, label=label, created_by=user
+                    )
+
+        series = Series.objects.filter(workspace=workspace, title=SERIES["title"]).first()
+        if series is None:
+            series = services.series_create(workspace=workspace, created_by=user, **SERIES)
+        for number, (title, scenes) in enumerate(EPISODES, start=1):
+            episode = series.episodes.filter(number=number).first()
+            if episode is None:
+                episode = services.episode_create(series=series, title=title, number=number)
+            if not episode.scenes.exists():
+                for scene_title, prompt in scenes:
+                    services.scene_create(episode=episode, title=scene_title, prompt=prompt)
+        self.stdout.write(
+            f"Demo workspace ready: log in as {DEMO_USERNAME} / {DEMO_PASSWORD} "
+            f"(workspace “{workspace.name}”, {workspace.characters.count()} characters, "
+            f"series “{series.title}”)."
+        )

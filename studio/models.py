@@ -1,0 +1,168 @@
+"""Tenancy (workspaces, memberships) and the production domain (series to scenes)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.urls import reverse
+
+SIZE_CHOICES = [
+    ("1280x720", "1280×720 (landscape)"),
+    ("720x1280", "720×1280 (portrait)"),
+    ("1792x1024", "1792×1024 (wide, high)"),
+    ("1024x1792", "1024×1792 (tall, high)"),
+    ("1024x1024", "1024×1024 (square)"),
+]
+DURATION_VALIDATORS = [MinValueValidator(1), MaxValueValidator(60)]
+slug_validator = RegexValidator(
+    r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
+    "Use lowercase letters, digits and single hyphens.",
+)
+
+
+class Workspace(models.Model):
+    """A team: everything a user sees belongs to one of their workspaces."""
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True, validators=[slug_validator])
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("dashboard", args=[self.slug])
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    EDITOR = "editor", "Editor"
+    REVIEWER = "reviewer", "Reviewer"
+    VIEWER = "viewer", "Viewer"
+
+
+class Membership(models.Model):
+    """A user's role in a workspace; the role decides what they may change."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="one_membership_per_user"),
+        ]
+        ordering = ["workspace", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} ({self.role})"
+
+    @property
+    def can_manage(self) -> bool:
+        """Members, provider keys, budgets: owners only."""
+        return self.role == Role.OWNER
+
+    @property
+    def can_edit(self) -> bool:
+        """Characters, series, scenes and generation."""
+        return self.role in (Role.OWNER, Role.EDITOR)
+
+    @property
+    def can_review(self) -> bool:
+        """Approve or reject takes."""
+        return self.role in (Role.OWNER, Role.EDITOR, Role.REVIEWER)
+
+
+class Series(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="series")
+    title = models.CharField(max_length=200)
+    logline = models.CharField(max_length=500, blank=True)
+    style_guide = models.TextField(
+        blank=True, help_text="Appended to every scene's prompt: look, palette, camera, mood."
+    )
+    default_size = models.CharField(max_length=12, choices=SIZE_CHOICES, default="1280x720")
+    default_duration = models.PositiveSmallIntegerField(
+        default=8, validators=DURATION_VALIDATORS, help_text="Seconds."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+        verbose_name_plural = "series"
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("series_detail", args=[self.workspace.slug, self.pk])
+
+
+class Episode(models.Model):
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="episodes")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["series", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "number"], name="episode_number_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series.title} #{self.number}: {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("episode_detail", args=[self.series.workspace.slug, self.pk])
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.series.workspace
+
+
+class Scene(models.Model):
+    """One shot of an episode; its prompt names characters as @handle."""
+
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="scenes")
+    # Kept dense (0..n-1) by studio.services.scene_move / scene_create / scene_delete.
+    position = models.PositiveIntegerField(db_index=True)
+    title = models.CharField(max_length=200, blank=True)
+    prompt = models.TextField(max_length=32000)
+    duration = models.PositiveSmallIntegerField(
+        validators=DURATION_VALIDATORS, help_text="Seconds."
+    )
+    size = models.CharField(max_length=12, choices=SIZE_CHOICES)
+    notes = models.TextField(blank=True)
+    mentions = models.ManyToManyField(
+        "characters.Character",
+        related_name="scenes",
+        blank=True,
+        help_text="The characters the prompt names; kept in step by the scene services.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["episode", "position"]
+
+    def __str__(self) -> str:
+        return self.title or f"Scene {self.position + 1}"
+
+    @property
+    def number(self) -> int:
+        return self.position + 1

@@ -1,0 +1,222 @@
+"""Writes that span rows: workspaces and members, series, episodes and scenes."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max, Q
+
+from characters.mentions import parse_mentions
+from characters.models import Character
+from characters.selectors import characters_resolve_handles
+from studio.models import Episode, Membership, Role, Scene, Series, Workspace
+
+# --- Workspaces and members -------------------------------------------------
+
+
+def workspace_create(*, name: str, slug: str, owner: AbstractBaseUser) -> Workspace:
+    workspace = Workspace(name=name, slug=slug)
+    workspace.full_clean()
+    with transaction.atomic():
+        workspace.save()
+        Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
+    return workspace
+
+
+def member_add(*, workspace: Workspace, username_or_email: str, role: str) -> Membership:
+    """Add an existing user, found by username or e-mail, with a role."""
+    User = get_user_model()
+    needle = username_or_email.strip()
+    users = list(User.objects.filter(Q(username__iexact=needle) | Q(email__iexact=needle))[:2])
+    if not users:
+        raise ValidationError(f"No user has the username or e-mail “{needle}”.")
+    if len(users) > 1:
+        raise ValidationError(f"More than one user matches “{needle}”; use the username.")
+    user = users[0]
+    if Membership.objects.filter(workspace=workspace, user=user).exists():
+        raise ValidationError(f"{user.get_username()} is already a member of {workspace.name}.")
+    return Membership.objects.create(workspace=workspace, user=user, role=Role(role))
+
+
+def _lock_owners(workspace: Workspace) -> int:
+    """Lock the workspace's owner rows and count them (two removals cannot race)."""
+    return len(
+        list(
+            Membership.objects.select_for_update()
+            .filter(workspace=workspace, role=Role.OWNER)
+            .values_list("pk", flat=True)
+        )
+    )
+
+
+def member_change_role(*, membership: Membership, role: str) -> Membership:
+    with transaction.atomic():
+        owners = _lock_owners(membership.workspace)
+        membership.refresh_from_db()
+        if membership.role == Role.OWNER and role != Role.OWNER and owners <= 1:
+            raise ValidationError("A workspace needs at least one owner: add another owner first.")
+        membership.role = Role(role)
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def member_remove(*, membership: Membership) -> None:
+    with transaction.atomic():
+        owners = _lock_owners(membership.workspace)
+        membership.refresh_from_db()
+        if membership.role == Role.OWNER and owners <= 1:
+            raise ValidationError("The last owner cannot be removed: add another owner first.")
+        membership.delete()
+
+
+# --- Series and episodes ----------------------------------------------------
+
+
+def series_create(
+    *, workspace: Workspace, created_by: AbstractBaseUser | None = None, **fields: object
+) -> Series:
+    series = Series(workspace=workspace, created_by=created_by, **fields)
+    series.full_clean()
+    series.save()
+    return series
+
+
+def episode_create(*, series: Series, title: str, number: int | None = None) -> Episode:
+    """Create an episode; without a number it becomes the series' next one."""
+    with transaction.atomic():
+        Series.objects.select_for_update().filter(pk=series.pk).first()
+        if number is None:
+            number = (series.episodes.aggregate(n=Max("number"))["n"] or 0) + 1
+        elif series.episodes.filter(number=number).exists():
+            raise ValidationError({"number": f"Episode {number} already exists in this series."})
+        episode = Episode(series=series, number=number, title=title)
+        episode.full_clean()
+        episode.save()
+    return episode
+
+
+# --- Scenes -----------------------------------------------------------------
+
+
+def scene_resolve_mentions(*, workspace: Workspace, prompt: str) -> list[Character]:
+    """The characters a prompt names, or a ValidationError naming each bad handle."""
+    resolution = characters_resolve_handles(workspace=workspace, handles=parse_mentions(prompt))
+    problems = [
+        f"@{handle} is not a character in this workspace or shared with it."
+        for handle in resolution.unknown
+    ] + [
+        f"@{handle} names characters shared from several workspaces; ask for one to be renamed."
+        for handle in resolution.ambiguous
+    ]
+    if problems:
+        raise ValidationError({"prompt": problems})
+    return list(resolution.characters.values())
+
+
+def _lock_episode(episode: Episode) -> list[Scene]:
+    """Lock the episode row and return its scenes in order.
+
+    Every write that changes positions takes this lock first, so concurrent
+    reorders, inserts and deletes of one episode run one after another.
+    """
+    Episode.objects.select_for_update().filter(pk=episode.pk).first()
+    return list(Scene.objects.filter(episode=episode).order_by("position", "pk"))
+
+
+def _renumber(scenes: list[Scene]) -> None:
+    changed = []
+    for index, scene in enumerate(scenes):
+        if scene.position != index:
+            scene.position = index
+            changed.append(scene)
+    Scene.objects.bulk_update(changed, ["position"])
+
+
+def scene_create(
+    *,
+    episode: Episode,
+    prompt: str,
+    title: str = "",
+    duration: int | None = None,
+    size: str | None = None,
+    notes: str = "",
+    after: Scene | None = None,
+) -> Scene:
+    """Add a scene at the end of the episode, or right after `after`."""
+    series = episode.series
+    characters = scene_resolve_mentions(workspace=series.workspace, prompt=prompt)
+    scene = Scene(
+        episode=episode,
+        title=title,
+        prompt=prompt,
+        duration=duration or series.default_duration,
+        size=size or series.default_size,
+        notes=notes,
+        position=0,
+    )
+    scene.full_clean(exclude=["position"])
+    with transaction.atomic():
+        scenes = _lock_episode(episode)
+        index = len(scenes)
+        if after is not None:
+            index = next((i + 1 for i, s in enumerate(scenes) if s.pk == after.pk), index)
+        scene.position = index
+        for later in scenes[index:]:
+            later.position += 1
+        Scene.objects.bulk_update(scenes[index:], ["position"])
+        scene.save()
+        scene.mentions.set(characters)
+    return scene
+
+
+def scene_update(*, scene: Scene, **fields: object) -> Scene:
+    workspace = scene.episode.series.workspace
+    for name, value in fields.items():
+        setattr(scene, name, value)
+    characters = scene_resolve_mentions(workspace=workspace, prompt=scene.prompt)
+    scene.full_clean(exclude=["position"])
+    with transaction.atomic():
+        scene.save(update_fields=[*fields, "updated_at"])
+        scene.mentions.set(characters)
+    return scene
+
+
+def scene_duplicate(*, scene: Scene) -> Scene:
+    return scene_create(
+        episode=scene.episode,
+        prompt=scene.prompt,
+        title=f"{scene.title} (copy)" if scene.title else "",
+        duration=scene.duration,
+        size=scene.size,
+        notes=scene.notes,
+        after=scene,
+    )
+
+
+def scene_delete(*, scene: Scene) -> None:
+    with transaction.atomic():
+        scenes = _lock_episode(scene.episode)
+        Scene.objects.filter(pk=scene.pk).delete()
+        _renumber([s for s in scenes if s.pk != scene.pk])
+
+
+def scene_move(*, scene: Scene, to_position: int) -> Scene:
+    """Move a scene to `to_position` (0-based, clamped) and keep positions dense.
+
+    Positions are read under the episode lock, so two people reordering at once
+    both see and write a consistent order: the later move wins, nothing is lost
+    or duplicated.
+    """
+    with transaction.atomic():
+        scenes = _lock_episode(scene.episode)
+        moving = next((s for s in scenes if s.pk == scene.pk), None)
+        if moving is None:  # deleted meanwhile
+            raise Scene.DoesNotExist
+        scenes.remove(moving)
+        to_position = max(0, min(to_position, len(scenes)))
+        scenes.insert(to_position, moving)
+        _renumber(scenes)
+    scene.position = to_position
+    return scene

@@ -1,0 +1,72 @@
+"""URL map: every workspace page lives under /w/<slug>/ and is scoped to it."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from characters import views as characters
+from studio.views import production, workspaces
+
+workspace_patterns = [
+    path("", workspaces.dashboard, name="dashboard"),
+    path("members/", workspaces.members, name="members"),
+    path("members/<int:member_id>/role/", workspaces.member_role, name="member_role"),
+    path("members/<int:member_id>/remove/", workspaces.member_remove, name="member_remove"),
+    # Character library
+    path("characters/", characters.character_list, name="character_list"),
+    path("characters/new/", characters.character_create, name="character_create"),
+    path("characters/<int:character_id>/", characters.character_detail, name="character_detail"),
+    path("characters/<int:character_id>/edit/", characters.character_edit, name="character_edit"),
+    path(
+        "characters/<int:character_id>/delete/",
+        characters.character_delete,
+        name="character_delete",
+    ),
+    path(
+        "characters/<int:character_id>/references/",
+        characters.asset_upload,
+        name="asset_upload",
+    ),
+    path(
+        "characters/<int:character_id>/references/<int:asset_id>/delete/",
+        characters.asset_delete,
+        name="asset_delete",
+    ),
+    path(
+        "characters/<int:character_id>/references/<int:asset_id>/<str:variant>/",
+        characters.asset_file,
+        name="asset_file",
+    ),
+    path(
+        "characters/<int:character_id>/shares/", characters.character_share, name="character_share"
+    ),
+    path(
+        "characters/<int:character_id>/shares/<int:share_id>/revoke/",
+        characters.character_unshare,
+        name="character_unshare",
+    ),
+    # Series, episodes, scenes
+    path("series/", production.series_list, name="series_list"),
+    path("series/new/", production.series_create, name="series_create"),
+    path("series/<int:series_id>/", production.series_detail, name="series_detail"),
+    path("series/<int:series_id>/edit/", production.series_edit, name="series_edit"),
+    path("series/<int:series_id>/delete/", production.series_delete, name="series_delete"),
+    path("series/<int:series_id>/episodes/", production.episode_create, name="episode_create"),
+    path("episodes/<int:episode_id>/", production.episode_detail, name="episode_detail"),
+    path("episodes/<int:episode_id>/edit/", production.episode_edit, name="episode_edit"),
+    path("episodes/<int:episode_id>/delete/", production.episode_delete, name="episode_delete"),
+    path("episodes/<int:episode_id>/scenes/new/", production.scene_create, name="scene_create"),
+    path("scenes/<int:scene_id>/edit/", production.scene_edit, name="scene_edit"),
+    path("scenes/<int:scene_id>/delete/", production.scene_delete, name="scene_delete"),
+    path("scenes/<int:scene_id>/duplicate/", production.scene_duplicate, name="scene_duplicate"),
+    path("scenes/<int:scene_id>/move/", production.scene_move, name="scene_move"),
+]
+
+urlpatterns = [
+    path("", workspaces.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("workspaces/new/", workspaces.workspace_create, name="workspace_create"),
+    path("w/<slug:slug>/", include(workspace_patterns)),
+    path("admin/", admin.site.urls),
+]

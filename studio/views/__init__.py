@@ -1,0 +1,1 @@
+"""Views of the studio: workspaces and members, series, episodes and scenes."""

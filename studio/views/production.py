@@ -1,0 +1,278 @@
+"""Series, episodes and scenes: list, create, edit, delete, reorder."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.forms import BaseForm
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from studio import services
+from studio.access import episode_for, membership_for, require, scene_for, series_for
+from studio.forms import EpisodeForm, SceneForm, SceneMoveForm, SeriesForm
+from studio.http import HtmxHttpRequest
+from studio.models import Scene
+from studio.selectors import episodes_of, scenes_of, series_for_workspace
+
+
+def _apply(form: BaseForm, error: ValidationError) -> None:
+    """Put a service's ValidationError on the form, field by field where it names one."""
+    if hasattr(error, "error_dict"):
+        for field, problems in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, problems)
+    else:
+        form.add_error(None, error)
+
+
+# --- Series -----------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def series_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    series = series_for_workspace(workspace=membership.workspace)
+    return render(request, "studio/series_list.html", {"membership": membership, "series": series})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def series_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    require(membership, "edit")
+    form = SeriesForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        series = services.series_create(
+            workspace=membership.workspace, created_by=request.user, **form.cleaned_data
+        )
+        messages.success(request, f"Series “{series.title}” created. Add its first episode.")
+        return redirect(series)
+    return render(request, "studio/series_form.html", {"membership": membership, "form": form})
+
+
+@login_required
+@require_GET
+def series_detail(request: HtmxHttpRequest, slug: str, series_id: int) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    series = series_for(membership, series_id)
+    context = {
+        "membership": membership,
+        "series": series,
+        "episodes": episodes_of(series=series),
+        "episode_form": EpisodeForm(),
+    }
+    return render(request, "studio/series_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def series_edit(request: HtmxHttpRequest, slug: str, series_id: int) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    series = series_for(membership, series_id)
+    require(membership, "edit")
+    form = SeriesForm(request.POST or None, instance=series)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Series saved.")
+        return redirect(series)
+    context = {"membership": membership, "form": form, "series": series}
+    return render(request, "studio/series_form.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def series_delete(request: HtmxHttpRequest, slug: str, series_id: int) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    series = series_for(membership, series_id)
+    require(membership, "edit")
+    if request.method == "POST":
+        series.delete()
+        messages.success(request, f"Series “{series.title}” deleted.")
+        return redirect("series_list", slug)
+    context = {"membership": membership, "object": series, "cancel_url": series.get_absolute_url()}
+    return render(request, "studio/confirm_delete.html", context)
+
+
+# --- Episodes ---------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def episode_create(request: HtmxHttpRequest, slug: str, series_id: int) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    series = series_for(membership, series_id)
+    require(membership, "edit")
+    form = EpisodeForm(request.POST)
+    if form.is_valid():
+        try:
+            episode = services.episode_create(
+                series=series,
+                title=form.cleaned_data["title"],
+                number=form.cleaned_data["number"],
+            )
+        except ValidationError as error:
+            _apply(form, error)
+        else:
+            messages.success(request, f"Episode {episode.number} created.")
+            return redirect(episode)
+    context = {
+        "membership": membership,
+        "series": series,
+        "episodes": episodes_of(series=series),
+        "episode_form": form,
+    }
+    return render(request, "studio/series_detail.html", context, status=400)
+
+
+@login_required
+@require_GET
+def episode_detail(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    episode = episode_for(membership, episode_id)
+    context = {"membership": membership, "episode": episode, "scenes": scenes_of(episode=episode)}
+    return render(request, "studio/episode_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def episode_edit(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    episode = episode_for(membership, episode_id)
+    require(membership, "edit")
+    form = EpisodeForm(request.POST or None, instance=episode)
+    if request.method == "POST" and form.is_valid():
+        number = form.cleaned_data["number"] or episode.number
+        clash = episode.series.episodes.filter(number=number).exclude(pk=episode.pk)
+        if clash.exists():
+            form.add_error("number", f"Episode {number} already exists in this series.")
+        else:
+            episode.number, episode.title = number, form.cleaned_data["title"]
+            episode.save()
+            messages.success(request, "Episode saved.")
+            return redirect(episode)
+    context = {"membership": membership, "form": form, "episode": episode}
+    return render(request, "studio/episode_form.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def episode_delete(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    episode = episode_for(membership, episode_id)
+    require(membership, "edit")
+    if request.method == "POST":
+        episode.delete()
+        messages.success(request, f"Episode {episode.number} deleted.")
+        return redirect(episode.series)
+    context = {
+        "membership": membership,
+        "object": episode,
+        "cancel_url": episode.get_absolute_url(),
+    }
+    return render(request, "studio/confirm_delete.html", context)
+
+
+# --- Scenes -----------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def scene_create(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    episode = episode_for(membership, episode_id)
+    require(membership, "edit")
+    series = episode.series
+    after = None
+    if after_id := request.GET.get("after") or request.POST.get("after"):
+        after = scene_for(membership, int(after_id)) if after_id.isdigit() else None
+    form = SceneForm(
+        request.POST or None,
+        initial={"duration": series.default_duration, "size": series.default_size},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            scene = services.scene_create(episode=episode, after=after, **form.cleaned_data)
+        except ValidationError as error:
+            _apply(form, error)
+        else:
+            messages.success(request, f"Scene {scene.number} added.")
+            return redirect(f"{episode.get_absolute_url()}#scene-{scene.pk}")
+    context = {"membership": membership, "episode": episode, "form": form, "after": after}
+    return render(request, "studio/scene_form.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def scene_edit(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    scene = scene_for(membership, scene_id)
+    require(membership, "edit")
+    form = SceneForm(request.POST or None, instance=scene)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.scene_update(scene=Scene.objects.get(pk=scene.pk), **form.cleaned_data)
+        except ValidationError as error:
+            _apply(form, error)
+        else:
+            messages.success(request, "Scene saved.")
+            return redirect(f"{scene.episode.get_absolute_url()}#scene-{scene.pk}")
+    context = {"membership": membership, "episode": scene.episode, "form": form, "scene": scene}
+    return render(request, "studio/scene_form.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def scene_delete(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    scene = scene_for(membership, scene_id)
+    require(membership, "edit")
+    episode = scene.episode
+    if request.method == "POST":
+        services.scene_delete(scene=scene)
+        messages.success(request, f"Scene “{scene}” deleted.")
+        return redirect(episode)
+    context = {"membership": membership, "object": scene, "cancel_url": episode.get_absolute_url()}
+    return render(request, "studio/confirm_delete.html", context)
+
+
+@login_required
+@require_POST
+def scene_duplicate(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    scene = scene_for(membership, scene_id)
+    require(membership, "edit")
+    try:
+        copy = services.scene_duplicate(scene=scene)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(scene.episode)
+    messages.success(request, f"Scene duplicated as scene {copy.number}.")
+    return redirect(f"{scene.episode.get_absolute_url()}#scene-{copy.pk}")
+
+
+@login_required
+@require_POST
+def scene_move(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpResponse:
+    """Move a scene to a 0-based position; htmx gets the refreshed scene list."""
+    membership = membership_for(request.user, slug)
+    scene = scene_for(membership, scene_id)
+    require(membership, "edit")
+    form = SceneMoveForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse("Give the new position as a whole number.", status=400)
+    try:
+        services.scene_move(scene=scene, to_position=form.cleaned_data["position"])
+    except Scene.DoesNotExist:
+        messages.error(request, "That scene was deleted meanwhile.")
+    episode = scene.episode
+    if request.htmx:
+        context = {
+            "membership": membership,
+            "episode": episode,
+            "scenes": scenes_of(episode=episode),
+        }
+        return render(request, "studio/episode_detail.html#scene-list", context)
+    return redirect(episode)

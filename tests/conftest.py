@@ -1,0 +1,85 @@
+"""Shared fixtures: users per role, an outsider, a real Redis, and a Celery worker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from studio.models import Role
+from tests.factories import MembershipFactory, WorkspaceFactory
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings, tmp_path: Path) -> None:
+    """Plain HTTP, fast password hashing, static files from the source tree, media in tmp."""
+    settings.SECURE_SSL_REDIRECT = False
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "media"},
+        },
+    }
+
+
+@pytest.fixture
+def workspace():
+    return WorkspaceFactory()
+
+
+@pytest.fixture
+def members(workspace):
+    """One user per role in `workspace`, plus an outsider who belongs elsewhere."""
+    users = {role.value: MembershipFactory(workspace=workspace, role=role).user for role in Role}
+    users["outsider"] = MembershipFactory(role=Role.OWNER).user
+    return users
+
+
+@pytest.fixture
+def owner(members):
+    return members["owner"]
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    """A real Redis: REDIS_URL when set (CI), else an embedded server on a free port."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        redis.Redis.from_url(url).flushdb()
+        yield url
+        return
+    from studio.redis_server import free_port, start_redis
+
+    port = free_port()
+    process = start_redis(port=port, directory=tmp_path_factory.mktemp("redis"))
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def celery_worker(redis_url, transactional_db):
+    """A Celery worker consuming from the real Redis broker, in this process."""
+    from celery.contrib.testing.worker import start_worker
+
+    from studio.celery import app
+
+    app.conf.broker_url = redis_url
+    app.conf.task_always_eager = False
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+        yield worker
