@@ -85,6 +85,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so read-then-write services
     # (scene reordering) serialise on SQLite as they do on PostgreSQL's row locks.
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    # A file, not Django's shared-cache in-memory default, whose table locks ignore
+    # the busy timeout: tests then lock exactly as `make run` does.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-castboard.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,0 +1,59 @@
+"""Guard rails: migrations in step with models, production settings pass the deploy check."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_every_model_change_has_a_migration():
+    out = StringIO()
+    try:
+        call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
+    except SystemExit:
+        pytest.fail(f"Missing migrations:\n{out.getvalue()}")
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _production_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEBUG", "SECURE_"))}
+    env.update(
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="castboard.example",
+        CASTBOARD_VAR_DIR=str(tmp_path),
+    )
+    return env
+
+
+def test_production_settings_pass_the_deploy_check(tmp_path):
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=_production_env(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_malformed_setting_stops_the_process_with_its_name(tmp_path):
+    env = _production_env(tmp_path) | {"DEBUG": "perhaps"}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "DEBUG must be a boolean (true/false, 1/0), got 'perhaps'" in result.stderr

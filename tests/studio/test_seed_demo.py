@@ -1,0 +1,40 @@
+"""The demo workspace: created once, complete, and safe to seed again."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from characters.models import Character, ReferenceAsset
+from studio.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERNAME
+from studio.models import Scene, Series
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seeding_twice_creates_the_demo_once(capsys):
+    call_command("seed_demo")
+    call_command("seed_demo")
+    assert Character.objects.filter(workspace__slug="demo").count() == 3
+    assert ReferenceAsset.objects.filter(kind="image").count() == 6
+    series = Series.objects.get(workspace__slug="demo")
+    assert list(series.episodes.values_list("number", flat=True)) == [1, 2]
+    assert Scene.objects.filter(episode__series=series).count() == 8
+    assert "log in as demo / castboard-demo" in capsys.readouterr().out
+
+
+def test_every_demo_scene_mentions_a_demo_character():
+    call_command("seed_demo")
+    for scene in Scene.objects.all():
+        assert scene.mentions.exists(), scene.prompt
+
+
+def test_the_demo_login_opens_the_demo_workspace(client):
+    call_command("seed_demo")
+    response = client.post(
+        reverse("login"), {"username": DEMO_USERNAME, "password": DEMO_PASSWORD}, follow=True
+    )
+    page = response.content.decode()
+    assert "Demo Studio" in page
+    assert "The Lighthouse at Gull Point" in page
