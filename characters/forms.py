@@ -16,10 +16,14 @@ class MultipleFileField(forms.FileField):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*,video/*"}))
+        # An empty file is refused by the content checks, with a message naming it.
+        kwargs.setdefault("allow_empty_file", True)
         super().__init__(*args, **kwargs)
 
     def clean(self, data: object, initial: object = None) -> list:
         if not data:
+            if self.required:
+                raise forms.ValidationError(self.error_messages["required"], code="required")
             return []
         files = data if isinstance(data, list | tuple) else [data]
         return [super(MultipleFileField, self).clean(f, initial) for f in files]

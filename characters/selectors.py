@@ -22,7 +22,12 @@ def character_library(*, workspace: Workspace) -> tuple[list[Character], list[Ch
     characters = (
         characters_visible_to(workspace=workspace)
         .select_related("workspace")
-        .annotate(scene_count=Count("scenes", distinct=True))
+        # Only this workspace's scenes: a shared character is also used elsewhere.
+        .annotate(
+            scene_count=Count(
+                "scenes", filter=Q(scenes__episode__series__workspace=workspace), distinct=True
+            )
+        )
         .prefetch_related(first_assets)
         .order_by("name")
     )

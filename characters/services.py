@@ -66,7 +66,11 @@ def character_update(
         raise ValidationError({"handle": f"@{handle} is already used in this workspace."})
     character.name, character.handle, character.description = name, handle, description
     character.full_clean()
-    character.save()
+    try:
+        with transaction.atomic():
+            character.save()
+    except IntegrityError:  # a concurrent save took the handle between check and save
+        raise ValidationError({"handle": f"@{handle} is already used in this workspace."}) from None
     return character
 
 

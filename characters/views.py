@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -67,7 +69,7 @@ def _detail_context(membership: Membership, character: Character, **extra: objec
         "assets": character.assets.all(),
         "shares": character.shares.select_related("workspace") if owned else [],
         "scenes": character.scenes.filter(episode__series__workspace=membership.workspace)
-        .select_related("episode__series")
+        .select_related("episode__series__workspace")
         .order_by("episode__series__title", "episode__number", "position"),
         "upload_form": AssetUploadForm(),
         "share_form": ShareForm(),
@@ -113,8 +115,15 @@ def _character_form(
     A refused file keeps everything typed and says why; nothing is saved until
     every file passes.
     """
-    form = CharacterForm(request.POST or None, request.FILES or None, instance=character)
-    if request.method == "POST" and form.is_valid() and _check_references(request, form):
+    if request.method == "POST":
+        # Always bound on POST, so an empty body shows what is missing. The instance
+        # is a copy: the form writes what was typed onto it, and a page re-shown
+        # after an error should still name the character as stored.
+        form = CharacterForm(request.POST, request.FILES, instance=copy.copy(character))
+    else:
+        form = CharacterForm(instance=character)
+    # Check the files even when a field is wrong, so one round trip names every problem.
+    if request.method == "POST" and all([form.is_valid(), _check_references(request, form)]):
         fields = {key: form.cleaned_data[key] for key in ("name", "handle", "description")}
         try:
             with transaction.atomic():
