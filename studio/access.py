@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.http import Http404
 
 from characters.models import Character, CharacterShare, ReferenceAsset
-from studio.models import Episode, Membership, Scene, Series
+from studio.models import Episode, Membership, Scene, Series, Take
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -99,4 +99,13 @@ def member_for(membership: Membership, member_id: int) -> Membership:
             pk=member_id, workspace=membership.workspace
         )
     except Membership.DoesNotExist:
+        raise Http404 from None
+
+
+def take_for(membership: Membership, take_id: int) -> Take:
+    try:
+        return Take.objects.select_related("job__provider_account", "scene__episode__series").get(
+            pk=take_id, scene__episode__series__workspace=membership.workspace
+        )
+    except Take.DoesNotExist:
         raise Http404 from None

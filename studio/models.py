@@ -163,6 +163,48 @@ class Scene(models.Model):
     def __str__(self) -> str:
         return self.title or f"Scene {self.position + 1}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("scene_detail", args=[self.episode.series.workspace.slug, self.pk])
+
     @property
     def number(self) -> int:
         return self.position + 1
+
+
+class Take(models.Model):
+    """One attempt at a scene: a link from the scene to the job that makes its video."""
+
+    class Review(models.TextChoices):
+        PENDING = "pending", "Awaiting review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    scene = models.ForeignKey(Scene, on_delete=models.CASCADE, related_name="takes")
+    job = models.OneToOneField("jobs.Job", on_delete=models.PROTECT, related_name="take")
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+        help_text="The take this one remixes or extends.",
+    )
+    review_state = models.CharField(max_length=10, choices=Review.choices, default=Review.PENDING)
+    review_reason = models.CharField(max_length=300, blank=True)
+    review_notes = models.TextField(blank=True)
+    is_selected = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scene"], condition=models.Q(is_selected=True), name="one_selected_take"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Take {self.pk} of {self.scene}"

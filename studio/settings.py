@@ -180,11 +180,33 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
+    "sweep-jobs": {
+        "task": "jobs.tasks.sweep_jobs",
+        "schedule": env_int("JOBS_SWEEP_SECONDS", 2, minimum=1),
+    },
     "clear-expired-sessions": {
         "task": "studio.tasks.clear_expired_sessions",
         "schedule": 6 * 60 * 60,
     },
 }
+
+# The generation engine (jobs). Times in seconds.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+JOBS_PUBLIC_URL_SECONDS = env_int("JOBS_PUBLIC_URL_SECONDS", 3600, minimum=60)
+JOBS_MIN_POLL_SECONDS = float(env_int("JOBS_MIN_POLL_MS", 1000, minimum=100)) / 1000
+JOBS_WEBHOOK_SAFETY_POLL_SECONDS = env_int("JOBS_WEBHOOK_SAFETY_POLL_SECONDS", 60, minimum=5)
+JOBS_LEASE_SECONDS = env_int("JOBS_LEASE_SECONDS", 30, minimum=1)
+JOBS_DOWNLOAD_LEASE_SECONDS = env_int("JOBS_DOWNLOAD_LEASE_SECONDS", 300, minimum=5)
+JOBS_SUBMIT_STALE_SECONDS = env_int("JOBS_SUBMIT_STALE_SECONDS", 120, minimum=1)
+JOBS_RECONCILE_DELAY_SECONDS = env_int("JOBS_RECONCILE_DELAY_SECONDS", 5, minimum=0)
+JOBS_SWEEP_GRACE_SECONDS = env_int("JOBS_SWEEP_GRACE_SECONDS", 10, minimum=0)
+JOBS_LANE_RECHECK_SECONDS = env_int("JOBS_LANE_RECHECK_SECONDS", 30, minimum=1)
+JOBS_BACKOFF_BASE_SECONDS = env_int("JOBS_BACKOFF_BASE_SECONDS", 2, minimum=1)
+JOBS_MAX_BACKOFF_SECONDS = env_int("JOBS_MAX_BACKOFF_SECONDS", 300, minimum=1)
+JOBS_MAX_SUBMIT_ATTEMPTS = env_int("JOBS_MAX_SUBMIT_ATTEMPTS", 8, minimum=1)
+# The emulators `make run` starts; the demo workspace's accounts point at them.
+EMULATOR_OPENAI_URL = env_str("EMULATOR_OPENAI_URL", "http://127.0.0.1:8101/v1")
+EMULATOR_RELAY_URL = env_str("EMULATOR_RELAY_URL", "http://127.0.0.1:8102/v1")
 
 # Security: production defaults whenever DEBUG is off; each can be overridden.
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)

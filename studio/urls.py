@@ -5,13 +5,20 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from characters import views as characters
-from studio.views import production, workspaces
+from jobs import views as jobs
+from studio.views import production, takes, workspaces
 
 workspace_patterns = [
     path("", workspaces.dashboard, name="dashboard"),
     path("members/", workspaces.members, name="members"),
     path("members/<int:member_id>/role/", workspaces.member_role, name="member_role"),
     path("members/<int:member_id>/remove/", workspaces.member_remove, name="member_remove"),
+    path("settings/providers/", jobs.provider_accounts, name="provider_accounts"),
+    path(
+        "settings/providers/<int:account_id>/",
+        jobs.provider_account_edit,
+        name="provider_account_edit",
+    ),
     # Character library
     path("characters/", characters.character_list, name="character_list"),
     path("characters/new/", characters.character_create, name="character_create"),
@@ -56,6 +63,12 @@ workspace_patterns = [
     path("episodes/<int:episode_id>/edit/", production.episode_edit, name="episode_edit"),
     path("episodes/<int:episode_id>/delete/", production.episode_delete, name="episode_delete"),
     path("episodes/<int:episode_id>/scenes/new/", production.scene_create, name="scene_create"),
+    path("scenes/<int:scene_id>/", takes.scene_detail, name="scene_detail"),
+    path("scenes/<int:scene_id>/generate/", takes.scene_generate, name="scene_generate"),
+    path("takes/<int:take_id>/", takes.take_card, name="take_card"),
+    path("takes/<int:take_id>/cancel/", takes.take_cancel, name="take_cancel"),
+    path("takes/<int:take_id>/select/", takes.take_select, name="take_select"),
+    path("takes/<int:take_id>/<str:variant>/", takes.take_media, name="take_media"),
     path("scenes/<int:scene_id>/edit/", production.scene_edit, name="scene_edit"),
     path("scenes/<int:scene_id>/delete/", production.scene_delete, name="scene_delete"),
     path("scenes/<int:scene_id>/duplicate/", production.scene_duplicate, name="scene_duplicate"),
@@ -68,5 +81,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("workspaces/new/", workspaces.workspace_create, name="workspace_create"),
     path("w/<slug:slug>/", include(workspace_patterns)),
+    path("", include("jobs.urls")),
     path("admin/", admin.site.urls),
 ]

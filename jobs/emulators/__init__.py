@@ -1,0 +1,1 @@
+"""Provider emulators: the real wire protocols, real MP4 results, injectable faults."""

@@ -1,0 +1,267 @@
+"""The engine's rows: provider accounts, jobs and their states, registrations, webhook events.
+
+Scene-agnostic: a job knows its workspace, its compiled request and its results;
+whatever asked for it (a scene's take, a character registration) links to it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from django.db import models
+from django.utils import timezone
+
+from studio.crypto import decrypt_secret, encrypt_secret
+
+
+class ProviderKind(models.TextChoices):
+    OPENAI = "openai", "OpenAI Videos API (or compatible gateway)"
+    SORA_RELAY = "sora_relay", "Sora relay"
+
+
+def _webhook_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class ProviderAccount(models.Model):
+    """A workspace's access to one provider: where it is, its key, its limits."""
+
+    workspace = models.ForeignKey(
+        "studio.Workspace", on_delete=models.CASCADE, related_name="provider_accounts"
+    )
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=20, choices=ProviderKind.choices)
+    base_url = models.URLField(max_length=300)
+    model = models.CharField(max_length=80, blank=True, help_text="For example sora-2.")
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    api_key_hint = models.CharField(max_length=12, blank=True, editable=False)
+    webhook_secret_encrypted = models.TextField(blank=True, editable=False)
+    # The path of this account's webhook endpoint: unguessable, one per account.
+    webhook_token = models.CharField(
+        max_length=40, unique=True, default=_webhook_token, editable=False
+    )
+    enabled = models.BooleanField(default=True)
+    concurrency_limit = models.PositiveSmallIntegerField(
+        default=4, help_text="Jobs in flight at once; more wait in line, unpaid."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def set_api_key(self, plaintext: str) -> None:
+        """Store a key encrypted; only its last four characters stay readable."""
+        self.api_key_encrypted = encrypt_secret(plaintext) if plaintext else ""
+        self.api_key_hint = (
+            f"…{plaintext[-4:]}" if len(plaintext) >= 8 else ("…" if plaintext else "")
+        )
+
+    def api_key(self) -> str:
+        return decrypt_secret(self.api_key_encrypted) if self.api_key_encrypted else ""
+
+    def set_webhook_secret(self, plaintext: str) -> None:
+        self.webhook_secret_encrypted = encrypt_secret(plaintext) if plaintext else ""
+
+    def webhook_secret(self) -> str:
+        return (
+            decrypt_secret(self.webhook_secret_encrypted) if self.webhook_secret_encrypted else ""
+        )
+
+    @property
+    def has_webhooks(self) -> bool:
+        return bool(self.webhook_secret_encrypted)
+
+
+class JobState(models.TextChoices):
+    PENDING = "pending", "Waiting"
+    SUBMITTING = "submitting", "Sending"
+    QUEUED = "queued", "Queued at provider"
+    RUNNING = "running", "Generating"
+    DOWNLOADING = "downloading", "Downloading"
+    SUCCEEDED = "succeeded", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    UNKNOWN = "unknown", "Checking with provider"
+
+
+# Rank of each state: a job only ever moves to a higher rank. UNKNOWN sits with
+# SUBMITTING (it is resolved forward from there by reconciliation).
+STATE_RANK = {
+    JobState.PENDING: 0,
+    JobState.SUBMITTING: 1,
+    JobState.UNKNOWN: 1,
+    JobState.QUEUED: 2,
+    JobState.RUNNING: 3,
+    JobState.DOWNLOADING: 4,
+    JobState.SUCCEEDED: 5,
+    JobState.FAILED: 5,
+    JobState.CANCELLED: 5,
+}
+TERMINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+IN_FLIGHT_STATES = (JobState.SUBMITTING, JobState.UNKNOWN, JobState.QUEUED, JobState.RUNNING)
+
+
+class JobKind(models.TextChoices):
+    GENERATE = "generate", "Generate"
+    REMIX = "remix", "Remix"
+    EXTEND = "extend", "Extend"
+    REGISTER_CHARACTER = "register_character", "Register character"
+
+
+class ErrorCode(models.TextChoices):
+    MODERATION = "moderation", "Blocked by moderation"
+    INVALID_REQUEST = "invalid_request", "Invalid request"
+    RATE_LIMIT = "rate_limit", "Rate limited"
+    QUOTA = "quota", "Out of quota"
+    PROVIDER_ERROR = "provider_error", "Provider error"
+    AUTH = "auth", "Key refused"
+    GENERATION_FAILED = "generation_failed", "Generation failed"
+    UNCONFIRMED = "unconfirmed", "Submission unconfirmed"
+    RESULT_INVALID = "result_invalid", "Result unusable"
+    REGISTRATION_FAILED = "registration_failed", "Character registration failed"
+
+
+def _result_path(job: Job, filename: str) -> str:
+    return f"workspaces/{job.workspace_id}/jobs/{job.pk}/{filename}"
+
+
+class Job(models.Model):
+    workspace = models.ForeignKey("studio.Workspace", on_delete=models.CASCADE, related_name="jobs")
+    provider_account = models.ForeignKey(
+        ProviderAccount, on_delete=models.PROTECT, related_name="jobs"
+    )
+    kind = models.CharField(max_length=20, choices=JobKind.choices, default=JobKind.GENERATE)
+    # What Castboard asked for, compiled for this provider (before registrations
+    # were resolved) and, once sent, exactly what went over the wire.
+    request = models.JSONField(default=dict)
+    sent_payload = models.JSONField(null=True, blank=True)
+    state = models.CharField(
+        max_length=12, choices=JobState.choices, default=JobState.PENDING, db_index=True
+    )
+    provider_job_id = models.CharField(max_length=120, blank=True, db_index=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    error_code = models.CharField(max_length=24, choices=ErrorCode.choices, blank=True)
+    error_message = models.TextField(blank=True)
+    cost_estimate = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    cost_actual = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    video = models.FileField(upload_to=_result_path, max_length=300, blank=True)
+    thumbnail = models.FileField(upload_to=_result_path, max_length=300, blank=True)
+    spritesheet = models.FileField(upload_to=_result_path, max_length=300, blank=True)
+    # Facts about the result (duration, size, codec) or a registration's external id.
+    result = models.JSONField(default=dict, blank=True)
+    # When the sweep should next look at this job (poll, retry a submit, resume a download).
+    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # A waiting job may not be sent before this (a rate limit's Retry-After, a backoff).
+    not_before = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    poll_count = models.PositiveIntegerField(default=0)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "next_poll_at"], name="job_due_idx")]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk} ({self.kind}, {self.state})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def prompt(self) -> str:
+        return (self.sent_payload or {}).get("prompt") or self.request.get("prompt", "")
+
+    def move(self, to: str, *, only_from: tuple[str, ...] | None = None, **fields) -> bool:
+        """Move forward to `to` with a conditional UPDATE; False if another worker moved first.
+
+        The row is only changed when its current state ranks below `to` (and is in
+        `only_from` when given), so late or duplicate polls and webhooks are harmless.
+        """
+        allowed = [s for s, rank in STATE_RANK.items() if rank < STATE_RANK[to]]
+        if to == JobState.UNKNOWN:
+            allowed = [JobState.SUBMITTING]
+        if only_from is not None:
+            allowed = [s for s in allowed if s in only_from]
+        fields["updated_at"] = timezone.now()
+        if to in TERMINAL_STATES:
+            fields.setdefault("finished_at", timezone.now())
+        moved = Job.objects.filter(pk=self.pk, state__in=allowed).update(state=to, **fields)
+        if moved:
+            self.state = to
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return bool(moved)
+
+
+class Registration(models.Model):
+    """Something (a character) made known to a provider, under the provider's own id.
+
+    The subject is a plain key such as "character:12", so the engine never
+    imports the character library: it stays reusable for anything registrable.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        FAILED = "failed", "Failed"
+
+    provider_account = models.ForeignKey(
+        ProviderAccount, on_delete=models.CASCADE, related_name="registrations"
+    )
+    subject = models.CharField(max_length=60)
+    external_id = models.CharField(max_length=120, blank=True)
+    external_name = models.CharField(max_length=120, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    error_message = models.TextField(blank=True)
+    source = models.CharField(
+        max_length=200, blank=True, help_text="The clip or take it came from."
+    )
+    job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="registrations"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider_account", "subject"],
+                condition=models.Q(status="active"),
+                name="one_active_registration_per_subject",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.provider_account}: {self.external_id or self.status}"
+
+
+class WebhookEvent(models.Model):
+    """A verified webhook delivery, stored once by its event id."""
+
+    provider_account = models.ForeignKey(
+        ProviderAccount, on_delete=models.CASCADE, related_name="webhook_events"
+    )
+    event_id = models.CharField(max_length=120)
+    event_type = models.CharField(max_length=60)
+    provider_job_id = models.CharField(max_length=120, blank=True)
+    payload = models.JSONField(default=dict)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider_account", "event_id"], name="webhook_event_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"

@@ -1,0 +1,557 @@
+"""The generation pipeline: submit once, poll without sleeping, download by streaming, reconcile.
+
+Every step claims its job with a conditional UPDATE, so duplicate task
+deliveries, late polls and replayed webhooks change nothing. Nothing here sleeps:
+waiting is a time stored in Job.next_poll_at that the sweep honours.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import tempfile
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from jobs import media
+from jobs.models import (
+    IN_FLIGHT_STATES,
+    ErrorCode,
+    Job,
+    JobKind,
+    JobState,
+    ProviderAccount,
+    Registration,
+)
+from jobs.providers import provider_for
+from jobs.providers.base import (
+    CharacterSource,
+    GenerationRequest,
+    Provider,
+    ProviderError,
+    ProviderJob,
+    RegisteredCharacter,
+)
+from jobs.signing import public_file_url
+
+log = logging.getLogger(__name__)
+
+# How a provider's error kind becomes a job's error code.
+_ERROR_CODES = {
+    "moderation": ErrorCode.MODERATION,
+    "invalid": ErrorCode.INVALID_REQUEST,
+    "auth": ErrorCode.AUTH,
+    "not_found": ErrorCode.INVALID_REQUEST,
+    "rate_limit": ErrorCode.RATE_LIMIT,
+    "quota": ErrorCode.QUOTA,
+    "unavailable": ErrorCode.PROVIDER_ERROR,
+    "timeout": ErrorCode.PROVIDER_ERROR,
+}
+MODERATION_MESSAGE = (
+    "The provider's moderation blocked this video. Nothing was charged. Change the prompt "
+    "(or the references) and try again."
+)
+
+
+def _now():
+    return timezone.now()
+
+
+def _later(seconds: float):
+    return _now() + timedelta(seconds=min(seconds, settings.CELERY_MAX_TASK_DELAY))
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with full jitter, capped (never beyond the broker's visibility)."""
+    cap = min(settings.JOBS_MAX_BACKOFF_SECONDS, settings.CELERY_MAX_TASK_DELAY)
+    return random.uniform(0.5, 1.0) * min(cap, settings.JOBS_BACKOFF_BASE_SECONDS * 2**attempt)  # noqa: S311 - jitter, not crypto
+
+
+def _fail(job: Job, code: str, message: str) -> bool:
+    moved = job.move(JobState.FAILED, error_code=code, error_message=message, next_poll_at=None)
+    if moved:
+        _release_lane(job)
+    return moved
+
+
+def _release_lane(job: Job) -> None:
+    """A job left the provider's lane: let the next waiting job of that account go."""
+    from jobs.tasks import submit_job
+
+    waiting = (
+        Job.objects.filter(provider_account_id=job.provider_account_id, state=JobState.PENDING)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=_now()))
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if waiting:
+        transaction.on_commit(lambda: submit_job.delay(waiting))
+
+
+# --- Submit -----------------------------------------------------------------
+
+
+def _lane_has_room(account: ProviderAccount) -> bool:
+    in_flight = Job.objects.filter(provider_account=account, state__in=IN_FLIGHT_STATES).count()
+    return in_flight < account.concurrency_limit
+
+
+def claim_for_submit(job_id: int) -> Job | None:
+    """PENDING -> SUBMITTING if the account has room in its lane, else leave it waiting."""
+    with transaction.atomic():
+        job = Job.objects.select_related("provider_account").filter(pk=job_id).first()
+        if job is None or job.state != JobState.PENDING:
+            return None
+        if job.not_before and job.not_before > _now():
+            return None  # waiting out a rate limit or a backoff
+        # Lock the account: two workers cannot both see room for one last slot.
+        account = ProviderAccount.objects.select_for_update().get(pk=job.provider_account_id)
+        if not account.enabled:
+            job.move(
+                JobState.FAILED,
+                error_code=ErrorCode.INVALID_REQUEST,
+                error_message=f"The provider account “{account.name}” is disabled.",
+            )
+            return None
+        if not _lane_has_room(account):
+            # Released in order by _release_lane when a slot frees; the sweep is the safety net.
+            Job.objects.filter(pk=job.pk, state=JobState.PENDING).update(
+                next_poll_at=_later(settings.JOBS_LANE_RECHECK_SECONDS)
+            )
+            return None
+        if not job.move(
+            JobState.SUBMITTING,
+            only_from=(JobState.PENDING,),
+            submitted_at=_now(),
+            next_poll_at=None,
+            not_before=None,
+        ):
+            return None
+    return job
+
+
+def ensure_registrations(job: Job, provider: Provider) -> dict[str, RegisteredCharacter]:
+    """The provider's ids for every character the request mentions, registering lazily."""
+    found: dict[str, RegisteredCharacter] = {}
+    for character in job.request.get("characters", []):
+        subject = character["subject"]
+        existing = Registration.objects.filter(
+            provider_account_id=job.provider_account_id,
+            subject=subject,
+            status=Registration.Status.ACTIVE,
+        ).first()
+        if existing is None:
+            existing = _register(job, provider, character)
+        found[subject] = RegisteredCharacter(existing.external_id, existing.external_name)
+    return found
+
+
+def _register(job: Job, provider: Provider, character: dict) -> Registration:
+    clip_name = character.get("clip") or ""
+    clip = None
+    if provider.capabilities.character_clip_seconds and clip_name:
+        high = provider.capabilities.character_clip_seconds[1]
+        duration = float(character.get("clip_seconds") or 0)
+        with default_storage.open(clip_name, "rb") as stored:
+            if duration > high:
+                with tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:
+                    for chunk in stored.chunks():
+                        tmp.write(chunk)
+                    tmp.flush()
+                    clip = media.cut_clip(Path(tmp.name), start=0.0, end=high)
+            else:
+                clip = stored.read()
+    source = CharacterSource(
+        name=character["name"],
+        description=character.get("description", ""),
+        clip=clip,
+        clip_url=public_file_url(clip_name) if clip_name else None,
+        from_provider_job_id=character.get("from_provider_job_id"),
+    )
+    registered = provider.register_character(source)
+    try:
+        with transaction.atomic():
+            return Registration.objects.create(
+                provider_account_id=job.provider_account_id,
+                subject=character["subject"],
+                external_id=registered.external_id,
+                external_name=registered.name,
+                source=clip_name or character.get("from_provider_job_id", ""),
+                job=job,
+            )
+    except IntegrityError:  # another job registered the same character meanwhile
+        return Registration.objects.get(
+            provider_account_id=job.provider_account_id,
+            subject=character["subject"],
+            status=Registration.Status.ACTIVE,
+        )
+
+
+def _generation_request(job: Job, provider: Provider, mentions: dict) -> GenerationRequest:
+    req = job.request
+    reference = None
+    if req.get("reference_image"):
+        with default_storage.open(req["reference_image"], "rb") as stored:
+            reference = stored.read()
+    return GenerationRequest(
+        prompt=provider.render_mentions(req["prompt"], mentions),
+        seconds=int(req["seconds"]),
+        size=req.get("size", ""),
+        character_ids=tuple(m.external_id for m in mentions.values()),
+        reference_image=reference,
+        reference_image_type=req.get("reference_image_type", ""),
+        kind=req.get("kind", JobKind.GENERATE),
+        source_provider_job_id=req.get("source_provider_job_id", ""),
+    )
+
+
+def submit(job_id: int) -> None:
+    from jobs.tasks import poll_job
+
+    job = claim_for_submit(job_id)
+    if job is None:
+        return
+    provider = provider_for(job.provider_account)
+    try:
+        if job.kind == JobKind.REGISTER_CHARACTER:
+            _submit_registration(job, provider)
+            return
+        try:
+            mentions = ensure_registrations(job, provider)
+        except ProviderError as error:
+            _handle_submit_error(job, error, registering=True)
+            return
+        request = _generation_request(job, provider, mentions)
+        # Recorded before sending: if we die after the send, reconciliation knows
+        # exactly what to look for at the provider.
+        Job.objects.filter(pk=job.pk).update(
+            sent_payload={
+                "prompt": request.prompt,
+                "seconds": request.seconds,
+                "size": request.size,
+            },
+        )
+        try:
+            provider_job, payload = provider.submit(request)
+        except ProviderError as error:
+            _handle_submit_error(job, error)
+            return
+        state = JobState.RUNNING if provider_job.status == "running" else JobState.QUEUED
+        delay = _next_poll_delay(job, provider_job)
+        job.move(
+            state,
+            only_from=(JobState.SUBMITTING,),
+            provider_job_id=provider_job.provider_job_id,
+            sent_payload=payload,
+            progress=provider_job.progress,
+            next_poll_at=_later(delay),
+            attempts=0,
+        )
+        transaction.on_commit(lambda: poll_job.apply_async((job.pk,), countdown=delay))
+    finally:
+        provider.close()
+
+
+def _submit_registration(job: Job, provider: Provider) -> None:
+    """A REGISTER_CHARACTER job: one synchronous call, no polling."""
+    character = job.request["character"]
+    Registration.objects.filter(
+        provider_account_id=job.provider_account_id,
+        subject=character["subject"],
+        status=Registration.Status.ACTIVE,
+    ).update(status=Registration.Status.FAILED, error_message="Replaced by a newer registration.")
+    try:
+        registration = _register(job, provider, character)
+    except ProviderError as error:
+        _handle_submit_error(job, error, registering=True)
+        return
+    job.move(
+        JobState.SUCCEEDED,
+        result={"external_id": registration.external_id, "name": registration.external_name},
+        progress=100,
+        cost_actual=job.cost_estimate,
+    )
+    _release_lane(job)
+
+
+def _handle_submit_error(job: Job, error: ProviderError, *, registering: bool = False) -> None:
+    if error.maybe_accepted and not registering:
+        # It may have been accepted: never send again; find it in the provider's list.
+        job.move(JobState.UNKNOWN, next_poll_at=_later(settings.JOBS_RECONCILE_DELAY_SECONDS))
+        return
+    if error.kind in ("rate_limit", "quota", "unavailable", "timeout"):
+        # Not accepted: wait (as long as the provider asks) and go back in line.
+        wait = error.retry_after if error.retry_after is not None else backoff_seconds(job.attempts)
+        if job.attempts + 1 >= settings.JOBS_MAX_SUBMIT_ATTEMPTS:
+            _fail(
+                job,
+                _ERROR_CODES[error.kind],
+                f"{error.message} (gave up after {job.attempts + 1} tries)",
+            )
+            return
+        Job.objects.filter(pk=job.pk, state=JobState.SUBMITTING).update(
+            state=JobState.PENDING,
+            attempts=F("attempts") + 1,
+            not_before=_later(wait),
+            next_poll_at=_later(wait),
+            error_code=_ERROR_CODES[error.kind],
+            error_message=f"Waiting to retry: {error.message}",
+            updated_at=_now(),
+        )
+        _release_lane(job)
+        return
+    if error.kind == "moderation":
+        _fail(job, ErrorCode.MODERATION, MODERATION_MESSAGE)
+        return
+    code = ErrorCode.REGISTRATION_FAILED if registering else _ERROR_CODES[error.kind]
+    _fail(job, code, error.message)
+
+
+# --- Poll -------------------------------------------------------------------
+
+
+def _next_poll_delay(job: Job, provider_job: ProviderJob) -> float:
+    if job.provider_account.has_webhooks:
+        return float(settings.JOBS_WEBHOOK_SAFETY_POLL_SECONDS)
+    hint = provider_job.poll_after if provider_job.poll_after is not None else 1.0
+    return max(float(settings.JOBS_MIN_POLL_SECONDS), hint)
+
+
+def poll(job_id: int, *, force: bool = False) -> None:
+    from jobs.tasks import download_job, poll_job
+
+    now = _now()
+    lease = _later(settings.JOBS_LEASE_SECONDS)
+    due = Job.objects.filter(pk=job_id, state__in=(JobState.QUEUED, JobState.RUNNING))
+    if not force:
+        due = due.filter(next_poll_at__lte=now)
+    # The lease keeps a second poll (sweep, webhook, countdown) from running at once.
+    if not due.update(next_poll_at=lease, poll_count=F("poll_count") + 1):
+        return
+    job = Job.objects.select_related("provider_account").get(pk=job_id)
+    provider = provider_for(job.provider_account)
+    try:
+        provider_job = provider.fetch(job.provider_job_id)
+    except ProviderError as error:
+        if error.kind in ("not_found", "auth"):
+            _fail(job, _ERROR_CODES[error.kind], error.message)
+            return
+        wait = error.retry_after if error.retry_after is not None else backoff_seconds(job.attempts)
+        Job.objects.filter(pk=job.pk).update(next_poll_at=_later(wait), attempts=F("attempts") + 1)
+        return
+    finally:
+        provider.close()
+    apply_provider_status(job, provider_job)
+    job.refresh_from_db()
+    if job.state == JobState.DOWNLOADING:
+        transaction.on_commit(lambda: download_job.delay(job.pk))
+    elif job.state in (JobState.QUEUED, JobState.RUNNING):
+        delay = _next_poll_delay(job, provider_job)
+        Job.objects.filter(pk=job.pk, state=job.state).update(
+            next_poll_at=_later(delay), attempts=0
+        )
+        transaction.on_commit(lambda: poll_job.apply_async((job.pk,), countdown=delay))
+
+
+def apply_provider_status(job: Job, provider_job: ProviderJob) -> None:
+    """Move the job forward to what the provider reports (never backward)."""
+    if provider_job.status == "succeeded":
+        job.move(
+            JobState.DOWNLOADING,
+            progress=100,
+            next_poll_at=_now(),
+            result={**job.result, "video_url": provider_job.video_url},
+        )
+    elif provider_job.status == "failed":
+        if "moderation" in provider_job.error_code:
+            _fail(job, ErrorCode.MODERATION, MODERATION_MESSAGE)
+        else:
+            reason = provider_job.error_message or "the provider gave no reason"
+            _fail(
+                job,
+                ErrorCode.GENERATION_FAILED,
+                f"The provider could not make this video: {reason}",
+            )
+    elif provider_job.status == "cancelled":
+        job.move(JobState.CANCELLED, next_poll_at=None)
+        _release_lane(job)
+    elif provider_job.status == "running" and not job.move(
+        JobState.RUNNING, progress=provider_job.progress
+    ):
+        Job.objects.filter(pk=job.pk, state=JobState.RUNNING).update(progress=provider_job.progress)
+
+
+# --- Download ---------------------------------------------------------------
+
+
+def download(job_id: int) -> None:
+    """Stream the finished video to storage, probe it, make previews, settle the cost."""
+    # The lease: a second delivery of this task, or the sweep, waits until it expires.
+    claimed = Job.objects.filter(
+        pk=job_id, state=JobState.DOWNLOADING, next_poll_at__lte=_now()
+    ).update(next_poll_at=_later(settings.JOBS_DOWNLOAD_LEASE_SECONDS))
+    if not claimed:
+        return
+    job = Job.objects.select_related("provider_account").get(pk=job_id)
+    provider = provider_for(job.provider_account, timeout=120.0)
+    provider_job = ProviderJob(
+        provider_job_id=job.provider_job_id,
+        status="succeeded",
+        video_url=str(job.result.get("video_url") or ""),
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="castboard-") as folder:
+            path = Path(folder) / "video.mp4"
+            with path.open("wb") as out:
+                size = 0
+                for chunk in provider.stream_result(provider_job, "video"):
+                    out.write(chunk)
+                    size += len(chunk)
+            facts = media.probe_video(path)
+            thumbnail = media.make_thumbnail(path)
+            spritesheet = media.make_spritesheet(path)
+            with path.open("rb") as stored:
+                name = default_storage.save(
+                    f"workspaces/{job.workspace_id}/jobs/{job.pk}/video.mp4", File(stored)
+                )
+            thumb_name = default_storage.save(
+                f"workspaces/{job.workspace_id}/jobs/{job.pk}/thumbnail.jpg", ContentFile(thumbnail)
+            )
+            sprite_name = default_storage.save(
+                f"workspaces/{job.workspace_id}/jobs/{job.pk}/spritesheet.jpg",
+                ContentFile(spritesheet),
+            )
+    except ProviderError as error:
+        if error.kind == "not_found":
+            _fail(
+                job,
+                ErrorCode.RESULT_INVALID,
+                f"The provider no longer has the video: {error.message}",
+            )
+        else:
+            wait = (
+                error.retry_after
+                if error.retry_after is not None
+                else backoff_seconds(job.attempts)
+            )
+            Job.objects.filter(pk=job.pk).update(
+                next_poll_at=_later(wait), attempts=F("attempts") + 1
+            )
+        return
+    except media.ResultUnusable as error:
+        _fail(job, ErrorCode.RESULT_INVALID, str(error))
+        return
+    finally:
+        provider.close()
+    cost = job.cost_estimate
+    if provider.capabilities.pricing_unit == "second" and job.request.get("seconds"):
+        per_second = job.cost_estimate / Decimal(int(job.request["seconds"]))
+        cost = (per_second * Decimal(str(round(facts.duration)))).quantize(Decimal("0.0001"))
+    moved = job.move(
+        JobState.SUCCEEDED,
+        only_from=(JobState.DOWNLOADING,),
+        video=name,
+        thumbnail=thumb_name,
+        spritesheet=sprite_name,
+        result={
+            **job.result,
+            "bytes": size,
+            "duration": facts.duration,
+            "width": facts.width,
+            "height": facts.height,
+            "codec": facts.codec,
+        },
+        cost_actual=cost,
+        next_poll_at=None,
+    )
+    if moved:
+        _release_lane(job)
+    else:  # another download won the race: drop our copies
+        for stored_name in (name, thumb_name, sprite_name):
+            default_storage.delete(stored_name)
+
+
+# --- Reconcile --------------------------------------------------------------
+
+
+def reconcile(job_id: int) -> None:
+    """Resolve a job whose create may or may not have reached the provider, without re-sending."""
+    from jobs.tasks import poll_job
+
+    stale = _now() - timedelta(seconds=settings.JOBS_SUBMIT_STALE_SECONDS)
+    due = Q(state=JobState.UNKNOWN, next_poll_at__lte=_now()) | Q(
+        state=JobState.SUBMITTING, submitted_at__lt=stale
+    )
+    claimed = Job.objects.filter(due, pk=job_id).update(
+        state=JobState.UNKNOWN, next_poll_at=_later(settings.JOBS_LEASE_SECONDS)
+    )
+    if not claimed:
+        return
+    job = Job.objects.select_related("provider_account").get(pk=job_id)
+    provider = provider_for(job.provider_account)
+    try:
+        if not provider.capabilities.can_list_jobs:
+            _fail(
+                job,
+                ErrorCode.UNCONFIRMED,
+                f"We could not confirm that {provider.label} accepted this request, and it cannot "
+                "be looked up there. It was not sent again, so it cannot be paid twice; retry if "
+                "no video appears.",
+            )
+            return
+        sent = job.sent_payload or {}
+        since = int((job.submitted_at or job.created_at).timestamp()) - 120
+        try:
+            candidates = provider.list_recent(since=since)
+        except ProviderError as error:
+            wait = (
+                error.retry_after
+                if error.retry_after is not None
+                else backoff_seconds(job.attempts)
+            )
+            Job.objects.filter(pk=job.pk).update(
+                next_poll_at=_later(wait), attempts=F("attempts") + 1
+            )
+            return
+    finally:
+        provider.close()
+    taken = set(
+        Job.objects.filter(provider_account_id=job.provider_account_id)
+        .exclude(provider_job_id="")
+        .values_list("provider_job_id", flat=True)
+    )
+    matches = sorted(
+        (
+            c
+            for c in candidates
+            if c.prompt == sent.get("prompt") and c.provider_job_id not in taken
+        ),
+        key=lambda c: c.created_at or 0,
+    )
+    if not matches:
+        _fail(
+            job,
+            ErrorCode.UNCONFIRMED,
+            "The provider has no record of this request, so nothing was charged. "
+            "Retry to send it again.",
+        )
+        return
+    found = matches[0]
+    state = JobState.RUNNING if found.status == "running" else JobState.QUEUED
+    if job.move(
+        state,
+        only_from=(JobState.UNKNOWN,),
+        provider_job_id=found.provider_job_id,
+        next_poll_at=_now(),
+    ):
+        transaction.on_commit(lambda: poll_job.delay(job.pk))

@@ -1,0 +1,25 @@
+"""Provider adapters, one module each, behind one interface (jobs.providers.base.Provider)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from jobs.providers.base import Provider
+from jobs.providers.openai import OpenAIProvider
+from jobs.providers.sora_relay import SoraRelayProvider
+
+if TYPE_CHECKING:
+    from jobs.models import ProviderAccount
+
+ADAPTERS: dict[str, type[Provider]] = {
+    OpenAIProvider.kind: OpenAIProvider,
+    SoraRelayProvider.kind: SoraRelayProvider,
+}
+
+
+def provider_for(account: ProviderAccount, *, timeout: float = 30.0) -> Provider:
+    """An adapter speaking to the account's provider with its decrypted key."""
+    adapter = ADAPTERS[account.kind]
+    return adapter(
+        base_url=account.base_url, api_key=account.api_key(), model=account.model, timeout=timeout
+    )

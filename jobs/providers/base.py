@@ -1,0 +1,234 @@
+"""The one interface every provider adapter implements, and the values it speaks in."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import IO, ClassVar, Literal
+
+import httpx
+
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+ErrorKind = Literal[
+    "moderation", "invalid", "rate_limit", "quota", "unavailable", "auth", "not_found", "timeout"
+]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can make and how it names characters; routing and validation read this."""
+
+    native_characters: bool
+    # How a prompt names a character: "name" (plain name plus an id list), "@id",
+    # "<<<element_n>>>", "@tag", "image n", or "plain" (description only).
+    mention_syntax: str
+    durations: tuple[int, ...]
+    sizes: tuple[str, ...]
+    max_characters: int
+    max_references: int
+    pricing_unit: Literal["second", "request"]
+    price: Decimal
+    character_price: Decimal = Decimal("0")
+    webhooks: bool = False
+    remix: bool = False
+    extend_totals: tuple[int, ...] = ()
+    # A character is made from a clip of this many seconds (min, max), or None.
+    character_clip_seconds: tuple[float, float] | None = None
+    can_list_jobs: bool = False
+    can_cancel: bool = False
+    result_variants: tuple[str, ...] = ("video",)
+
+
+@dataclass(frozen=True)
+class CharacterSource:
+    """What a provider needs to register a character: a clip, a URL to it, or a finished job."""
+
+    name: str
+    description: str = ""
+    clip: bytes | None = None
+    clip_url: str | None = None
+    from_provider_job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RegisteredCharacter:
+    external_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A compiled request: mentions already in the provider's syntax."""
+
+    prompt: str
+    seconds: int
+    size: str
+    character_ids: tuple[str, ...] = ()
+    reference_image: bytes | None = None
+    reference_image_type: str = ""
+    kind: str = "generate"  # generate | remix | extend
+    source_provider_job_id: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderJob:
+    """A provider's view of a job, normalised."""
+
+    provider_job_id: str
+    status: Status
+    progress: int = 0
+    error_code: str = ""
+    error_message: str = ""
+    poll_after: float | None = None  # seconds the provider asks us to wait
+    video_url: str = ""
+    prompt: str = ""
+    created_at: int | None = None
+    raw: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebhookNotice:
+    event_id: str
+    event_type: str
+    provider_job_id: str
+    payload: Mapping[str, object]
+
+
+class ProviderError(Exception):
+    """A refusal or failure from a provider, classified for the pipeline."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+        code: str = "",
+        maybe_accepted: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retry_after = retry_after
+        self.status_code = status_code
+        self.code = code
+        # True when a create may have reached the provider (timeout, reset, 5xx after
+        # sending): the job must be reconciled, never re-sent blindly.
+        self.maybe_accepted = maybe_accepted
+
+
+class WebhookRejected(Exception):
+    """A webhook whose signature or timestamp does not verify."""
+
+
+class Provider(abc.ABC):
+    """One provider's wire protocol. Adapters never retry creates by themselves."""
+
+    kind: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        model: str = "",
+        http: httpx.Client | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.model = model
+        self.http = http or httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=5.0), follow_redirects=False
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Provider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- What every adapter does -------------------------------------------
+
+    @abc.abstractmethod
+    def register_character(self, source: CharacterSource) -> RegisteredCharacter: ...
+
+    @abc.abstractmethod
+    def render_mentions(self, prompt: str, mentions: Mapping[str, RegisteredCharacter]) -> str:
+        """Put each `{{subject}}` placeholder of a compiled prompt in this provider's syntax."""
+
+    @abc.abstractmethod
+    def submit(self, request: GenerationRequest) -> tuple[ProviderJob, dict]:
+        """Send the create call once; return the job and the payload as sent (for the record)."""
+
+    @abc.abstractmethod
+    def fetch(self, provider_job_id: str) -> ProviderJob: ...
+
+    @abc.abstractmethod
+    def stream_result(self, job: ProviderJob, variant: str = "video") -> Iterator[bytes]:
+        """Yield the result's bytes in chunks (never the whole file in memory)."""
+
+    def list_recent(self, *, since: int) -> list[ProviderJob]:
+        """Jobs created since a unix time (reconciliation); adapters without a list return []."""
+        return []
+
+    def cancel(self, provider_job_id: str) -> bool:
+        """Ask the provider to stop; False where it cannot."""
+        return False
+
+    def verify_webhook(
+        self, *, headers: Mapping[str, str], body: bytes, secret: str
+    ) -> WebhookNotice:
+        raise WebhookRejected("This provider sends no webhooks.")
+
+    def estimate(self, *, seconds: int, characters_to_register: int = 0) -> Decimal:
+        caps = self.capabilities
+        units = Decimal(seconds) if caps.pricing_unit == "second" else Decimal(1)
+        return caps.price * units + caps.character_price * characters_to_register
+
+    def validate(self, request: GenerationRequest) -> list[str]:
+        """Plain reasons this provider cannot make the request (empty when it can)."""
+        caps = self.capabilities
+        problems = []
+        if request.kind == "extend":
+            if request.seconds not in caps.extend_totals:
+                totals = ", ".join(str(s) for s in caps.extend_totals) or "no"
+                problems.append(
+                    f"Extensions here reach {totals} seconds in total, not {request.seconds}."
+                )
+        elif request.seconds not in caps.durations:
+            allowed = ", ".join(str(s) for s in caps.durations)
+            problems.append(
+                f"{self.label} makes videos of {allowed} seconds; "
+                f"this scene asks for {request.seconds}."
+            )
+        if request.kind != "remix" and request.size not in caps.sizes:
+            problems.append(
+                f"{self.label} cannot make {request.size}; it makes {', '.join(caps.sizes)}."
+            )
+        if len(request.character_ids) > caps.max_characters:
+            problems.append(
+                f"{self.label} takes at most {caps.max_characters} characters per video; "
+                f"this scene has {len(request.character_ids)}."
+            )
+        return problems
+
+    @property
+    def label(self) -> str:
+        return type(self).__name__.replace("Provider", "")
+
+
+def open_result_to(chunks: Iterator[bytes], destination: IO[bytes]) -> int:
+    """Write streamed chunks to a file; return the byte count."""
+    total = 0
+    for chunk in chunks:
+        destination.write(chunk)
+        total += len(chunk)
+    return total

@@ -1,0 +1,114 @@
+"""Writes of the engine: provider accounts, creating and cancelling jobs, receiving webhooks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from jobs.models import Job, JobKind, JobState, ProviderAccount, WebhookEvent
+from jobs.providers import provider_for
+from jobs.providers.base import ProviderError, WebhookRejected
+from studio.models import Workspace
+
+log = logging.getLogger(__name__)
+
+
+def account_save(
+    *, account: ProviderAccount, api_key: str = "", webhook_secret: str = ""
+) -> ProviderAccount:
+    """Save an account; a key or secret is replaced only when a new one is given."""
+    if api_key:
+        account.set_api_key(api_key)
+    if webhook_secret:
+        account.set_webhook_secret(webhook_secret)
+    account.full_clean()
+    account.save()
+    return account
+
+
+def job_create(
+    *,
+    workspace: Workspace,
+    account: ProviderAccount,
+    request: dict,
+    kind: str = JobKind.GENERATE,
+    cost_estimate: Decimal = Decimal("0"),
+) -> Job:
+    """A PENDING job whose submit is enqueued when the surrounding transaction commits."""
+    from jobs.tasks import submit_job
+
+    job = Job.objects.create(
+        workspace=workspace,
+        provider_account=account,
+        kind=kind,
+        request=request,
+        cost_estimate=cost_estimate,
+    )
+    submit_job.delay_on_commit(job.pk)
+    return job
+
+
+def job_cancel(*, job: Job) -> bool:
+    """Stop a job: waiting ones at once, running ones also at the provider where it can."""
+    if job.state == JobState.PENDING:
+        return job.move(JobState.CANCELLED, only_from=(JobState.PENDING,), next_poll_at=None)
+    if job.state not in (JobState.QUEUED, JobState.RUNNING, JobState.UNKNOWN):
+        return False
+    if job.provider_job_id:
+        provider = provider_for(job.provider_account)
+        try:
+            provider.cancel(job.provider_job_id)
+        except ProviderError as error:  # cancelling locally still stops our polling and spend
+            log.warning("Cancel of job %s at the provider failed: %s", job.pk, error)
+        finally:
+            provider.close()
+    moved = job.move(
+        JobState.CANCELLED,
+        error_message="Cancelled before it finished.",
+        next_poll_at=None,
+    )
+    if moved:
+        from jobs.pipeline import _release_lane
+
+        _release_lane(job)
+    return moved
+
+
+def webhook_receive(
+    *, account: ProviderAccount, headers: Mapping[str, str], body: bytes
+) -> tuple[int, str]:
+    """Verify, store once, and let the job refresh itself. Returns (HTTP status, message)."""
+    from jobs.tasks import poll_job
+
+    provider = provider_for(account)
+    try:
+        notice = provider.verify_webhook(
+            headers=headers, body=body, secret=account.webhook_secret()
+        )
+    except WebhookRejected as rejected:
+        return 400, str(rejected)
+    finally:
+        provider.close()
+    try:
+        with transaction.atomic():
+            WebhookEvent.objects.create(
+                provider_account=account,
+                event_id=notice.event_id,
+                event_type=notice.event_type,
+                provider_job_id=notice.provider_job_id,
+                payload=dict(notice.payload),
+            )
+    except IntegrityError:
+        return 200, "Already received."
+    job = Job.objects.filter(
+        provider_account=account, provider_job_id=notice.provider_job_id
+    ).first()
+    if job is not None and job.state in (JobState.QUEUED, JobState.RUNNING):
+        # A webhook is only a nudge: the poll reads the provider's truth.
+        Job.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())
+        transaction.on_commit(lambda: poll_job.delay(job.pk))
+    return 200, "Received."

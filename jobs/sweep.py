@@ -1,0 +1,63 @@
+"""The periodic sweep: the database, not the broker, remembers what is due.
+
+If Redis loses its queue (a restart, a worker killed mid-task), every job still
+has a state and a due time, and the sweep enqueues the next step again. Each
+enqueue pushes the job's due time forward by a lease, so a slow worker is not
+flooded with duplicates (which would be harmless anyway: every step claims).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from jobs.models import Job, JobState
+
+
+def _due_ids(queryset, limit: int = 500) -> list[int]:
+    return list(queryset.order_by("next_poll_at", "pk").values_list("pk", flat=True)[:limit])
+
+
+def run() -> dict[str, int]:
+    from jobs.tasks import download_job, poll_job, reconcile_job, submit_job
+
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.JOBS_LEASE_SECONDS)
+    counts = {}
+
+    # Waiting jobs whose time has come, or whose enqueue was lost (created a while ago).
+    lost = now - timedelta(seconds=settings.JOBS_SWEEP_GRACE_SECONDS)
+    pending = (
+        Job.objects.filter(state=JobState.PENDING)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        .filter(Q(next_poll_at__lte=now) | Q(next_poll_at__isnull=True, created_at__lt=lost))
+    )
+    ids = _due_ids(pending)
+    Job.objects.filter(pk__in=ids, state=JobState.PENDING).update(next_poll_at=lease)
+    for job_id in ids:
+        submit_job.delay(job_id)
+    counts["submit"] = len(ids)
+
+    for states, task, name in (
+        ((JobState.QUEUED, JobState.RUNNING), poll_job, "poll"),
+        ((JobState.DOWNLOADING,), download_job, "download"),
+    ):
+        ids = _due_ids(Job.objects.filter(state__in=states, next_poll_at__lte=now))
+        for job_id in ids:
+            task.delay(job_id)
+        counts[name] = len(ids)
+
+    stale = now - timedelta(seconds=settings.JOBS_SUBMIT_STALE_SECONDS)
+    ids = _due_ids(
+        Job.objects.filter(
+            Q(state=JobState.UNKNOWN, next_poll_at__lte=now)
+            | Q(state=JobState.SUBMITTING, submitted_at__lt=stale)
+        )
+    )
+    for job_id in ids:
+        reconcile_job.delay(job_id)
+    counts["reconcile"] = len(ids)
+    return counts

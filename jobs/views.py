@@ -1,0 +1,93 @@
+"""Endpoints of the engine: provider webhooks, signed files for providers, provider accounts."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from jobs import services
+from jobs.forms import ProviderAccountForm
+from jobs.models import ProviderAccount
+from jobs.signing import name_from_token
+from studio.access import membership_for, require
+from studio.http import HtmxHttpRequest
+
+MAX_WEBHOOK_BYTES = 256 * 1024
+
+
+@csrf_exempt  # providers cannot send our CSRF token; the signature authenticates instead
+@require_POST
+def webhook(request: HttpRequest, token: str) -> HttpResponse:
+    account = get_object_or_404(ProviderAccount, webhook_token=token, enabled=True)
+    if len(request.body) > MAX_WEBHOOK_BYTES:
+        return JsonResponse({"error": "Body too large."}, status=413)
+    status, message = services.webhook_receive(
+        account=account, headers=dict(request.headers), body=request.body
+    )
+    return JsonResponse({"message": message}, status=status)
+
+
+@require_GET
+def public_file(request: HttpRequest, token: str) -> HttpResponse:
+    """A stored file for a provider that fetches it by URL; the signed token is the access."""
+    try:
+        name = name_from_token(token)
+    except signing.BadSignature:
+        raise Http404 from None
+    if not default_storage.exists(name):
+        raise Http404
+    return FileResponse(default_storage.open(name, "rb"))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def provider_accounts(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    require(membership, "manage")
+    form = ProviderAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        account = form.save(commit=False)
+        account.workspace = membership.workspace
+        services.account_save(
+            account=account,
+            api_key=form.cleaned_data["api_key"],
+            webhook_secret=form.cleaned_data["webhook_secret"],
+        )
+        messages.success(
+            request, f"Provider account “{account.name}” added. Its key is stored encrypted."
+        )
+        return redirect("provider_accounts", slug)
+    accounts = ProviderAccount.objects.filter(workspace=membership.workspace).order_by("name")
+    context = {"membership": membership, "accounts": accounts, "form": form}
+    return render(request, "jobs/provider_accounts.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def provider_account_edit(request: HtmxHttpRequest, slug: str, account_id: int) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    require(membership, "manage")
+    account = get_object_or_404(ProviderAccount, pk=account_id, workspace=membership.workspace)
+    form = ProviderAccountForm(request.POST or None, instance=account)
+    if request.method == "POST" and form.is_valid():
+        services.account_save(
+            account=form.save(commit=False),
+            api_key=form.cleaned_data["api_key"],
+            webhook_secret=form.cleaned_data["webhook_secret"],
+        )
+        messages.success(request, "Provider account saved.")
+        return redirect("provider_accounts", slug)
+    webhook_url = request.build_absolute_uri(f"/hooks/{account.webhook_token}/")
+    context = {
+        "membership": membership,
+        "account": account,
+        "form": form,
+        "webhook_url": webhook_url,
+    }
+    return render(request, "jobs/provider_account_form.html", context)

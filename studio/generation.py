@@ -1,0 +1,192 @@
+"""Turning scenes into takes: compile a scene for a provider, price it, and create its job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from characters.mentions import MENTION_RE
+from characters.models import Character, ReferenceAsset
+from jobs import services as jobs
+from jobs.models import JobKind, JobState, ProviderAccount, Registration
+from jobs.providers import provider_for
+from jobs.providers.base import GenerationRequest
+from studio.models import Scene, Take
+from studio.services import scene_resolve_mentions
+
+
+def subject_of(character: Character) -> str:
+    return f"character:{character.pk}"
+
+
+@dataclass
+class CompiledScene:
+    request: dict
+    estimate: Decimal
+    problems: list[str] = field(default_factory=list)
+
+
+def _clip_for(character: Character, window: tuple[float, float] | None) -> ReferenceAsset | None:
+    """The character's clip that best fits the provider's window (a longer one gets cut)."""
+    clips = [a for a in character.assets.all() if a.kind == ReferenceAsset.Kind.CLIP]
+    if not clips:
+        return None
+    if window:
+        low, high = window
+        fitting = [c for c in clips if low <= (c.duration_seconds or 0) <= high]
+        if fitting:
+            return fitting[0]
+        longer = [c for c in clips if (c.duration_seconds or 0) > high]
+        if longer:
+            return longer[0]
+        return None
+    return clips[0]
+
+
+def scene_compile(
+    *, scene: Scene, account: ProviderAccount, prompt: str | None = None
+) -> CompiledScene:
+    """The request this scene becomes at this provider, its price, and why it cannot go (if so)."""
+    series = scene.episode.series
+    prompt = scene.prompt if prompt is None else prompt
+    characters = scene_resolve_mentions(workspace=series.workspace, prompt=prompt)
+    by_handle = {c.handle: c for c in characters}
+    template = MENTION_RE.sub(
+        lambda m: (
+            f"{{{{{subject_of(by_handle[m.group(1).lower()])}}}}}"
+            if m.group(1).lower() in by_handle
+            else m.group(0)
+        ),
+        prompt,
+    )
+    if series.style_guide.strip():
+        template = f"{template}\n\nStyle: {series.style_guide.strip()}"
+    provider = provider_for(account)
+    try:
+        caps = provider.capabilities
+        problems = provider.validate(
+            GenerationRequest(
+                prompt=template,
+                seconds=scene.duration,
+                size=scene.size,
+                character_ids=tuple(subject_of(c) for c in characters),
+            )
+        )
+        registered = set(
+            Registration.objects.filter(
+                provider_account=account,
+                status=Registration.Status.ACTIVE,
+                subject__in=[subject_of(c) for c in characters],
+            ).values_list("subject", flat=True)
+        )
+        snapshot, to_register = [], 0
+        for character in characters:
+            entry = {
+                "subject": subject_of(character),
+                "name": character.name,
+                "handle": character.handle,
+                "description": character.description,
+            }
+            if entry["subject"] not in registered:
+                clip = _clip_for(character, caps.character_clip_seconds)
+                if clip is None and caps.native_characters:
+                    low, high = caps.character_clip_seconds or (1, 30)
+                    problems.append(
+                        f"{character.name} (@{character.handle}) has no reference clip of at least "
+                        f"{low:g} s; {provider.label} makes characters from a "
+                        f"{low:g}-{high:g} s clip. "
+                        "Add one in the character library."
+                    )
+                elif clip is not None:
+                    entry["clip"] = clip.file.name
+                    entry["clip_seconds"] = clip.duration_seconds
+                    to_register += 1
+            snapshot.append(entry)
+        request = {
+            "kind": JobKind.GENERATE,
+            "prompt": template,
+            "seconds": scene.duration,
+            "size": scene.size,
+            "characters": snapshot,
+        }
+        estimate = provider.estimate(seconds=scene.duration, characters_to_register=to_register)
+    finally:
+        provider.close()
+    return CompiledScene(request=request, estimate=estimate, problems=problems)
+
+
+def take_create(
+    *,
+    scene: Scene,
+    account: ProviderAccount,
+    created_by: AbstractBaseUser | None = None,
+    prompt: str | None = None,
+) -> Take:
+    """Compile the scene and, in one transaction, create its job and take (submitted on commit)."""
+    if account.workspace_id != scene.episode.series.workspace_id or not account.enabled:
+        raise ValidationError("That provider account is not available in this workspace.")
+    compiled = scene_compile(scene=scene, account=account, prompt=prompt)
+    if compiled.problems:
+        raise ValidationError(compiled.problems)
+    with transaction.atomic():
+        job = jobs.job_create(
+            workspace=account.workspace,
+            account=account,
+            request=compiled.request,
+            cost_estimate=compiled.estimate,
+        )
+        return Take.objects.create(scene=scene, job=job, created_by=created_by)
+
+
+def take_derive(
+    *,
+    parent: Take,
+    kind: str,
+    prompt: str,
+    seconds: int | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> Take:
+    """A remix or extension of a finished take, at the provider that made it."""
+    job = parent.job
+    if job.state != JobState.SUCCEEDED:
+        raise ValidationError("Only a finished take can be remixed or extended.")
+    provider = provider_for(job.provider_account)
+    try:
+        caps = provider.capabilities
+        if kind == JobKind.REMIX and not caps.remix:
+            raise ValidationError(f"{provider.label} cannot remix videos.")
+        if kind == JobKind.EXTEND and not caps.extend_totals:
+            raise ValidationError(f"{provider.label} cannot extend videos.")
+        total = seconds if seconds is not None else int(job.request.get("seconds", 0))
+        request = {
+            "kind": kind,
+            "prompt": prompt,
+            "seconds": total,
+            "size": job.request.get("size", ""),
+            "characters": [],
+            "source_provider_job_id": job.provider_job_id,
+        }
+        problems = provider.validate(
+            GenerationRequest(prompt=prompt, seconds=total, size=request["size"], kind=kind)
+        )
+        if problems:
+            raise ValidationError(problems)
+        added = total - int(job.request.get("seconds", 0)) if kind == JobKind.EXTEND else total
+        estimate = provider.estimate(seconds=max(added, 0))
+    finally:
+        provider.close()
+    with transaction.atomic():
+        new_job = jobs.job_create(
+            workspace=job.workspace,
+            account=job.provider_account,
+            request=request,
+            kind=kind,
+            cost_estimate=estimate,
+        )
+        return Take.objects.create(
+            scene=parent.scene, job=new_job, parent=parent, created_by=created_by
+        )

@@ -1,0 +1,446 @@
+"""The emulators' renderer: real H.264 MP4s, WebP thumbnails and spritesheets, padded downloads."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import struct
+import subprocess
+import sys
+import time
+import tracemalloc
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+from PIL import Image, ImageChops, ImageStat
+
+from jobs.emulators import render
+from jobs.emulators.render import (
+    CHUNK_SIZE,
+    CastMember,
+    RenderedVideo,
+    dominant_color,
+    first_frame_color,
+    mp4_with_padding,
+    padded_length,
+    render_video,
+)
+
+PROMPT = "Mira and Otto walk through a rainy neon market at night, arguing about dumplings."
+RED = CastMember("Red", "#ff0000")
+GREEN = CastMember("Verdant", "#20c040")
+
+
+def tiny(**overrides) -> RenderedVideo:
+    arguments = {"prompt": PROMPT, "seconds": 1, "width": 320, "height": 180, "fps": 12}
+    return render_video(**(arguments | overrides))
+
+
+def decode(video: bytes) -> tuple[av.video.stream.VideoStream, list[Image.Image], float]:
+    """The stream, every frame as an image, and the duration the container reports in seconds."""
+    with av.open(io.BytesIO(video)) as container:
+        stream = container.streams.video[0]
+        frames = [frame.to_image() for frame in container.decode(stream)]
+        return stream, frames, container.duration / av.time_base
+
+
+def top_level_boxes(data: bytes) -> list[tuple[str, int]]:
+    """(type, size) of each top-level ISO-BMFF box, following 64-bit and to-the-end sizes."""
+    boxes, position = [], 0
+    while position < len(data):
+        size, kind = struct.unpack(">I4s", data[position : position + 8])
+        if size == 1:
+            (size,) = struct.unpack(">Q", data[position + 8 : position + 16])
+        elif size == 0:
+            size = len(data) - position
+        assert size >= 8, f"corrupt box {kind!r} at {position}"
+        boxes.append((kind.decode("latin-1"), size))
+        position += size
+    assert position == len(data), "boxes overrun the file"
+    return boxes
+
+
+def rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def webp(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    assert image.format == "WEBP"
+    return image
+
+
+# --- the video -----------------------------------------------------------------------------------
+
+
+def test_it_renders_a_playable_h264_mp4_of_the_requested_length():
+    result = render_video(prompt=PROMPT, seconds=2, width=320, height=180, cast=[RED], fps=12)
+
+    stream, frames, duration = decode(result.video)
+
+    assert stream.codec_context.name == "h264"
+    assert stream.codec_context.pix_fmt == "yuv420p"
+    assert (stream.width, stream.height) == (320, 180) == (result.width, result.height)
+    assert len(frames) == 24
+    assert result.seconds == 2
+    assert abs(duration - 2) <= 1 / 12
+    assert abs(float(stream.duration * stream.time_base) - 2) <= 1 / 12
+    assert stream.average_rate == 12
+
+
+def test_it_puts_the_moov_atom_before_the_media_data_so_browsers_can_start_playing_at_once():
+    kinds = [kind for kind, _ in top_level_boxes(tiny().video)]
+
+    assert kinds[0] == "ftyp"
+    assert kinds.index("moov") < kinds.index("mdat")
+
+
+def test_it_uses_a_profile_every_browser_decodes():
+    stream, _, _ = decode(tiny().video)
+
+    assert stream.codec_context.profile in {"Constrained Baseline", "Baseline", "Main", "High"}
+
+
+def test_the_duration_is_exact_to_the_frame_and_reported_as_rendered():
+    result = tiny(seconds=1.3)  # 15.6 frames at 12 fps: 16 frames
+
+    _, frames, duration = decode(result.video)
+
+    assert len(frames) == 16
+    assert result.seconds == pytest.approx(16 / 12)
+    assert abs(duration - 16 / 12) <= 1 / 12
+
+
+def test_odd_sizes_are_rounded_down_to_even_and_the_real_size_is_reported():
+    result = tiny(width=321, height=181)
+
+    stream, frames, _ = decode(result.video)
+
+    assert (result.width, result.height) == (320, 180)
+    assert (stream.width, stream.height) == (320, 180)
+    assert frames[0].size == (320, 180)
+
+
+def test_it_renders_portrait_clips_too():
+    result = tiny(width=180, height=320, cast=[RED, GREEN])
+
+    stream, _, _ = decode(result.video)
+
+    assert (stream.width, stream.height) == (180, 320)
+
+
+def test_a_tiny_clip_renders_well_under_a_second():
+    tiny()  # warm up: the first call loads the font and x264
+    started = time.perf_counter()
+    tiny(cast=[RED, GREEN], label="openai · video_123")
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("prompt", "label"),
+    [
+        ("", ""),
+        ("word" * 200, "x" * 500),
+        ("Émilie 🎬 日本語 — “quotes” " * 40, "sora-2 · video_68d7512d07848190"),
+        ("  lots \n\n of\twhitespace  ", "  "),
+    ],
+)
+def test_any_prompt_or_label_renders(prompt, label):
+    result = tiny(prompt=prompt, label=label, cast=[CastMember("🙂" * 80, "#123456")])
+
+    assert len(decode(result.video)[1]) == 12
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"seconds": 0},
+        {"seconds": -1},
+        {"seconds": float("nan")},
+        {"seconds": float("inf")},
+        {"fps": 0},
+        {"width": 8},
+        {"height": 15},  # rounds down to 14
+        {"width": 8000},
+    ],
+)
+def test_it_refuses_impossible_clips(arguments):
+    with pytest.raises(ValueError, match=r"seconds|fps|px a side"):
+        tiny(**arguments)
+
+
+def test_it_refuses_a_colour_it_cannot_read():
+    with pytest.raises(ValueError, match="color"):
+        tiny(cast=[CastMember("Nobody", "not a colour")])
+
+
+# --- what is in the frames -----------------------------------------------------------------------
+
+
+def test_the_cast_colours_tint_the_frame():
+    _, plain, _ = decode(tiny().video)
+    _, green, _ = decode(tiny(cast=[GREEN]).video)
+
+    plain_red, plain_green, _ = ImageStat.Stat(plain[0]).mean
+    red, green_, _ = ImageStat.Stat(green[0]).mean
+
+    assert green_ - red > plain_green - plain_red + 20
+
+
+def test_each_cast_member_is_drawn_in_their_colour():
+    _, frames, _ = decode(tiny(cast=[GREEN], prompt="").video)
+
+    # At the start the only cast member stands in the middle of the stage: sample their body.
+    body = ImageStat.Stat(frames[0].crop((152, 90, 168, 105))).mean
+
+    assert all(abs(a - b) <= 30 for a, b in zip(body, rgb(GREEN.color), strict=True))
+
+
+def test_the_cast_moves_over_time():
+    _, frames, _ = decode(tiny(cast=[RED, GREEN]).video)
+    stage = (0, 60, 320, 140)  # between the prompt band and the label/timecode band
+
+    difference = ImageChops.difference(frames[0].crop(stage), frames[-1].crop(stage))
+
+    assert max(ImageStat.Stat(difference).mean) > 5
+
+
+def test_the_timecode_runs():
+    _, frames, _ = decode(tiny().video)
+    timecode = (240, 160, 320, 180)
+
+    difference = ImageChops.difference(frames[0].crop(timecode), frames[6].crop(timecode))
+
+    assert difference.getbbox() is not None
+
+
+def test_the_timecode_reads_minutes_seconds_and_hundredths():
+    assert render._timecode(15 / 12) == "00:01.25"
+    assert render._timecode(0) == "00:00.00"
+    assert render._timecode(75.5) == "01:15.50"
+
+
+def test_a_long_prompt_is_wrapped_and_ends_with_an_ellipsis():
+    font = render._font(20)
+    lines = render._wrap("many words " * 100, font, 300, max_lines=3)
+
+    assert len(lines) == 3
+    assert lines[-1].endswith("…")
+    assert all(font.getlength(line) <= 300 for line in lines)
+
+
+# --- thumbnail and spritesheet -------------------------------------------------------------------
+
+
+def test_the_thumbnail_is_a_webp_of_the_middle_frame_at_full_size():
+    result = tiny(cast=[RED])
+    _, frames, _ = decode(result.video)
+
+    thumbnail = webp(result.thumbnail)
+
+    assert thumbnail.size == (320, 180)
+    distances = [
+        sum(ImageStat.Stat(ImageChops.difference(thumbnail.convert("RGB"), frame)).mean)
+        for frame in frames
+    ]
+    assert distances.index(min(distances)) == 6
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "sheet_size"),
+    [(320, 180, (800, 180)), (180, 320, (800, 568)), (1280, 720, (800, 180))],
+)
+def test_the_spritesheet_is_a_webp_grid_of_5_by_2_tiles_160_px_wide(width, height, sheet_size):
+    result = tiny(width=width, height=height, seconds=0.5)
+
+    assert webp(result.spritesheet).size == sheet_size
+
+
+def test_the_spritesheet_samples_the_whole_clip():
+    result = tiny(seconds=2, cast=[RED])
+    sheet = webp(result.spritesheet).convert("RGB")
+
+    first, last = sheet.crop((0, 0, 160, 90)), sheet.crop((640, 90, 800, 180))
+
+    assert ImageChops.difference(first, last).getbbox() is not None
+
+
+def test_a_clip_shorter_than_the_spritesheet_repeats_frames_instead_of_leaving_gaps():
+    result = tiny(seconds=0.25)  # 3 frames for 10 tiles
+    sheet = webp(result.spritesheet).convert("RGB")
+
+    for row, column in itertools.product(range(2), range(5)):
+        tile = sheet.crop((column * 160, row * 90, column * 160 + 160, row * 90 + 90))
+        assert max(ImageStat.Stat(tile).mean) > 10  # not a black gap
+
+
+# --- colours -------------------------------------------------------------------------------------
+
+
+def test_first_frame_color_of_a_single_big_red_cast_member_is_reddish():
+    result = render_video(prompt="", seconds=0.5, width=64, height=64, cast=[RED])
+
+    red, green, blue = rgb(first_frame_color(result.video))
+
+    assert red > green + 50
+    assert red > blue + 50
+
+
+def test_first_frame_color_reads_webm_too(tmp_path: Path):
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="webm") as container:
+        stream = container.add_stream("libvpx-vp9", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for index in range(3):
+            frame = av.VideoFrame.from_image(Image.new("RGB", (64, 64), (20, 40, 200)))
+            frame.pts, frame.time_base = index, Fraction(1, 12)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+    red, green, blue = rgb(first_frame_color(buffer.getvalue()))
+
+    assert blue > red + 100
+    assert blue > green + 100
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [b"", b"not a video at all", bytes(range(256)) * 40, b"\x00\x00\x00\x18ftypmp42" + bytes(100)],
+)
+def test_first_frame_color_of_junk_bytes_raises_a_value_error(junk):
+    with pytest.raises(ValueError, match="video"):
+        first_frame_color(junk)
+
+
+def test_first_frame_color_refuses_a_still_image():
+    png = io.BytesIO()
+    Image.new("RGB", (32, 32), "red").save(png, "PNG")
+
+    with pytest.raises(ValueError, match="image, not a video"):
+        first_frame_color(png.getvalue())
+
+
+def test_dominant_color_is_the_average_colour():
+    image = Image.new("RGB", (400, 300), (255, 0, 0))
+    image.paste((0, 0, 255), (200, 0, 400, 300))
+
+    red, green, blue = rgb(dominant_color(image))
+
+    assert (abs(red - 128), green, abs(blue - 128)) <= (1, 0, 1)
+
+
+def test_dominant_color_ignores_transparent_pixels():
+    image = Image.new("RGBA", (100, 100), (255, 255, 255, 0))
+    image.paste((10, 200, 30, 255), (25, 25, 75, 75))
+
+    assert dominant_color(image) == "#0ac81e"
+
+
+def test_dominant_color_of_a_fully_transparent_image_still_answers():
+    assert dominant_color(Image.new("RGBA", (10, 10), (1, 2, 3, 0))) == "#010203"
+
+
+def test_dominant_color_reads_greyscale_and_palette_images():
+    assert dominant_color(Image.new("L", (10, 10), 128)) == "#808080"
+    assert dominant_color(Image.new("RGB", (10, 10), (1, 2, 3)).quantize()) == "#010203"
+
+
+# --- padding -------------------------------------------------------------------------------------
+
+
+def test_a_padded_mp4_still_opens_with_the_same_duration(tmp_path: Path):
+    video = tiny(seconds=2).video
+    pad = 5_000_000
+    path = tmp_path / "padded.mp4"
+
+    with path.open("wb") as out:
+        for chunk in mp4_with_padding(video, pad):
+            assert len(chunk) <= CHUNK_SIZE
+            out.write(chunk)
+
+    assert path.stat().st_size == padded_length(video, pad) == len(video) + 8 + pad
+    assert top_level_boxes(path.read_bytes())[-1] == ("free", 8 + pad)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert sum(1 for _ in container.decode(stream)) == 24
+        assert container.duration / av.time_base == pytest.approx(2, abs=1 / 12)
+
+
+def test_a_pad_past_4_gib_uses_a_64_bit_box_header_that_pyav_reads(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(render, "_MAX_32BIT_BOX", 100)  # make a small pad take the 64-bit path
+    video = tiny().video
+    path = tmp_path / "padded.mp4"
+
+    path.write_bytes(b"".join(mp4_with_padding(video, 1000)))
+
+    assert path.stat().st_size == padded_length(video, 1000) == len(video) + 16 + 1000
+    header = path.read_bytes()[len(video) : len(video) + 16]
+    assert struct.unpack(">I4sQ", header) == (1, b"free", 1016)
+    with av.open(str(path)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 12
+
+
+def test_an_8_gib_pad_streams_lazily_without_allocating_it():
+    video = tiny().video
+    pad = 2**33
+
+    tracemalloc.start()
+    try:
+        started = time.perf_counter()
+        first = list(itertools.islice(mp4_with_padding(video, pad), 3))
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert elapsed < 1
+    assert peak < 8 * CHUNK_SIZE
+    assert first[0] == video
+    assert struct.unpack(">I4sQ", first[1]) == (1, b"free", 16 + pad)
+    assert first[2] == bytes(CHUNK_SIZE)
+    assert padded_length(video, pad) == len(video) + 16 + pad
+
+
+def test_the_padding_chunks_add_up_to_the_padded_length():
+    video = tiny().video
+    pad = 2 * CHUNK_SIZE + 12345
+
+    chunks = list(mp4_with_padding(video, pad))
+
+    assert sum(map(len, chunks)) == padded_length(video, pad)
+    assert all(len(chunk) <= CHUNK_SIZE for chunk in chunks)
+
+
+def test_a_video_bigger_than_a_chunk_is_split_into_chunks():
+    video = bytes(range(256)) * (CHUNK_SIZE // 100)
+
+    chunks = list(mp4_with_padding(video, 0))
+
+    assert [len(chunk) for chunk in chunks] == [CHUNK_SIZE, CHUNK_SIZE, len(video) - 2 * CHUNK_SIZE]
+    assert b"".join(chunks) == video
+
+
+def test_no_padding_yields_the_video_unchanged():
+    video = tiny().video
+
+    assert b"".join(mp4_with_padding(video, 0)) == video
+    assert padded_length(video, 0) == len(video)
+
+
+def test_a_negative_pad_is_refused_before_anything_is_yielded():
+    with pytest.raises(ValueError, match="pad_bytes"):
+        mp4_with_padding(b"video", -1)
+    with pytest.raises(ValueError, match="pad_bytes"):
+        padded_length(b"video", -1)
+
+
+# --- plain Python --------------------------------------------------------------------------------
+
+
+def test_the_renderer_does_not_need_django():
+    code = "import sys, jobs.emulators.render; sys.exit('django' in sys.modules)"
+    root = Path(__file__).resolve().parents[2]
+
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=60)  # noqa: S603
