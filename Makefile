@@ -41,7 +41,7 @@ ifeq ($(origin REDIS_URL),undefined)
 	@echo "REDIS_URL is unset: starting an embedded Redis on 127.0.0.1:$(EMBEDDED_REDIS_PORT)."
 	REDIS_URL=redis://127.0.0.1:$(EMBEDDED_REDIS_PORT)/0 DEBUG=$${DEBUG:-true} $(BIN)/honcho -f Procfile start
 else
-	DEBUG=$${DEBUG:-true} $(BIN)/honcho -f Procfile start worker beat web announce
+	DEBUG=$${DEBUG:-true} $(BIN)/honcho -f Procfile start worker beat web emulators announce
 endif
 
 worker: install  ## Run one Celery worker (needs REDIS_URL)

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from studio.models import Episode, Membership, Scene, Series, Workspace
+from studio.models import Episode, Membership, Scene, Series, Take, Workspace
 
 
 class MembershipInline(admin.TabularInline):
@@ -80,3 +80,12 @@ class SceneAdmin(admin.ModelAdmin):
     list_select_related = ["episode__series"]
     autocomplete_fields = ["episode"]
     filter_horizontal = ["mentions"]
+
+
+@admin.register(Take)
+class TakeAdmin(admin.ModelAdmin):
+    list_display = ["pk", "scene", "job", "review_state", "is_selected", "created_at"]
+    list_filter = ["review_state", "is_selected", "scene__episode__series__workspace"]
+    search_fields = ["scene__title", "scene__prompt", "review_reason"]
+    list_select_related = ["scene", "job"]
+    raw_id_fields = ["scene", "job", "parent"]

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from characters.models import Character, ReferenceAsset
+from jobs.models import ProviderAccount
 from studio.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERNAME
 from studio.models import Scene, Series
 
@@ -18,6 +19,8 @@ def test_seeding_twice_creates_the_demo_once(capsys):
     call_command("seed_demo")
     assert Character.objects.filter(workspace__slug="demo").count() == 3
     assert ReferenceAsset.objects.filter(kind="image").count() == 6
+    assert ReferenceAsset.objects.filter(kind="clip").count() == 3
+    assert ProviderAccount.objects.filter(workspace__slug="demo").count() == 2
     series = Series.objects.get(workspace__slug="demo")
     assert list(series.episodes.values_list("number", flat=True)) == [1, 2]
     assert Scene.objects.filter(episode__series=series).count() == 8

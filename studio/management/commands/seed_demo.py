@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
@@ -11,7 +12,10 @@ from django.db import transaction
 from PIL import Image, ImageDraw
 
 from characters import services as characters
-from characters.models import Character
+from characters.models import Character, ReferenceAsset
+from jobs.emulators.render import CastMember, render_video
+from jobs.models import ProviderAccount, ProviderKind
+from jobs.services import account_save
 from studio import services
 from studio.models import Membership, Role, Series, Workspace
 
@@ -111,6 +115,19 @@ def _portrait(spec: dict, *, profile: bool) -> bytes:
     return out.getvalue()
 
 
+def _turnaround_clip(spec: dict) -> bytes:
+    """A 3 s clip of the character (providers with native characters register from a clip)."""
+    color = "#{:02x}{:02x}{:02x}".format(*spec["outfit"])
+    return render_video(
+        prompt=spec["description"],
+        seconds=3,
+        width=480,
+        height=480,
+        cast=[CastMember(name=spec["name"], color=color)],
+        label="reference clip",
+    ).video
+
+
 class Command(BaseCommand):
     help = "Create or complete the demo workspace, its characters and a demo series."
 
@@ -140,7 +157,14 @@ class Command(BaseCommand):
                     description=spec["description"],
                     created_by=user,
                 )
-            if not character.assets.exists():
+            if not character.assets.filter(kind=ReferenceAsset.Kind.CLIP).exists():
+                upload = SimpleUploadedFile(
+                    f"{spec['handle']}-turnaround.mp4", _turnaround_clip(spec), "video/mp4"
+                )
+                characters.asset_add(
+                    character=character, upload=upload, label="turnaround", created_by=user
+                )
+            if not character.assets.filter(kind=ReferenceAsset.Kind.IMAGE).exists():
                 for profile in (False, True):
                     label = "profile" if profile else "front"
                     upload = SimpleUploadedFile(
@@ -151,6 +175,18 @@ class Command(BaseCommand):
                     characters.asset_add(
                         character=character, upload=upload, label=label, created_by=user
                     )
+
+        for name, kind, url, model in (
+            ("OpenAI (emulator)", ProviderKind.OPENAI, settings.EMULATOR_OPENAI_URL, "sora-2"),
+            ("Sora relay (emulator)", ProviderKind.SORA_RELAY, settings.EMULATOR_RELAY_URL, ""),
+        ):
+            if not ProviderAccount.objects.filter(workspace=workspace, kind=kind).exists():
+                account_save(
+                    account=ProviderAccount(
+                        workspace=workspace, name=name, kind=kind, base_url=url, model=model
+                    ),
+                    api_key="emulator-demo-key",
+                )
 
         series = Series.objects.filter(workspace=workspace, title=SERIES["title"]).first()
         if series is None:
