@@ -403,7 +403,8 @@ def download(job_id: int) -> None:
     if not claimed:
         return
     job = Job.objects.select_related("provider_account").get(pk=job_id)
-    provider = provider_for(job.provider_account, timeout=120.0)
+    timeout = max(120, settings.JOBS_PROVIDER_TIMEOUT_SECONDS)
+    provider = provider_for(job.provider_account, timeout=timeout)
     provider_job = ProviderJob(
         provider_job_id=job.provider_job_id,
         status="succeeded",
@@ -454,9 +455,11 @@ def download(job_id: int) -> None:
     finally:
         provider.close()
     cost = job.cost_estimate
-    if provider.capabilities.pricing_unit == "second" and job.request.get("seconds"):
-        per_second = job.cost_estimate / Decimal(int(job.request["seconds"]))
-        cost = (per_second * Decimal(str(round(facts.duration)))).quantize(Decimal("0.0001"))
+    by_the_second = provider.capabilities.pricing_unit == "second"
+    if by_the_second and job.kind == JobKind.GENERATE and job.request.get("seconds"):
+        # Billed on what was made; an extension reports the stitched total, so keep its estimate.
+        rate = job.cost_estimate / Decimal(int(job.request["seconds"]))
+        cost = (rate * Decimal(str(round(facts.duration)))).quantize(Decimal("0.0001"))
     moved = job.move(
         JobState.SUCCEEDED,
         only_from=(JobState.DOWNLOADING,),

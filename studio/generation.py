@@ -159,24 +159,24 @@ def take_derive(
         caps = provider.capabilities
         if kind == JobKind.REMIX and not caps.remix:
             raise ValidationError(f"{provider.label} cannot remix videos.")
-        if kind == JobKind.EXTEND and not caps.extend_totals:
+        if kind == JobKind.EXTEND and not caps.extend_seconds:
             raise ValidationError(f"{provider.label} cannot extend videos.")
-        total = seconds if seconds is not None else int(job.request.get("seconds", 0))
+        # Remix: the source's length. Extend: the length of the segment to add.
+        length = seconds if seconds is not None else int(job.request.get("seconds", 0))
         request = {
             "kind": kind,
             "prompt": prompt,
-            "seconds": total,
+            "seconds": length,
             "size": job.request.get("size", ""),
             "characters": [],
             "source_provider_job_id": job.provider_job_id,
         }
         problems = provider.validate(
-            GenerationRequest(prompt=prompt, seconds=total, size=request["size"], kind=kind)
+            GenerationRequest(prompt=prompt, seconds=length, size=request["size"], kind=kind)
         )
         if problems:
             raise ValidationError(problems)
-        added = total - int(job.request.get("seconds", 0)) if kind == JobKind.EXTEND else total
-        estimate = provider.estimate(seconds=max(added, 0))
+        estimate = provider.estimate(seconds=length)
     finally:
         provider.close()
     with transaction.atomic():

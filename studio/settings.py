@@ -204,6 +204,7 @@ JOBS_LANE_RECHECK_SECONDS = env_int("JOBS_LANE_RECHECK_SECONDS", 30, minimum=1)
 JOBS_BACKOFF_BASE_SECONDS = env_int("JOBS_BACKOFF_BASE_SECONDS", 2, minimum=1)
 JOBS_MAX_BACKOFF_SECONDS = env_int("JOBS_MAX_BACKOFF_SECONDS", 300, minimum=1)
 JOBS_MAX_SUBMIT_ATTEMPTS = env_int("JOBS_MAX_SUBMIT_ATTEMPTS", 8, minimum=1)
+JOBS_PROVIDER_TIMEOUT_SECONDS = env_int("JOBS_PROVIDER_TIMEOUT_SECONDS", 30, minimum=1)
 # The emulators `make run` starts; the demo workspace's accounts point at them.
 EMULATOR_OPENAI_URL = env_str("EMULATOR_OPENAI_URL", "http://127.0.0.1:8101/v1")
 EMULATOR_RELAY_URL = env_str("EMULATOR_RELAY_URL", "http://127.0.0.1:8102/v1")

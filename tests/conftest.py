@@ -72,6 +72,15 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _celery_uses_the_test_redis(redis_url):
+    """Whatever a test enqueues goes to the test's Redis, never to a server the machine runs."""
+    from studio.celery import app
+
+    app.conf.broker_url = redis_url
+    app.conf.task_always_eager = False
+
+
 @pytest.fixture
 def celery_worker(redis_url, transactional_db):
     """A Celery worker consuming from the real Redis broker, in this process."""
@@ -79,7 +88,5 @@ def celery_worker(redis_url, transactional_db):
 
     from studio.celery import app
 
-    app.conf.broker_url = redis_url
-    app.conf.task_always_eager = False
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
         yield worker

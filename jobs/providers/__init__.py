@@ -17,8 +17,11 @@ ADAPTERS: dict[str, type[Provider]] = {
 }
 
 
-def provider_for(account: ProviderAccount, *, timeout: float = 30.0) -> Provider:
+def provider_for(account: ProviderAccount, *, timeout: float | None = None) -> Provider:
     """An adapter speaking to the account's provider with its decrypted key."""
+    from django.conf import settings
+
+    timeout = timeout or settings.JOBS_PROVIDER_TIMEOUT_SECONDS
     adapter = ADAPTERS[account.kind]
     return adapter(
         base_url=account.base_url, api_key=account.api_key(), model=account.model, timeout=timeout

@@ -33,7 +33,8 @@ class Capabilities:
     character_price: Decimal = Decimal("0")
     webhooks: bool = False
     remix: bool = False
-    extend_totals: tuple[int, ...] = ()
+    # Lengths of the segment an extension adds (the result is the stitched total).
+    extend_seconds: tuple[int, ...] = ()
     # A character is made from a clip of this many seconds (min, max), or None.
     character_clip_seconds: tuple[float, float] | None = None
     can_list_jobs: bool = False
@@ -198,10 +199,10 @@ class Provider(abc.ABC):
         caps = self.capabilities
         problems = []
         if request.kind == "extend":
-            if request.seconds not in caps.extend_totals:
-                totals = ", ".join(str(s) for s in caps.extend_totals) or "no"
+            if request.seconds not in caps.extend_seconds:
+                lengths = ", ".join(str(s) for s in caps.extend_seconds) or "no"
                 problems.append(
-                    f"Extensions here reach {totals} seconds in total, not {request.seconds}."
+                    f"{self.label} extends a video by {lengths} seconds, not {request.seconds}."
                 )
         elif request.seconds not in caps.durations:
             allowed = ", ".join(str(s) for s in caps.durations)

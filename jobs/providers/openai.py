@@ -49,7 +49,7 @@ class OpenAIProvider(Provider):
         price=Decimal("0.10"),
         webhooks=True,
         remix=True,
-        extend_totals=(4, 8, 12, 16, 20),
+        extend_seconds=(4, 8, 12),
         character_clip_seconds=(2.0, 4.0),
         can_list_jobs=True,
         can_cancel=True,

@@ -1,4 +1,4 @@
-"""Compiling a scene for a provider: mentions in its syntax, style guide, price, and plain refusals."""
+"""Compiling a scene for a provider: mentions, style guide, price, and plain refusals."""
 
 from __future__ import annotations
 

@@ -1,0 +1,183 @@
+"""Standard Webhooks (https://www.standardwebhooks.com): signing and a retrying sender.
+
+OpenAI, Replicate and Gemini sign webhooks this way, so the signer lives here
+rather than in one emulator. It is written from the scheme, not shared with
+Castboard's verifier: an emulator that reused the app's code could not catch a
+bug in it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import http.client
+import json
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
+
+
+def decode_secret(secret: str) -> bytes:
+    """The HMAC key inside a `whsec_<base64>` secret; ValueError if it is not one."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError("A webhook secret starts with 'whsec_'.")
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("A webhook secret is 'whsec_' followed by base64.") from exc
+    if not key:
+        raise ValueError("A webhook secret needs a non-empty key.")
+    return key
+
+
+def sign(secret: str, *, message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` header value: `v1,` + base64(HMAC-SHA256(key, id.ts.body))."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(decode_secret(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    url: str
+    secret: str | None
+    event_id: str
+    event_type: str
+    object_id: str
+    body: bytes
+    copy: int
+
+
+class WebhookSender:
+    """Delivers events from one background thread, retrying non-2xx answers with backoff.
+
+    Every attempt is recorded so tests and demos can see what was sent. Duplicate
+    copies carry the same event id and body (as a provider's redelivery would),
+    each signed with its own send-time timestamp.
+    """
+
+    def __init__(
+        self,
+        *,
+        retry_delays: tuple[float, ...] = (0.1, 0.3, 0.9),
+        timeout_seconds: float = 5.0,
+    ) -> None:
+        self._retry_delays = retry_delays
+        self._timeout = timeout_seconds
+        self._queue: queue.Queue[_Delivery | None] = queue.Queue()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._records: list[dict[str, Any]] = []
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def send(
+        self,
+        *,
+        url: str,
+        secret: str | None,
+        event: Mapping[str, Any],
+        copies: int = 1,
+    ) -> None:
+        """Queue `copies` deliveries of one event envelope (it needs `id`, `type`, `data.id`)."""
+        body = json.dumps(event, separators=(",", ":")).encode()
+        for copy in range(1, max(1, copies) + 1):
+            self._queue.put(
+                _Delivery(
+                    url=url,
+                    secret=secret,
+                    event_id=event["id"],
+                    event_type=event["type"],
+                    object_id=event["data"]["id"],
+                    body=body,
+                    copy=copy,
+                )
+            )
+
+    def records(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(record) for record in self._records]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            delivery = self._queue.get()
+            if delivery is None:
+                return
+            self._deliver(delivery)
+
+    def _deliver(self, delivery: _Delivery) -> None:
+        for attempt in range(1, len(self._retry_delays) + 2):
+            status, error = self._post(delivery)
+            ok = status is not None and 200 <= status < 300
+            with self._lock:
+                self._records.append(
+                    {
+                        "event_id": delivery.event_id,
+                        "type": delivery.event_type,
+                        "object_id": delivery.object_id,
+                        "copy": delivery.copy,
+                        "attempt": attempt,
+                        "status": status,
+                        "ok": ok,
+                        "error": error,
+                        "at": time.time(),
+                    }
+                )
+            if ok or attempt > len(self._retry_delays):
+                return
+            if self._stopping.wait(self._retry_delays[attempt - 1]):
+                return
+
+    def _post(self, delivery: _Delivery) -> tuple[int | None, str | None]:
+        # Receivers compare the timestamp with their own wall clock (300 s tolerance),
+        # so it is real time even when the emulator clock has been advanced.
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "castboard-emulator/1",
+            "webhook-id": delivery.event_id,
+            "webhook-timestamp": str(timestamp),
+        }
+        if delivery.secret:
+            headers["webhook-signature"] = sign(
+                delivery.secret,
+                message_id=delivery.event_id,
+                timestamp=timestamp,
+                body=delivery.body,
+            )
+        request = urllib.request.Request(  # noqa: S310 - config only accepts http(s) URLs
+            delivery.url, data=delivery.body, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+                response.read()
+                return response.status, None
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            return exc.code, None
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            return None, str(exc)

@@ -1,0 +1,110 @@
+"""Engine fixtures: emulators on free loopback ports, accounts pointing at them, a studio."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from characters.services import asset_add
+from jobs import sweep
+from jobs.emulators.base import RunningEmulator, serve
+from jobs.emulators.openai import OpenAIVideosEmulator
+from jobs.emulators.sora_relay import SoraRelayEmulator
+from jobs.models import Job, ProviderAccount
+from jobs.services import account_save
+from tests.factories import CharacterFactory, EpisodeFactory, SeriesFactory, WorkspaceFactory
+from tests.samples import clip_bytes
+
+EMULATOR_LATENCY = 0.3
+EMULATOR_FPS = 6  # rendering at 6 fps keeps every download well under a second
+
+
+@pytest.fixture
+def openai_emulator() -> Iterator[RunningEmulator]:
+    running = serve(
+        OpenAIVideosEmulator(latency_seconds=EMULATOR_LATENCY, fps=EMULATOR_FPS, poll_after_ms=100)
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def relay_emulator() -> Iterator[RunningEmulator]:
+    running = serve(SoraRelayEmulator(latency_seconds=EMULATOR_LATENCY, fps=EMULATOR_FPS))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def fast_engine(settings):
+    """Engine timings for tests: polls as often as the emulator hints, no grace periods."""
+    settings.JOBS_MIN_POLL_SECONDS = 0.05
+    settings.JOBS_RECONCILE_DELAY_SECONDS = 0
+    settings.JOBS_SWEEP_GRACE_SECONDS = 0
+    settings.JOBS_BACKOFF_BASE_SECONDS = 1
+    settings.JOBS_LEASE_SECONDS = 2
+    settings.JOBS_DOWNLOAD_LEASE_SECONDS = 5
+    settings.JOBS_PROVIDER_TIMEOUT_SECONDS = 5
+    return settings
+
+
+@pytest.fixture
+def studio(live_server, settings, fast_engine, celery_worker, openai_emulator, relay_emulator):
+    """A workspace with a character (3 s clip), a series, and accounts at both emulators."""
+    settings.PUBLIC_BASE_URL = live_server.url
+    workspace = WorkspaceFactory()
+    series = SeriesFactory(workspace=workspace, style_guide="", default_size="1280x720")
+    mina = CharacterFactory(workspace=workspace, handle="mina", name="Mina")
+    asset_add(
+        character=mina,
+        upload=SimpleUploadedFile("mina.mp4", clip_bytes(seconds=3.0), "video/mp4"),
+    )
+    accounts = {
+        "openai": account_save(
+            account=ProviderAccount(
+                workspace=workspace,
+                name="OpenAI",
+                kind="openai",
+                base_url=openai_emulator.api_url,
+                model="sora-2",
+            ),
+            api_key="sk-test-1234",
+        ),
+        "relay": account_save(
+            account=ProviderAccount(
+                workspace=workspace,
+                name="Relay",
+                kind="sora_relay",
+                base_url=relay_emulator.api_url,
+            ),
+            api_key="relay-test-1234",
+        ),
+    }
+    return {
+        "workspace": workspace,
+        "episode": EpisodeFactory(series=series),
+        "mina": mina,
+        "accounts": accounts,
+        "openai": openai_emulator,
+        "relay": relay_emulator,
+    }
+
+
+@pytest.fixture
+def wait_for_job() -> Callable[..., Job]:
+    """Wait until a job reaches one of `states`, running the sweep as beat would."""
+
+    def wait(job: Job, states=("succeeded", "failed", "cancelled"), timeout: float = 30.0) -> Job:
+        deadline = time.monotonic() + timeout
+        while True:
+            job.refresh_from_db()
+            if job.state in states:
+                return job
+            assert time.monotonic() < deadline, f"job stuck in {job.state}: {job.error_message}"
+            sweep.run()
+            time.sleep(0.1)
+
+    return wait
