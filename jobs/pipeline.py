@@ -256,6 +256,8 @@ def submit(job_id: int) -> None:
             progress=provider_job.progress,
             next_poll_at=_later(delay),
             attempts=0,
+            error_code="",
+            error_message="",
         )
         transaction.on_commit(lambda: poll_job.apply_async((job.pk,), countdown=delay))
     finally:

@@ -13,15 +13,25 @@ from studio.models import Role
 from tests.factories import MembershipFactory, WorkspaceFactory
 
 
-@pytest.fixture(autouse=True)
-def _test_settings(settings, tmp_path: Path) -> None:
-    """Plain HTTP, fast password hashing, static files from the source tree, media in tmp."""
+def pytest_configure(config) -> None:
+    """Process-wide test settings, in place before any server (live_server too) starts."""
+    from django.conf import settings
+
     settings.SECURE_SSL_REDIRECT = False
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.WHITENOISE_USE_FINDERS = True
     settings.WHITENOISE_AUTOREFRESH = True
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
+        **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path: Path) -> None:
+    """Each test stores its uploads and results in its own temporary folder."""
+    settings.STORAGES = {
+        **settings.STORAGES,
         "default": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": tmp_path / "media"},

@@ -97,11 +97,16 @@ def studio(live_server, settings, fast_engine, celery_worker, openai_emulator, r
 def wait_for_job() -> Callable[..., Job]:
     """Wait until a job reaches one of `states`, running the sweep as beat would."""
 
-    def wait(job: Job, states=("succeeded", "failed", "cancelled"), timeout: float = 30.0) -> Job:
+    def wait(
+        job: Job,
+        states=("succeeded", "failed", "cancelled"),
+        timeout: float = 30.0,
+        until: Callable[[Job], bool] | None = None,
+    ) -> Job:
         deadline = time.monotonic() + timeout
         while True:
             job.refresh_from_db()
-            if job.state in states:
+            if job.state in states and (until is None or until(job)):
                 return job
             assert time.monotonic() < deadline, f"job stuck in {job.state}: {job.error_message}"
             sweep.run()

@@ -1,0 +1,253 @@
+"""The pipeline end to end: a real Celery worker on a real Redis, emulators over real HTTP.
+
+Each test makes takes through the studio's service and watches what a user and
+the provider observe: the job's state and files, and the requests the emulator
+received.
+"""
+
+from __future__ import annotations
+
+import base64
+from decimal import Decimal
+
+import av
+import httpx
+import pytest
+from django.core.files.storage import default_storage
+
+from jobs.models import ErrorCode, Job, Registration, WebhookEvent
+from studio.generation import take_create, take_derive
+from tests.factories import SceneFactory
+
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+
+def _emulator(studio, name: str) -> str:
+    return studio[name].url
+
+
+def _state(studio, name: str) -> dict:
+    return httpx.get(f"{_emulator(studio, name)}/_emulator/state").json()
+
+
+def _log(studio, name: str, op: str | None = None) -> list[dict]:
+    entries = httpx.get(f"{_emulator(studio, name)}/_emulator/log").json()["entries"]
+    return [e for e in entries if op is None or e.get("op") == op]
+
+
+def _control(studio, name: str, what: str, body: dict) -> None:
+    response = httpx.post(f"{_emulator(studio, name)}/_emulator/{what}", json=body)
+    assert response.status_code == 200, response.text
+
+
+def _scene(studio, prompt: str, **fields):
+    fields.setdefault("duration", 4)
+    fields.setdefault("size", "1280x720")
+    return SceneFactory(episode=studio["episode"], prompt=prompt, **fields)
+
+
+def test_an_openai_take_is_generated_downloaded_and_priced(studio, wait_for_job):
+    take = take_create(
+        scene=_scene(studio, "@mina walks in."), account=studio["accounts"]["openai"]
+    )
+    job = wait_for_job(take.job)
+    assert job.state == "succeeded", job.error_message
+    with default_storage.open(job.video.name, "rb") as stored, av.open(stored) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert (stream.codec_context.width, stream.codec_context.height) == (1280, 720)
+    assert default_storage.exists(job.thumbnail.name)
+    assert default_storage.exists(job.spritesheet.name)
+    assert job.result["duration"] == pytest.approx(4, abs=0.3)
+    assert job.cost_actual == Decimal("0.4000")
+    # What was sent: the character's name in the prompt, its provider id alongside.
+    registration = Registration.objects.get(subject=f"character:{studio['mina'].pk}")
+    assert job.sent_payload["prompt"] == "Mina walks in."
+    assert job.sent_payload["characters"] == [{"id": registration.external_id}]
+    assert len(_log(studio, "openai", "create")) == 1
+
+
+def test_a_character_is_registered_once_and_reused(studio, wait_for_job):
+    account = studio["accounts"]["openai"]
+    first = take_create(scene=_scene(studio, "@mina waves."), account=account)
+    wait_for_job(first.job)
+    second = take_create(scene=_scene(studio, "@mina sits."), account=account)
+    assert wait_for_job(second.job).state == "succeeded"
+    assert _state(studio, "openai")["characters"] == 1
+    assert Registration.objects.count() == 1
+
+
+def test_a_relay_take_mentions_the_relays_character_id(studio, wait_for_job):
+    scene = _scene(studio, "@mina on the jetty.", duration=10, size="720x1280")
+    take = take_create(scene=scene, account=studio["accounts"]["relay"])
+    job = wait_for_job(take.job)
+    assert job.state == "succeeded", job.error_message
+    registration = Registration.objects.get(provider_account=studio["accounts"]["relay"])
+    assert registration.external_id.startswith("char_")
+    assert job.sent_payload == {
+        "prompt": f"@{registration.external_id} on the jetty.",
+        "duration": 10,
+    }
+    assert job.cost_actual == Decimal("0.12")  # flat, whatever the length
+    assert job.result["width"] == 720
+
+
+def test_moderation_is_terminal_and_says_so_in_plain_words(studio, wait_for_job):
+    prompt = "A harbour at night [[emulate:moderation]]"
+    take = take_create(scene=_scene(studio, prompt), account=studio["accounts"]["openai"])
+    job = wait_for_job(take.job)
+    assert (job.state, job.error_code) == ("failed", ErrorCode.MODERATION)
+    assert "moderation blocked this video" in job.error_message
+    assert job.request["prompt"] == prompt  # the prompt is kept for editing
+    assert not job.video
+    assert len(_log(studio, "openai", "create")) == 1
+
+
+def test_a_rate_limited_create_waits_as_asked_and_is_accepted_once(studio, wait_for_job):
+    _control(
+        studio, "openai", "faults", {"faults": [{"op": "create", "kind": "429", "retry_after": 1}]}
+    )
+    take = take_create(scene=_scene(studio, "A lighthouse."), account=studio["accounts"]["openai"])
+    job = wait_for_job(
+        take.job, states=("pending",), until=lambda j: j.error_code == ErrorCode.RATE_LIMIT
+    )
+    assert "Waiting to retry" in job.error_message
+    assert job.not_before is not None
+    waited_until = job.not_before
+    job = wait_for_job(job)
+    assert job.state == "succeeded"
+    assert job.submitted_at >= waited_until  # sent again only after the provider's wait
+    assert job.error_message == ""  # the waiting note is gone once it went through
+    creates = _log(studio, "openai", "create")
+    assert [entry["status"] for entry in creates] == [429, 200]
+
+
+def test_a_timed_out_create_is_found_at_the_provider_not_sent_again(studio, wait_for_job, settings):
+    settings.JOBS_PROVIDER_TIMEOUT_SECONDS = 1
+    _control(
+        studio,
+        "openai",
+        "faults",
+        {"faults": [{"op": "create", "kind": "timeout", "timeout_seconds": 3}]},
+    )
+    take = take_create(
+        scene=_scene(studio, "A storm rolls in."), account=studio["accounts"]["openai"]
+    )
+    job = wait_for_job(take.job)
+    assert job.state == "succeeded", job.error_message
+    creates = _log(studio, "openai", "create")
+    assert len(creates) == 1
+    assert job.provider_job_id == creates[0]["job_id"]
+
+
+def test_a_relay_create_that_times_out_fails_without_being_sent_again(
+    studio, wait_for_job, settings
+):
+    settings.JOBS_PROVIDER_TIMEOUT_SECONDS = 1
+    _control(
+        studio,
+        "relay",
+        "faults",
+        {"faults": [{"op": "create", "kind": "timeout", "timeout_seconds": 3}]},
+    )
+    scene = _scene(studio, "Fog.", duration=10, size="720x1280")
+    job = wait_for_job(take_create(scene=scene, account=studio["accounts"]["relay"]).job)
+    assert (job.state, job.error_code) == ("failed", ErrorCode.UNCONFIRMED)
+    assert "not sent again" in job.error_message
+    assert len(_log(studio, "relay", "create")) == 1
+
+
+def test_poll_errors_back_off_and_the_job_still_finishes(studio, wait_for_job):
+    _control(
+        studio, "openai", "faults", {"faults": [{"op": "retrieve", "kind": "500", "times": 2}]}
+    )
+    take = take_create(scene=_scene(studio, "Gulls."), account=studio["accounts"]["openai"])
+    assert wait_for_job(take.job).state == "succeeded"
+    statuses = [entry["status"] for entry in _log(studio, "openai", "retrieve")]
+    assert statuses[:2] == [500, 500]
+
+
+def test_an_outage_at_submit_keeps_the_job_waiting_unpaid(studio, wait_for_job):
+    _control(studio, "openai", "config", {"outage": True})
+    take = take_create(scene=_scene(studio, "Rain."), account=studio["accounts"]["openai"])
+    job = wait_for_job(take.job, states=("pending",), until=lambda j: j.attempts > 0)
+    assert job.error_code == ErrorCode.PROVIDER_ERROR
+    assert "Waiting to retry" in job.error_message
+    _control(studio, "openai", "config", {"outage": False})
+    assert wait_for_job(job).state == "succeeded"
+
+
+def test_cancelling_a_running_take_stops_it_at_the_provider(studio, wait_for_job):
+    from jobs.services import job_cancel
+
+    _control(studio, "openai", "config", {"latency_seconds": 30})
+    take = take_create(scene=_scene(studio, "Waves."), account=studio["accounts"]["openai"])
+    job = wait_for_job(take.job, states=("queued", "running"))
+    assert job_cancel(job=job)
+    job.refresh_from_db()
+    assert job.state == "cancelled"
+    assert _log(studio, "openai", "delete")
+
+
+def test_remix_and_extension_of_a_finished_take(studio, wait_for_job):
+    parent = take_create(scene=_scene(studio, "Dawn."), account=studio["accounts"]["openai"])
+    wait_for_job(parent.job)
+    remix = take_derive(parent=parent, kind="remix", prompt="Dusk instead.")
+    extension = take_derive(parent=parent, kind="extend", prompt="Then night falls.", seconds=4)
+    remixed, extended = wait_for_job(remix.job), wait_for_job(extension.job)
+    assert (remixed.state, extended.state) == ("succeeded", "succeeded")
+    assert remixed.sent_payload == {"prompt": "Dusk instead."}
+    assert extended.result["duration"] == pytest.approx(8, abs=0.3)  # the stitched total
+    assert remix.parent == extension.parent == parent
+
+
+# --- Webhooks ---------------------------------------------------------------
+
+SECRET = "whsec_" + base64.b64encode(b"castboard-test-webhook-key!").decode()
+
+
+@pytest.fixture
+def webhooks_on(studio, live_server, settings):
+    settings.JOBS_WEBHOOK_SAFETY_POLL_SECONDS = 600
+    account = studio["accounts"]["openai"]
+    account.set_webhook_secret(SECRET)
+    account.save()
+    _control(
+        studio,
+        "openai",
+        "config",
+        {
+            "webhook_url": f"{live_server.url}/hooks/{account.webhook_token}/",
+            "webhook_secret": SECRET,
+        },
+    )
+    return account
+
+
+def test_with_webhooks_a_job_finishes_without_timed_polls(studio, webhooks_on, wait_for_job):
+    take = take_create(scene=_scene(studio, "Lanterns."), account=webhooks_on)
+    job = wait_for_job(take.job)
+    assert job.state == "succeeded"
+    assert job.poll_count == 1  # the one read the webhook asked for
+    assert WebhookEvent.objects.filter(event_type="video.completed").count() == 1
+
+
+def test_a_replayed_webhook_has_one_effect(studio, webhooks_on, wait_for_job):
+    _control(studio, "openai", "config", {"webhook_duplicates": 3})
+    take = take_create(scene=_scene(studio, "Bells."), account=webhooks_on)
+    job = wait_for_job(take.job)
+    deliveries = _state(studio, "openai")["webhooks"]["deliveries"]
+    assert len(deliveries) >= 3
+    assert WebhookEvent.objects.count() == 1
+    assert job.poll_count == 1
+
+
+def test_a_forged_webhook_is_rejected_and_changes_nothing(studio, webhooks_on, live_server):
+    url = f"{live_server.url}/hooks/{webhooks_on.webhook_token}/"
+    body = b'{"id": "evt_x", "type": "video.completed", "data": {"id": "video_x"}}'
+    forged = {"webhook-id": "evt_x", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"}
+    response = httpx.post(url, content=body, headers=forged)
+    assert response.status_code == 400
+    assert httpx.post(f"{live_server.url}/hooks/not-a-token/", content=body).status_code == 404
+    assert WebhookEvent.objects.count() == 0
+    assert not Job.objects.exists()
