@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from jobs.models import Job, JobKind, JobState, ProviderAccount, WebhookEvent
 from jobs.providers import provider_for
-from jobs.providers.base import ProviderError, WebhookRejected
+from jobs.providers.base import ProviderError, ProviderJob, WebhookRejected
 from studio.models import Workspace
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,8 @@ def webhook_receive(
     *, account: ProviderAccount, headers: Mapping[str, str], body: bytes
 ) -> tuple[int, str]:
     """Verify, store once, and let the job refresh itself. Returns (HTTP status, message)."""
-    from jobs.tasks import poll_job
+    from jobs.pipeline import apply_provider_status
+    from jobs.tasks import download_job, poll_job
 
     provider = provider_for(account)
     try:
@@ -107,8 +108,17 @@ def webhook_receive(
     job = Job.objects.filter(
         provider_account=account, provider_job_id=notice.provider_job_id
     ).first()
-    if job is not None and job.state in (JobState.QUEUED, JobState.RUNNING):
-        # A webhook is only a nudge: the poll reads the provider's truth.
+    if job is None or job.state not in (JobState.QUEUED, JobState.RUNNING):
+        return 200, "Received."
+    if notice.event_type.endswith(".completed"):
+        # Verified news of completion: go straight to the download, which reads the
+        # result from the provider anyway (and retries if it is not there yet).
+        apply_provider_status(
+            job, ProviderJob(provider_job_id=notice.provider_job_id, status="succeeded")
+        )
+        transaction.on_commit(lambda: download_job.delay(job.pk))
+    else:
+        # Anything else is a nudge: a poll reads the provider's truth (a failure's reason).
         Job.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())
         transaction.on_commit(lambda: poll_job.delay(job.pk))
     return 200, "Received."

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
 from characters.mentions import MENTION_RE
 from characters.models import Character, ReferenceAsset
+from characters.services import asset_add
+from jobs import media
 from jobs import services as jobs
-from jobs.models import JobKind, JobState, ProviderAccount, Registration
+from jobs.models import Job, JobKind, JobState, ProviderAccount, Registration
 from jobs.providers import provider_for
 from jobs.providers.base import GenerationRequest
 from studio.models import Scene, Take
@@ -190,3 +196,63 @@ def take_derive(
         return Take.objects.create(
             scene=parent.scene, job=new_job, parent=parent, created_by=created_by
         )
+
+
+def character_from_take(
+    *,
+    take: Take,
+    character: Character,
+    start: float,
+    end: float,
+    created_by: AbstractBaseUser | None = None,
+) -> tuple[ReferenceAsset, Job]:
+    """Cut [start, end) of a finished take into the character's library and register it there.
+
+    The cut joins the character's references; the take's provider learns the
+    character from it (OpenAI: the cut as the character's clip; the relay: its own
+    extract call on the finished task).
+    """
+    job = take.job
+    if job.state != JobState.SUCCEEDED or not job.video:
+        raise ValidationError("Only a finished take can become a character.")
+    if character.workspace_id != take.scene.episode.series.workspace_id:
+        raise ValidationError("The character must belong to this workspace.")
+    provider = provider_for(job.provider_account)
+    try:
+        window = provider.capabilities.character_clip_seconds or (1.0, 30.0)
+        uses_extract = provider.capabilities.character_from_job and bool(job.provider_job_id)
+    finally:
+        provider.close()
+    low, high = window
+    if not (low <= end - start <= high):
+        raise ValidationError(
+            f"Choose a span of {low:g} to {high:g} seconds; this one lasts {end - start:.1f} s."
+        )
+    with tempfile.TemporaryDirectory(prefix="castboard-cut-") as folder:
+        path = Path(folder) / "take.mp4"
+        with default_storage.open(job.video.name, "rb") as stored, path.open("wb") as out:
+            for chunk in stored.chunks():
+                out.write(chunk)
+        try:
+            clip = media.cut_clip(path, start=start, end=end)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+    asset = asset_add(
+        character=character,
+        upload=SimpleUploadedFile(f"take-{take.pk}-{start:g}-{end:g}.mp4", clip, "video/mp4"),
+        label=f"from take {take.pk}",
+        created_by=created_by,
+    )
+    source = {"subject": subject_of(character), "name": character.name}
+    if uses_extract:
+        source["from_provider_job_id"] = job.provider_job_id
+    else:
+        source |= {"clip": asset.file.name, "clip_seconds": asset.duration_seconds}
+    with transaction.atomic():
+        registration_job = jobs.job_create(
+            workspace=job.workspace,
+            account=job.provider_account,
+            request={"kind": JobKind.REGISTER_CHARACTER, "character": source},
+            kind=JobKind.REGISTER_CHARACTER,
+        )
+    return asset, registration_job

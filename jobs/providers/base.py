@@ -37,6 +37,8 @@ class Capabilities:
     extend_seconds: tuple[int, ...] = ()
     # A character is made from a clip of this many seconds (min, max), or None.
     character_clip_seconds: tuple[float, float] | None = None
+    # The provider can take a character straight from one of its finished jobs.
+    character_from_job: bool = False
     can_list_jobs: bool = False
     can_cancel: bool = False
     result_variants: tuple[str, ...] = ("video",)

@@ -44,6 +44,7 @@ class SoraRelayProvider(Provider):
         pricing_unit="request",
         price=Decimal("0.12"),
         character_clip_seconds=(1.0, 15.0),
+        character_from_job=True,
     )
     POLL_INTERVAL = 3.0  # the relay sends no hint; a steady, polite pace
 

@@ -224,12 +224,21 @@ def webhooks_on(studio, live_server, settings):
     return account
 
 
-def test_with_webhooks_a_job_finishes_without_timed_polls(studio, webhooks_on, wait_for_job):
+def test_with_webhooks_a_job_finishes_without_polling(studio, webhooks_on, wait_for_job):
     take = take_create(scene=_scene(studio, "Lanterns."), account=webhooks_on)
     job = wait_for_job(take.job)
     assert job.state == "succeeded"
-    assert job.poll_count == 1  # the one read the webhook asked for
+    assert job.poll_count == 0
+    assert _log(studio, "openai", "retrieve") == []
     assert WebhookEvent.objects.filter(event_type="video.completed").count() == 1
+
+
+def test_a_failure_webhook_reads_the_reason_from_the_provider(studio, webhooks_on, wait_for_job):
+    prompt = "Thunder [[emulate:moderation]]"
+    job = wait_for_job(take_create(scene=_scene(studio, prompt), account=webhooks_on).job)
+    assert (job.state, job.error_code) == ("failed", ErrorCode.MODERATION)
+    assert job.poll_count == 1
+    assert WebhookEvent.objects.filter(event_type="video.failed").count() == 1
 
 
 def test_a_replayed_webhook_has_one_effect(studio, webhooks_on, wait_for_job):
@@ -239,7 +248,8 @@ def test_a_replayed_webhook_has_one_effect(studio, webhooks_on, wait_for_job):
     deliveries = _state(studio, "openai")["webhooks"]["deliveries"]
     assert len(deliveries) >= 3
     assert WebhookEvent.objects.count() == 1
-    assert job.poll_count == 1
+    assert job.state == "succeeded"
+    assert len(_log(studio, "openai", "content")) == 1  # downloaded once
 
 
 def test_a_forged_webhook_is_rejected_and_changes_nothing(studio, webhooks_on, live_server):
@@ -251,3 +261,52 @@ def test_a_forged_webhook_is_rejected_and_changes_nothing(studio, webhooks_on, l
     assert httpx.post(f"{live_server.url}/hooks/not-a-token/", content=body).status_code == 404
     assert WebhookEvent.objects.count() == 0
     assert not Job.objects.exists()
+
+
+# --- Characters from takes ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("account", "scene_fields"),
+    [("openai", {}), ("relay", {"duration": 10, "size": "720x1280"})],
+)
+def test_a_span_of_a_finished_take_becomes_a_registered_character(
+    studio, wait_for_job, account, scene_fields
+):
+    from characters.models import Character
+    from studio.generation import character_from_take
+
+    take = take_create(
+        scene=_scene(studio, "A stranger.", **scene_fields), account=studio["accounts"][account]
+    )
+    wait_for_job(take.job)
+    stranger = Character.objects.create(
+        workspace=studio["workspace"], name="Stranger", handle="stranger"
+    )
+    asset, job = character_from_take(take=take, character=stranger, start=0.5, end=3.0)
+    assert asset.kind == "clip"
+    assert asset.duration_seconds == pytest.approx(2.5, abs=0.3)
+    job = wait_for_job(job)
+    assert job.state == "succeeded", job.error_message
+    registration = Registration.objects.get(subject=f"character:{stranger.pk}")
+    assert job.result["external_id"] == registration.external_id
+    # The new character is usable at once in that provider's scenes.
+    later = take_create(
+        scene=_scene(studio, "@stranger returns.", **scene_fields),
+        account=studio["accounts"][account],
+    )
+    assert wait_for_job(later.job).state == "succeeded"
+    assert registration.external_id in str(later.job.sent_payload)  # id or @id
+
+
+def test_a_span_outside_the_providers_window_is_refused(studio, wait_for_job):
+    from django.core.exceptions import ValidationError
+
+    from characters.models import Character
+    from studio.generation import character_from_take
+
+    take = take_create(scene=_scene(studio, "Fog."), account=studio["accounts"]["openai"])
+    wait_for_job(take.job)
+    pip = Character.objects.create(workspace=studio["workspace"], name="Pip", handle="pipx")
+    with pytest.raises(ValidationError, match="Choose a span of 2 to 4 seconds"):
+        character_from_take(take=take, character=pip, start=0, end=1)

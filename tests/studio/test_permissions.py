@@ -48,6 +48,8 @@ PAGES = [
     ("episode_edit", ["episode"], EDIT),
     ("episode_delete", ["episode"], EDIT),
     ("scene_create", ["episode"], EDIT),
+    ("scene_detail", ["scene"], READ),
+    ("provider_accounts", [], MANAGE),
     ("scene_edit", ["scene"], EDIT),
     ("scene_delete", ["scene"], EDIT),
 ]
