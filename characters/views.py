@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from characters import services
@@ -18,7 +19,7 @@ from characters.models import Character
 from characters.selectors import character_library
 from characters.uploads import rejected_upload_messages
 from studio.access import asset_for, character_for, membership_for, require
-from studio.http import HtmxHttpRequest, serve_stored_file
+from studio.http import HtmxHttpRequest, confirm_delete, serve_stored_file
 from studio.models import Membership
 
 
@@ -159,17 +160,16 @@ def character_delete(request: HtmxHttpRequest, slug: str, character_id: int) -> 
     membership = membership_for(request.user, slug)
     character = character_for(membership, character_id, shared=False)
     require(membership, "edit")
-    if request.method == "POST":
-        services.character_delete(character=character)
-        messages.success(request, f"{character.name} was deleted.")
-        return redirect("character_list", slug)
-    context = {
-        "membership": membership,
-        "object": character,
-        "cancel_url": character.get_absolute_url(),
-        "consequence": "Scenes that mention it will need another character before they generate.",
-    }
-    return render(request, "studio/confirm_delete.html", context)
+    return confirm_delete(
+        request,
+        membership=membership,
+        target=character,
+        delete=lambda: services.character_delete(character=character),
+        done=reverse("character_list", args=[slug]),
+        message=f"{character.name} was deleted.",
+        cancel_url=character.get_absolute_url(),
+        consequence="Scenes that mention it will need another character before they generate.",
+    )
 
 
 @login_required

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django.contrib import messages
 from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django_htmx.middleware import HtmxDetails
 
 
@@ -28,3 +32,28 @@ def serve_stored_file(stored: FieldFile, *, content_type: str, filename: str = "
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def confirm_delete(
+    request: HttpRequest,
+    *,
+    membership: object,
+    target: object,
+    delete: Callable[[], object],
+    done: str,
+    message: str,
+    cancel_url: str,
+    consequence: str = "",
+) -> HttpResponse:
+    """GET asks "Delete …?"; POST deletes through `delete`, says `message` and goes to `done`."""
+    if request.method == "POST":
+        delete()
+        messages.success(request, message)
+        return HttpResponseRedirect(done)
+    context = {
+        "membership": membership,
+        "object": target,
+        "cancel_url": cancel_url,
+        "consequence": consequence,
+    }
+    return render(request, "studio/confirm_delete.html", context)

@@ -8,12 +8,13 @@ from django.core.exceptions import ValidationError
 from django.forms import BaseForm
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from studio import services
 from studio.access import episode_for, membership_for, require, scene_for, series_for
 from studio.forms import EpisodeForm, SceneForm, SceneMoveForm, SeriesForm
-from studio.http import HtmxHttpRequest
+from studio.http import HtmxHttpRequest, confirm_delete
 from studio.models import Scene
 from studio.selectors import episodes_of, scenes_of, series_for_workspace
 
@@ -88,12 +89,15 @@ def series_delete(request: HtmxHttpRequest, slug: str, series_id: int) -> HttpRe
     membership = membership_for(request.user, slug)
     series = series_for(membership, series_id)
     require(membership, "edit")
-    if request.method == "POST":
-        series.delete()
-        messages.success(request, f"Series “{series.title}” deleted.")
-        return redirect("series_list", slug)
-    context = {"membership": membership, "object": series, "cancel_url": series.get_absolute_url()}
-    return render(request, "studio/confirm_delete.html", context)
+    return confirm_delete(
+        request,
+        membership=membership,
+        target=series,
+        delete=series.delete,
+        done=reverse("series_list", args=[slug]),
+        message=f"Series “{series.title}” deleted.",
+        cancel_url=series.get_absolute_url(),
+    )
 
 
 # --- Episodes ---------------------------------------------------------------
@@ -163,16 +167,15 @@ def episode_delete(request: HtmxHttpRequest, slug: str, episode_id: int) -> Http
     membership = membership_for(request.user, slug)
     episode = episode_for(membership, episode_id)
     require(membership, "edit")
-    if request.method == "POST":
-        episode.delete()
-        messages.success(request, f"Episode {episode.number} deleted.")
-        return redirect(episode.series)
-    context = {
-        "membership": membership,
-        "object": episode,
-        "cancel_url": episode.get_absolute_url(),
-    }
-    return render(request, "studio/confirm_delete.html", context)
+    return confirm_delete(
+        request,
+        membership=membership,
+        target=episode,
+        delete=episode.delete,
+        done=episode.series.get_absolute_url(),
+        message=f"Episode {episode.number} deleted.",
+        cancel_url=episode.get_absolute_url(),
+    )
 
 
 # --- Scenes -----------------------------------------------------------------
@@ -229,13 +232,15 @@ def scene_delete(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpResp
     membership = membership_for(request.user, slug)
     scene = scene_for(membership, scene_id)
     require(membership, "edit")
-    episode = scene.episode
-    if request.method == "POST":
-        services.scene_delete(scene=scene)
-        messages.success(request, f"Scene “{scene}” deleted.")
-        return redirect(episode)
-    context = {"membership": membership, "object": scene, "cancel_url": episode.get_absolute_url()}
-    return render(request, "studio/confirm_delete.html", context)
+    return confirm_delete(
+        request,
+        membership=membership,
+        target=scene,
+        delete=lambda: services.scene_delete(scene=scene),
+        done=scene.episode.get_absolute_url(),
+        message=f"Scene “{scene}” deleted.",
+        cancel_url=scene.episode.get_absolute_url(),
+    )
 
 
 @login_required
