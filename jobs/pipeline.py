@@ -39,6 +39,7 @@ from jobs.providers.base import (
     Provider,
     ProviderError,
     ProviderJob,
+    Reference,
     RegisteredCharacter,
 )
 from jobs.signing import public_file_url
@@ -178,7 +179,19 @@ def _register(job: Job, provider: Provider, character: dict) -> Registration:
         clip_url=public_file_url(clip_name) if clip_name else None,
         from_provider_job_id=character.get("from_provider_job_id"),
     )
-    registered = provider.register_character(source)
+    started = int(timezone.now().timestamp()) - 5
+    try:
+        registered = provider.register_character(source)
+    except ProviderError as error:
+        # It may exist already: find it rather than register (and maybe pay) twice.
+        found = (
+            provider.find_character(name=source.name, since=started)
+            if error.maybe_accepted
+            else None
+        )
+        if found is None:
+            raise
+        registered = found
     try:
         with transaction.atomic():
             return Registration.objects.create(
@@ -199,17 +212,25 @@ def _register(job: Job, provider: Provider, character: dict) -> Registration:
 
 def _generation_request(job: Job, provider: Provider, mentions: dict) -> GenerationRequest:
     req = job.request
-    reference = None
-    if req.get("reference_image"):
-        with default_storage.open(req["reference_image"], "rb") as stored:
-            reference = stored.read()
+    references = []
+    for item in req.get("references", []):
+        with default_storage.open(item["file"], "rb") as stored:
+            references.append(
+                Reference(
+                    kind=item.get("kind", "image"),
+                    data=stored.read(),
+                    url=public_file_url(item["file"]),
+                    content_type=item.get("content_type", ""),
+                    name=item.get("name", ""),
+                    role=item.get("role", ""),
+                )
+            )
     return GenerationRequest(
         prompt=provider.render_mentions(req["prompt"], mentions),
         seconds=int(req["seconds"]),
         size=req.get("size", ""),
         character_ids=tuple(m.external_id for m in mentions.values()),
-        reference_image=reference,
-        reference_image_type=req.get("reference_image_type", ""),
+        references=tuple(references),
         kind=req.get("kind", JobKind.GENERATE),
         source_provider_job_id=req.get("source_provider_job_id", ""),
     )

@@ -11,6 +11,7 @@ from typing import IO, ClassVar, Literal
 import httpx
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+PricingUnit = Literal["second", "request", "token"]
 ErrorKind = Literal[
     "moderation", "invalid", "rate_limit", "quota", "unavailable", "auth", "not_found", "timeout"
 ]
@@ -28,7 +29,7 @@ class Capabilities:
     sizes: tuple[str, ...]
     max_characters: int
     max_references: int
-    pricing_unit: Literal["second", "request"]
+    pricing_unit: PricingUnit  # token-priced providers (Seedance) override estimate()
     price: Decimal
     character_price: Decimal = Decimal("0")
     webhooks: bool = False
@@ -45,13 +46,31 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """An input that shows the model something: an image, a clip or audio, as bytes or a URL.
+
+    `name` is how the prompt refers to it where the provider names references
+    (Runway's @tag, Omni Flash's block name, Kling's <<<image_1>>>); `role` is the
+    provider's word for its use (Veo "asset"/"style", Seedance "reference_image").
+    """
+
+    kind: Literal["image", "video", "audio"]
+    data: bytes | None = None
+    url: str | None = None
+    content_type: str = ""
+    name: str = ""
+    role: str = ""
+
+
+@dataclass(frozen=True)
 class CharacterSource:
-    """What a provider needs to register a character: a clip, a URL to it, or a finished job."""
+    """What a provider needs to register a character: a clip (bytes or URL), images, or a job."""
 
     name: str
     description: str = ""
     clip: bytes | None = None
     clip_url: str | None = None
+    images: tuple[Reference, ...] = ()  # for providers that build characters from pictures
     from_provider_job_id: str | None = None
 
 
@@ -69,8 +88,7 @@ class GenerationRequest:
     seconds: int
     size: str
     character_ids: tuple[str, ...] = ()
-    reference_image: bytes | None = None
-    reference_image_type: str = ""
+    references: tuple[Reference, ...] = ()
     kind: str = "generate"  # generate | remix | extend
     source_provider_job_id: str = ""
 
@@ -178,6 +196,10 @@ class Provider(abc.ABC):
     def stream_result(self, job: ProviderJob, variant: str = "video") -> Iterator[bytes]:
         """Yield the result's bytes in chunks (never the whole file in memory)."""
 
+    def find_character(self, *, name: str, since: int) -> RegisteredCharacter | None:
+        """A character registered as `name` since a unix time, where the provider lists them."""
+        return None
+
     def list_recent(self, *, since: int) -> list[ProviderJob]:
         """Jobs created since a unix time (reconciliation); adapters without a list return []."""
         return []
@@ -215,6 +237,11 @@ class Provider(abc.ABC):
         if request.kind != "remix" and request.size not in caps.sizes:
             problems.append(
                 f"{self.label} cannot make {request.size}; it makes {', '.join(caps.sizes)}."
+            )
+        if len(request.references) > caps.max_references:
+            problems.append(
+                f"{self.label} takes at most {caps.max_references} reference(s) per video; "
+                f"this request has {len(request.references)}."
             )
         if len(request.character_ids) > caps.max_characters:
             problems.append(

@@ -139,15 +139,12 @@ class OpenAIProvider(Provider):
                 payload["model"] = self.model
             if request.character_ids:
                 payload["characters"] = [{"id": cid} for cid in request.character_ids]
-            if request.reference_image:
+            image = next((r for r in request.references if r.kind == "image" and r.data), None)
+            if image is not None:
                 data = {k: v if isinstance(v, str) else json.dumps(v) for k, v in payload.items()}
-                extension = request.reference_image_type.rsplit("/", 1)[-1] or "png"
+                extension = image.content_type.rsplit("/", 1)[-1] or "png"
                 files = {
-                    "input_reference": (
-                        f"reference.{extension}",
-                        request.reference_image,
-                        request.reference_image_type,
-                    )
+                    "input_reference": (f"reference.{extension}", image.data, image.content_type)
                 }
                 response = send_once(
                     self.http,
@@ -157,9 +154,7 @@ class OpenAIProvider(Provider):
                     data=data,
                     files=files,
                 )
-                payload["input_reference"] = (
-                    f"<{request.reference_image_type}, {len(request.reference_image)} bytes>"
-                )
+                payload["input_reference"] = f"<{image.content_type}, {len(image.data)} bytes>"
             else:
                 response = send_once(
                     self.http, "POST", self._url("/videos"), headers=self._headers(), json=payload

@@ -83,6 +83,21 @@ class SoraRelayProvider(Provider):
             name=str(body.get("name") or source.name),
         )
 
+    def find_character(self, *, name: str, since: int) -> RegisteredCharacter | None:
+        response = send_once(
+            self.http, "GET", self._url("/sora/characters"), headers=self._headers(), safe=True
+        )
+        body = classify_response(response, provider=self.label)
+        matches = [
+            c
+            for c in body.get("characters", [])
+            if c.get("name") == name and int(c.get("created_at") or 0) >= since
+        ]
+        if not matches:
+            return None
+        latest = max(matches, key=lambda c: int(c.get("created_at") or 0))
+        return RegisteredCharacter(external_id=str(latest["character_id"]), name=name)
+
     def render_mentions(self, prompt: str, mentions: Mapping[str, RegisteredCharacter]) -> str:
         return PLACEHOLDER.sub(
             lambda m: (
