@@ -86,8 +86,9 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
 def _celery_uses_the_test_redis(redis_url):
     """Whatever a test enqueues goes to the test's Redis, never to a server the machine runs."""
     from studio.celery import app
+    from tests.support.processes import point_celery_at
 
-    app.conf.broker_url = redis_url
+    point_celery_at(redis_url)
     app.conf.task_always_eager = False
 
 

@@ -9,8 +9,11 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.db import connection
+from kombu import pools
+from kombu.utils.collections import eqhash
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,3 +120,35 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.1, message: str
         if time.monotonic() > deadline:
             raise TimeoutError(message or "condition not met in time")
         time.sleep(interval)
+
+
+def point_celery_at(url: str, *, forget_current: bool = False) -> None:
+    """Send this process's tasks to `url`: the app caches its pools, so drop them too.
+
+    `forget_current` also closes the current broker's pools and removes them from kombu's
+    process-wide registry (the port may be reused by a later test's server).
+    """
+    from studio.celery import app
+
+    if forget_current:
+        current = app.connection_for_write()
+        try:
+            key = eqhash(current)
+            for group in (pools.producers, pools.connections):
+                pool = dict.pop(group, key, None)
+                if pool is not None:
+                    pool.force_close_all()
+        finally:
+            current.release()
+    # Celery 5.6 reads the Django-namespaced key first, 5.7 the plain one: set both.
+    app.conf.CELERY_BROKER_URL = url
+    app.conf.broker_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
+    used = app.connection_for_write()
+    try:
+        wanted = urlsplit(url)
+        if (used.hostname, used.port) != (wanted.hostname, wanted.port):
+            raise RuntimeError(f"Celery still sends to {used.as_uri()}, not {url}")
+    finally:
+        used.release()
