@@ -132,8 +132,10 @@ def _result_path(job: Job, filename: str) -> str:
 
 class Job(models.Model):
     workspace = models.ForeignKey("studio.Workspace", on_delete=models.CASCADE, related_name="jobs")
+    # RESTRICT: an account with jobs stays (their costs and results refer to it),
+    # unless its whole workspace goes.
     provider_account = models.ForeignKey(
-        ProviderAccount, on_delete=models.PROTECT, related_name="jobs"
+        ProviderAccount, on_delete=models.RESTRICT, related_name="jobs"
     )
     kind = models.CharField(max_length=20, choices=JobKind.choices, default=JobKind.GENERATE)
     # What Castboard asked for, compiled for this provider (before registrations

@@ -180,7 +180,8 @@ class Take(models.Model):
         REJECTED = "rejected", "Rejected"
 
     scene = models.ForeignKey(Scene, on_delete=models.CASCADE, related_name="takes")
-    job = models.OneToOneField("jobs.Job", on_delete=models.PROTECT, related_name="take")
+    # RESTRICT: a job never vanishes on its own, only with its whole workspace.
+    job = models.OneToOneField("jobs.Job", on_delete=models.RESTRICT, related_name="take")
     parent = models.ForeignKey(
         "self",
         null=True,

@@ -95,3 +95,25 @@ def test_two_claims_of_one_pending_job_succeed_once():
         type(job).objects.get(pk=job.pk).move(JobState.SUBMITTING, only_from=(JobState.PENDING,))
     )
     assert (first, second) == (True, False)
+
+
+@pytest.mark.django_db
+def test_a_job_outlives_its_take_and_keeps_its_account_but_not_its_workspace():
+    from django.db.models import RestrictedError
+
+    from studio.models import Take
+    from tests.factories import SceneFactory
+
+    job = JobFactory(state=JobState.SUCCEEDED)
+    scene = SceneFactory(episode__series__workspace=job.workspace)
+    take = Take.objects.create(scene=scene, job=job)
+    with pytest.raises(RestrictedError):
+        job.delete()
+    with pytest.raises(RestrictedError):
+        job.provider_account.delete()
+    take.delete()  # deleting a take (or its scene) keeps the job and its cost
+    assert type(job).objects.filter(pk=job.pk).exists()
+    other = JobFactory(provider_account=job.provider_account, state=JobState.SUCCEEDED)
+    Take.objects.create(scene=scene, job=other)
+    job.workspace.delete()  # a whole workspace goes with everything in it, takes included
+    assert not type(job).objects.filter(pk__in=[job.pk, other.pk]).exists()
