@@ -5,15 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0001_initial'),
+        ("jobs", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='job',
-            name='provider_account',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='jobs', to='jobs.provideraccount'),
+            model_name="job",
+            name="provider_account",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.RESTRICT,
+                related_name="jobs",
+                to="jobs.provideraccount",
+            ),
         ),
     ]

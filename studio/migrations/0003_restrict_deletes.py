@@ -5,16 +5,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0002_restrict_deletes'),
-        ('studio', '0002_take'),
+        ("jobs", "0002_restrict_deletes"),
+        ("studio", "0002_take"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='take',
-            name='job',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.RESTRICT, related_name='take', to='jobs.job'),
+            model_name="take",
+            name="job",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.RESTRICT, related_name="take", to="jobs.job"
+            ),
         ),
     ]
