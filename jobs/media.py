@@ -46,8 +46,12 @@ def probe_video(path: Path) -> VideoFacts:
         raise ResultUnusable(f"The result is not a playable video ({error}).") from None
 
 
-def _frames_at(path: Path, fractions: list[float]) -> list[Image.Image]:
-    """Decode one frame near each fraction of the duration (seeking, not decoding all)."""
+def _frames_at(path: Path, fractions: list[float], *, width: int) -> list[Image.Image]:
+    """One frame near each fraction of the duration (seeking, not decoding all), `width` wide.
+
+    Each frame is shrunk as soon as it is decoded, so memory stays that of small
+    images whatever the video's size.
+    """
     images: list[Image.Image] = []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -58,7 +62,9 @@ def _frames_at(path: Path, fractions: list[float]) -> list[Image.Image]:
             frame = next(container.decode(stream), None)
             if frame is None:
                 break
-            images.append(frame.to_image())
+            target = min(width, frame.width)  # shrink, never enlarge
+            height = max(1, round(target * frame.height / frame.width))
+            images.append(frame.to_image(width=target, height=height))
     if not images:
         raise ResultUnusable("The result has no frames.")
     return images
@@ -66,8 +72,7 @@ def _frames_at(path: Path, fractions: list[float]) -> list[Image.Image]:
 
 def make_thumbnail(path: Path) -> bytes:
     """A JPEG of the middle frame, THUMBNAIL_WIDTH wide."""
-    image = _frames_at(path, [0.5])[0]
-    image.thumbnail((THUMBNAIL_WIDTH, THUMBNAIL_WIDTH * 4))
+    image = _frames_at(path, [0.5], width=THUMBNAIL_WIDTH)[0]
     out = io.BytesIO()
     image.convert("RGB").save(out, format="JPEG", quality=82)
     return out.getvalue()
@@ -76,12 +81,11 @@ def make_thumbnail(path: Path) -> bytes:
 def make_spritesheet(path: Path) -> bytes:
     """A JPEG grid of frames sampled evenly across the video, for scrubbing previews."""
     count = SPRITE_COLUMNS * SPRITE_ROWS
-    frames = _frames_at(path, [(i + 0.5) / count for i in range(count)])
-    first = frames[0]
-    tile_height = max(1, round(SPRITE_TILE_WIDTH * first.height / first.width))
+    frames = _frames_at(path, [(i + 0.5) / count for i in range(count)], width=SPRITE_TILE_WIDTH)
+    tile_height = frames[0].height
     sheet = Image.new("RGB", (SPRITE_TILE_WIDTH * SPRITE_COLUMNS, tile_height * SPRITE_ROWS))
     for index, frame in enumerate(frames):
-        tile = frame.convert("RGB").resize((SPRITE_TILE_WIDTH, tile_height))
+        tile = frame.convert("RGB")
         sheet.paste(
             tile,
             ((index % SPRITE_COLUMNS) * SPRITE_TILE_WIDTH, (index // SPRITE_COLUMNS) * tile_height),

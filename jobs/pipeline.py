@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from jobs import media
+from jobs.locks import shared_lock
 from jobs.models import (
     IN_FLIGHT_STATES,
     ErrorCode,
@@ -85,18 +86,27 @@ def _fail(job: Job, code: str, message: str) -> bool:
 
 
 def _release_lane(job: Job) -> None:
-    """A job left the provider's lane: let the next waiting job of that account go."""
+    """A job left the provider's lane: send as many waiting jobs as there is room for, oldest first.
+
+    Several jobs often finish at once; each release offers every free slot, so
+    none stays idle because two releases picked the same waiting job (the claim
+    makes the duplicate harmless).
+    """
     from jobs.tasks import submit_job
 
-    waiting = (
-        Job.objects.filter(provider_account_id=job.provider_account_id, state=JobState.PENDING)
+    account = job.provider_account
+    in_flight = Job.objects.filter(provider_account=account, state__in=IN_FLIGHT_STATES).count()
+    room = account.concurrency_limit - in_flight
+    if room <= 0:
+        return
+    waiting = list(
+        Job.objects.filter(provider_account=account, state=JobState.PENDING)
         .filter(Q(not_before__isnull=True) | Q(not_before__lte=_now()))
         .order_by("created_at", "pk")
-        .values_list("pk", flat=True)
-        .first()
+        .values_list("pk", flat=True)[:room]
     )
-    if waiting:
-        transaction.on_commit(lambda: submit_job.delay(waiting))
+    for job_id in waiting:
+        transaction.on_commit(lambda job_id=job_id: submit_job.delay(job_id))
 
 
 # --- Submit -----------------------------------------------------------------
@@ -144,15 +154,21 @@ def claim_for_submit(job_id: int) -> Job | None:
 def ensure_registrations(job: Job, provider: Provider) -> dict[str, RegisteredCharacter]:
     """The provider's ids for every character the request mentions, registering lazily."""
     found: dict[str, RegisteredCharacter] = {}
+    active = Registration.objects.filter(
+        provider_account_id=job.provider_account_id, status=Registration.Status.ACTIVE
+    )
     for character in job.request.get("characters", []):
         subject = character["subject"]
-        existing = Registration.objects.filter(
-            provider_account_id=job.provider_account_id,
-            subject=subject,
-            status=Registration.Status.ACTIVE,
-        ).first()
+        existing = active.filter(subject=subject).first()
         if existing is None:
-            existing = _register(job, provider, character)
+            # Takes submitted together must not each register (and maybe pay for) the
+            # character: one registers, the others wait for it and reuse it.
+            wait = settings.JOBS_PROVIDER_TIMEOUT_SECONDS + 10
+            lock = f"register:{job.provider_account_id}:{subject}"
+            with shared_lock(lock, hold_seconds=wait, wait_seconds=wait):
+                existing = active.filter(subject=subject).first() or _register(
+                    job, provider, character
+                )
         found[subject] = RegisteredCharacter(existing.external_id, existing.external_name)
     return found
 
@@ -389,12 +405,14 @@ def poll(job_id: int, *, force: bool = False) -> None:
 def apply_provider_status(job: Job, provider_job: ProviderJob) -> None:
     """Move the job forward to what the provider reports (never backward)."""
     if provider_job.status == "succeeded":
-        job.move(
+        moved = job.move(
             JobState.DOWNLOADING,
             progress=100,
             next_poll_at=_now(),
             result={**job.result, "video_url": provider_job.video_url},
         )
+        if moved:  # the provider is done with it: its slot is free while we download
+            _release_lane(job)
     elif provider_job.status == "failed":
         if "moderation" in provider_job.error_code:
             _fail(job, ErrorCode.MODERATION, MODERATION_MESSAGE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from jobs.providers.base import Provider
+from jobs.providers.http import shared_client
 from jobs.providers.openai import OpenAIProvider
 from jobs.providers.sora_relay import SoraRelayProvider
 
@@ -21,8 +22,11 @@ def provider_for(account: ProviderAccount, *, timeout: float | None = None) -> P
     """An adapter speaking to the account's provider with its decrypted key."""
     from django.conf import settings
 
-    timeout = timeout or settings.JOBS_PROVIDER_TIMEOUT_SECONDS
+    timeout = float(timeout or settings.JOBS_PROVIDER_TIMEOUT_SECONDS)
     adapter = ADAPTERS[account.kind]
     return adapter(
-        base_url=account.base_url, api_key=account.api_key(), model=account.model, timeout=timeout
+        base_url=account.base_url,
+        api_key=account.api_key(),
+        model=account.model,
+        http=shared_client(timeout),
     )

@@ -163,12 +163,14 @@ class Provider(abc.ABC):
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.model = model
+        self._owns_http = http is None
         self.http = http or httpx.Client(
             timeout=httpx.Timeout(timeout, connect=5.0), follow_redirects=False
         )
 
     def close(self) -> None:
-        self.http.close()
+        if self._owns_http:  # a shared client stays open for the next adapter
+            self.http.close()
 
     def __enter__(self) -> Provider:
         return self

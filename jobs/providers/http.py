@@ -7,12 +7,29 @@ create may already have been accepted (and so must never be sent again).
 from __future__ import annotations
 
 import email.utils
+import os
+import threading
 import time
 from typing import Any
 
 import httpx
 
 from jobs.providers.base import ProviderError
+
+_clients: dict[tuple[int, float], httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_client(timeout: float) -> httpx.Client:
+    """A connection-pooling client shared within this process (keyed by pid: workers fork)."""
+    key = (os.getpid(), timeout)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None or client.is_closed:
+            client = _clients[key] = httpx.Client(
+                timeout=httpx.Timeout(timeout, connect=5.0), follow_redirects=False
+            )
+        return client
 
 
 def send_once(

@@ -310,3 +310,47 @@ def test_a_span_outside_the_providers_window_is_refused(studio, wait_for_job):
     pip = Character.objects.create(workspace=studio["workspace"], name="Pip", handle="pipx")
     with pytest.raises(ValidationError, match="Choose a span of 2 to 4 seconds"):
         character_from_take(take=take, character=pip, start=0, end=1)
+
+
+def test_takes_submitted_together_register_their_character_once(studio):
+    import threading
+
+    from django.db import connection
+
+    from jobs.pipeline import ensure_registrations
+    from jobs.providers import provider_for
+    from studio.generation import scene_compile
+
+    account = studio["accounts"]["openai"]
+    # Jobs made directly (nothing enqueued), so only these four threads register.
+    jobs = [
+        Job.objects.create(
+            workspace=studio["workspace"],
+            provider_account=account,
+            request=scene_compile(
+                scene=_scene(studio, f"@mina, shot {n}."), account=account
+            ).request,
+            state="submitting",
+        )
+        for n in range(4)
+    ]
+    barrier, found, errors = threading.Barrier(4), [], []
+
+    def submit_at_once(job: Job) -> None:
+        try:
+            barrier.wait()
+            with provider_for(job.provider_account) as provider:
+                found.append(ensure_registrations(job, provider))
+        except Exception as error:  # reported in the test's thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit_at_once, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    assert _state(studio, "openai")["characters"] == 1
+    assert len({m[f"character:{studio['mina'].pk}"].external_id for m in found}) == 1
