@@ -1,0 +1,425 @@
+"""Orchestration benchmark: an N-scene episode through Castboard versus the classic script.
+
+Every pass generates one take per scene at its own OpenAI Videos emulator with a fixed
+latency; every scene mentions one character, so registering it is on the path:
+
+* Castboard, polling: takes created with studio.generation.take_create, a real Celery
+  worker doing submit/poll/download, the sweep running every second (as beat);
+* Castboard, webhooks: the same with a webhook secret on the account and the emulator
+  posting Standard Webhooks to the app's /hooks/<token>/ on a loopback HTTP server;
+* baseline: a client written like the classic script: register the character, then for
+  each scene create, poll every 5 s until done, download, and only then the next scene.
+
+It prints the wall time of each, the ratio, the provider-imposed floor (latency x
+ceil(N / concurrency limit)), provider requests per take (from the emulator's request
+log), where the time went, the worker's peak memory, and a met / not met line per
+target. It exits 0 whatever the times; only a broken run (a job not succeeding) is 1.
+
+    .venv/bin/python benchmarks/orchestration.py [--scenes 20] [--latency 6] \
+        [--concurrency 10] [--poll-hint-ms 1000] [--skip-baseline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import math
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import _setup
+
+BASELINE_POLL_SECONDS = 5.0
+BASELINE_API_KEY = "sk-baseline-0000"
+DEFAULT_CONCURRENCY = 10
+TARGET_FLOOR_RATIO = 1.2
+TARGET_SPEEDUP = 10.0
+
+
+@dataclass
+class PassResult:
+    label: str
+    started: float  # epoch s
+    wall: float
+    entries: list[dict]
+    finishes_at: dict[str, float]  # when each video completed at the provider (epoch s)
+    finished_at: dict[str, float] = field(default_factory=dict)  # video -> job stored (epoch s)
+    memory: _setup.MemoryWindow | None = None
+    webhooks: list[dict] = field(default_factory=list)
+
+    @property
+    def per_video(self) -> dict:
+        return _setup.requests_per_video(self.entries)
+
+    @property
+    def registrations(self) -> int:
+        return _setup.count_ops(self.entries, "character")
+
+    def totals(self) -> list[int]:
+        return [sum(counts.values()) for counts in self.per_video.values()]
+
+    def retrieves_before_completion(self) -> int:
+        return sum(
+            1
+            for entry in self.entries
+            if entry["op"] == "retrieve"
+            and entry["time"] < self.finishes_at.get(_setup.video_id_of(entry) or "", 0)
+        )
+
+
+# --- Arguments ----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenes", type=int, default=20, help="scenes in the episode (20)")
+    parser.add_argument("--latency", type=float, default=6.0, help="provider latency, s (6)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"the account's concurrency limit ({DEFAULT_CONCURRENCY}: two waves of 20 scenes)",
+    )
+    parser.add_argument(
+        "--poll-hint-ms",
+        type=int,
+        default=1000,
+        help="the emulator's openai-poll-after-ms hint (1000)",
+    )
+    parser.add_argument(
+        "--worker-concurrency", type=int, default=4, help="Celery prefork processes (4)"
+    )
+    parser.add_argument("--skip-baseline", action="store_true", help="skip the slow baseline")
+    return parser.parse_args(argv)
+
+
+def floor_seconds(args: argparse.Namespace) -> float:
+    return args.latency * math.ceil(args.scenes / args.concurrency)
+
+
+def emulator_config(args: argparse.Namespace) -> dict:
+    return {"latency_seconds": args.latency, "poll_after_ms": args.poll_hint_ms}
+
+
+# --- Castboard ----------------------------------------------------------------------------------
+
+
+def enable_webhooks(account, running_emulator, public_url: str) -> None:
+    """A webhook secret on the account, and the emulator posting to its /hooks/<token>/."""
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    account.set_webhook_secret(secret)
+    account.save()
+    response = httpx.post(
+        f"{running_emulator.url}/_emulator/config",
+        json={
+            "webhook_url": f"{public_url}/hooks/{account.webhook_token}/",
+            "webhook_secret": secret,
+        },
+    )
+    response.raise_for_status()
+
+
+def run_castboard(bench, studio, args, *, webhooks: bool) -> PassResult:
+    from studio.generation import take_create
+
+    label = "Castboard, webhooks" if webhooks else "Castboard, polling"
+    with _setup.emulator(**emulator_config(args)) as running:
+        account = _setup.make_account(studio, running, name=label, concurrency=args.concurrency)
+        if webhooks:
+            enable_webhooks(account, running, bench.web.url)
+        memory = bench.memory.window()
+        started = time.time()
+        takes = [take_create(scene=scene, account=account) for scene in studio.scenes]
+        jobs = _setup.wait_for_jobs(
+            [take.job_id for take in takes], timeout=3 * floor_seconds(args) + 120
+        )
+        bench.memory.window()  # ends this pass's measurement
+        failed = [job for job in jobs if job.state != "succeeded"]
+        if failed:
+            raise RuntimeError(f"{len(failed)} takes did not succeed: {failed[0].error_message}")
+        finished = {job.provider_job_id: job.finished_at.timestamp() for job in jobs}
+        return PassResult(
+            label=label,
+            started=started,
+            wall=max(finished.values()) - started,
+            entries=_setup.emulator_log(running),
+            finishes_at=completion_times(running),
+            finished_at=finished,
+            memory=memory,
+            webhooks=httpx.get(f"{running.url}/_emulator/state").json()["webhooks"]["deliveries"],
+        )
+
+
+def completion_times(running_emulator) -> dict[str, float]:
+    """When each video reached its terminal state, from the emulator's own timeline."""
+    return {video.id: video.timeline.finishes_at for video in running_emulator.app.videos.values()}
+
+
+# --- Baseline -----------------------------------------------------------------------------------
+
+
+def classic_script(http: httpx.Client, studio, folder: Path) -> dict[str, float]:
+    """Register the character, then one scene at a time: create, poll every 5 s, download.
+
+    Returns when each video was on disk (epoch s), by video id.
+    """
+    stored: dict[str, float] = {}
+    character = studio.character
+    registered = http.post(
+        "/videos/characters",
+        data={"name": character.name},
+        files={"video": (f"{character.handle}.mp4", studio.clip, "video/mp4")},
+    )
+    registered.raise_for_status()
+    for index, scene in enumerate(studio.scenes):
+        created = http.post(
+            "/videos",
+            json={
+                "model": "sora-2",
+                "prompt": scene.prompt.replace(f"@{character.handle}", character.name),
+                "seconds": str(scene.duration),
+                "size": scene.size,
+                "characters": [{"id": registered.json()["id"]}],
+            },
+        )
+        created.raise_for_status()
+        video = created.json()
+        while video["status"] in ("queued", "in_progress"):
+            time.sleep(BASELINE_POLL_SECONDS)
+            polled = http.get(f"/videos/{video['id']}")
+            polled.raise_for_status()
+            video = polled.json()
+        if video["status"] != "completed":
+            raise RuntimeError(f"The baseline's video {video['id']} {video['status']}.")
+        with (
+            http.stream("GET", f"/videos/{video['id']}/content") as response,
+            (folder / f"scene-{index + 1}.mp4").open("wb") as out,
+        ):
+            response.raise_for_status()
+            for chunk in response.iter_bytes():
+                out.write(chunk)
+        stored[video["id"]] = time.time()
+    return stored
+
+
+def run_baseline(studio, args) -> PassResult:
+    with (
+        _setup.emulator(**emulator_config(args)) as running,
+        httpx.Client(
+            base_url=running.api_url,
+            headers={"Authorization": f"Bearer {BASELINE_API_KEY}"},
+            timeout=60,
+        ) as http,
+        tempfile.TemporaryDirectory(prefix="castboard-baseline-") as folder,
+    ):
+        started = time.time()
+        stored = classic_script(http, studio, Path(folder))
+        return PassResult(
+            label="baseline (classic script)",
+            started=started,
+            wall=time.time() - started,
+            entries=_setup.emulator_log(running),
+            finishes_at=completion_times(running),
+            finished_at=stored,
+        )
+
+
+# --- Where the time went ------------------------------------------------------------------------
+
+
+def first_at_or_after(entries: list[dict], op: str, video: str, moment: float) -> float | None:
+    times = [
+        e["time"]
+        for e in entries
+        if e["op"] == op and _setup.video_id_of(e) == video and e["time"] >= moment
+    ]
+    return min(times, default=None)
+
+
+def stage_lags(result: PassResult) -> dict[str, list[float]]:
+    """Per video: provider done -> the read that saw it / the content request -> take stored."""
+    lags: dict[str, list[float]] = {"seen": [], "content": [], "stored": []}
+    for video, done in result.finishes_at.items():
+        seen = first_at_or_after(result.entries, "retrieve", video, done)
+        content = first_at_or_after(result.entries, "content", video, done)
+        if seen is not None:
+            lags["seen"].append(seen - done)
+        if content is not None:
+            lags["content"].append(content - done)
+            if video in result.finished_at:
+                lags["stored"].append(result.finished_at[video] - content)
+    return lags
+
+
+def create_times(result: PassResult) -> list[float]:
+    return sorted(e["time"] - result.started for e in result.entries if e["op"] == "create")
+
+
+def lane_handoffs(result: PassResult, concurrency: int) -> list[float]:
+    """For create i >= concurrency: its time minus the (i - concurrency)-th provider completion.
+
+    That is how long a provider slot stood idle between one video finishing there and
+    the next create using it (every take is queued from the start).
+    """
+    creates = create_times(result)
+    done = sorted(t - result.started for t in result.finishes_at.values())
+    return [creates[i] - done[i - concurrency] for i in range(concurrency, len(creates))]
+
+
+def describe(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"mean {statistics.fmean(values):5.2f} s, max {max(values):5.2f} s (n={len(values)})"
+
+
+def print_time_breakdown(result: PassResult, concurrency: int) -> None:
+    lags = stage_lags(result)
+    creates = create_times(result)
+    print(f"  where the time went, {result.label}:")
+    print(f"    provider done -> read that saw it      {describe(lags['seen'])}")
+    print(f"    provider done -> content request       {describe(lags['content'])}")
+    print(f"    content request -> take stored         {describe(lags['stored'])}")
+    idle = describe(lane_handoffs(result, concurrency))
+    print(f"    provider slot idle, done -> next create {idle}")
+    later = " ".join(f"{t:.1f}" for t in creates[concurrency:])
+    first_wave = f"#1 at {creates[0]:.2f}"
+    if concurrency > 1:
+        first_wave += f", #{concurrency} at {creates[concurrency - 1]:.2f}"
+    print(f"    creates, s after start: {first_wave}; #{concurrency + 1} on: {later}")
+
+
+# --- Report -------------------------------------------------------------------------------------
+
+
+def print_pass(result: PassResult, floor: float) -> None:
+    totals = result.totals()
+    per_video = result.per_video.values()
+    retrieves = [counts["retrieve"] for counts in per_video]
+    print(
+        f"{result.label:28} wall {result.wall:7.2f} s  ({result.wall / floor:.2f}x floor)  "
+        f"requests/take mean {statistics.fmean(totals):.2f} max {max(totals)}  "
+        f"(retrieves/take mean {statistics.fmean(retrieves):.2f})  "
+        f"registrations {result.registrations}"
+    )
+
+
+def print_memory(result: PassResult) -> None:
+    memory = result.memory
+    print(
+        f"  worker memory ({result.label}): peak {_setup.mib(memory.peak_sum_kib)} "
+        f"= sum of RSS over the worker's process tree ({memory.processes} processes: "
+        f"celery main + pool), from {_setup.mib(memory.start_sum_kib)} at the start; "
+        f"largest single process {_setup.mib(memory.peak_single_kib)} "
+        f"({memory.samples} samples at {_setup.SAMPLE_HZ} Hz)"
+    )
+
+
+def print_webhooks(result: PassResult) -> None:
+    ok = sum(1 for delivery in result.webhooks if delivery["ok"])
+    reads = sum(counts["retrieve"] for counts in result.per_video.values())
+    timed = result.retrieves_before_completion()
+    print(
+        f"  webhooks: {ok}/{len(result.webhooks)} deliveries accepted; retrieves {reads} "
+        f"({timed} before their video finished, {reads - timed} after)"
+    )
+
+
+def print_targets(args, polled: PassResult, hooked: PassResult, baseline) -> None:
+    floor = floor_seconds(args)
+    allowed = 2 + args.latency / (args.poll_hint_ms / 1000)
+    worst = max(polled.totals())
+    timed = hooked.retrieves_before_completion()
+    print("targets:")
+    print(
+        _setup.verdict(
+            f"Castboard within {TARGET_FLOOR_RATIO}x of the floor",
+            polled.wall <= TARGET_FLOOR_RATIO * floor,
+            f"{polled.wall:.2f} s = {polled.wall / floor:.2f}x the {floor:.1f} s floor "
+            f"(allowed {TARGET_FLOOR_RATIO * floor:.2f} s)",
+        )
+    )
+    if baseline is None:
+        print("  [skipped] at least 10x faster than the baseline (--skip-baseline)")
+    else:
+        speedup = baseline.wall / polled.wall
+        print(
+            _setup.verdict(
+                f"at least {TARGET_SPEEDUP:g}x faster than the baseline",
+                speedup >= TARGET_SPEEDUP,
+                f"{speedup:.1f}x ({baseline.wall:.1f} s / {polled.wall:.2f} s)",
+            )
+        )
+    print(
+        _setup.verdict(
+            f"at most 2 + latency/poll hint = {allowed:g} provider requests per take",
+            worst <= allowed,
+            f"worst take {worst}, mean {statistics.fmean(polled.totals()):.2f} "
+            "(create + retrieves + content download; registrations counted apart)",
+        )
+    )
+    reads = sum(counts["retrieve"] for counts in hooked.per_video.values())
+    print(
+        _setup.verdict(
+            "0 polls with webhooks on",
+            reads == 0,
+            f"{reads} retrieves in all ({timed} of them before their video finished), "
+            f"{statistics.fmean(hooked.totals()):.2f} requests/take",
+        )
+    )
+
+
+def print_header(args) -> None:
+    print(
+        f"Castboard orchestration benchmark: {args.scenes} scenes, latency {args.latency:g} s, "
+        f"poll hint {args.poll_hint_ms} ms, account concurrency limit {args.concurrency}, "
+        f"Celery prefork x{args.worker_concurrency}"
+    )
+    print(f"  floor = latency x ceil(N / limit) = {floor_seconds(args):.1f} s")
+    print(
+        f"  (default limit {DEFAULT_CONCURRENCY}, not the account model's 4: at 4 the floor, "
+        "30 s, is above a tenth of the ~200 s baseline, so the 10x target could never be met)"
+    )
+    print(f"  engine: {_setup.engine_settings()}")
+    print(
+        f"  emulator renders at {_setup.EMULATOR_FPS} fps; scenes are 4 s 1280x720; "
+        f"machine: {_setup.machine_load()}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with _setup.Bench(
+        "orchestration", worker_concurrency=args.worker_concurrency, web=True
+    ) as bench:
+        studio = _setup.make_studio(scenes=args.scenes)
+        print_header(args)
+        floor = floor_seconds(args)
+        polled = run_castboard(bench, studio, args, webhooks=False)
+        print_pass(polled, floor)
+        hooked = run_castboard(bench, studio, args, webhooks=True)
+        print_pass(hooked, floor)
+        baseline = None if args.skip_baseline else run_baseline(studio, args)
+        if baseline is not None:
+            print_pass(baseline, floor)
+            print(f"  Castboard (polling) vs baseline: {baseline.wall / polled.wall:.1f}x faster")
+        print_webhooks(hooked)
+        print_memory(polled)
+        print_memory(hooked)
+        for result in (polled, hooked, baseline):
+            if result is not None:
+                print_time_breakdown(result, args.concurrency if "Castboard" in result.label else 1)
+        print(f"  sweep enqueued: {dict(bench.sweeper.enqueued)}; machine: {_setup.machine_load()}")
+        print_targets(args, polled, hooked, baseline)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_setup.run_main(main))
