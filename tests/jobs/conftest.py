@@ -6,17 +6,13 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 
-from characters.services import asset_add
 from jobs import sweep
 from jobs.emulators.base import RunningEmulator, serve
 from jobs.emulators.openai import OpenAIVideosEmulator
 from jobs.emulators.sora_relay import SoraRelayEmulator
-from jobs.models import Job, ProviderAccount
-from jobs.services import account_save
-from tests.factories import CharacterFactory, EpisodeFactory, SeriesFactory, WorkspaceFactory
-from tests.samples import clip_bytes
+from jobs.models import Job
+from tests.jobs.factories import build_studio
 
 EMULATOR_LATENCY = 0.3
 EMULATOR_FPS = 6  # rendering at 6 fps keeps every download well under a second
@@ -53,44 +49,10 @@ def fast_engine(settings):
 
 @pytest.fixture
 def studio(live_server, settings, fast_engine, celery_worker, openai_emulator, relay_emulator):
-    """A workspace with a character (3 s clip), a series, and accounts at both emulators."""
+    """The studio of build_studio, with an in-process worker on the test Redis."""
     settings.PUBLIC_BASE_URL = live_server.url
-    workspace = WorkspaceFactory()
-    series = SeriesFactory(workspace=workspace, style_guide="", default_size="1280x720")
-    mina = CharacterFactory(workspace=workspace, handle="mina", name="Mina")
-    asset_add(
-        character=mina,
-        upload=SimpleUploadedFile("mina.mp4", clip_bytes(seconds=3.0), "video/mp4"),
-    )
-    accounts = {
-        "openai": account_save(
-            account=ProviderAccount(
-                workspace=workspace,
-                name="OpenAI",
-                kind="openai",
-                base_url=openai_emulator.api_url,
-                model="sora-2",
-            ),
-            api_key="sk-test-1234",
-        ),
-        "relay": account_save(
-            account=ProviderAccount(
-                workspace=workspace,
-                name="Relay",
-                kind="sora_relay",
-                base_url=relay_emulator.api_url,
-            ),
-            api_key="relay-test-1234",
-        ),
-    }
-    return {
-        "workspace": workspace,
-        "episode": EpisodeFactory(series=series),
-        "mina": mina,
-        "accounts": accounts,
-        "openai": openai_emulator,
-        "relay": relay_emulator,
-    }
+    built = build_studio(openai_url=openai_emulator.api_url, relay_url=relay_emulator.api_url)
+    return {**built, "openai": openai_emulator, "relay": relay_emulator}
 
 
 @pytest.fixture

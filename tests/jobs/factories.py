@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import factory
+from django.core.files.uploadedfile import SimpleUploadedFile
 
+from characters.services import asset_add
 from jobs.models import Job, ProviderAccount
-from tests.factories import WorkspaceFactory
+from jobs.services import account_save
+from tests.factories import CharacterFactory, EpisodeFactory, SeriesFactory, WorkspaceFactory
+from tests.samples import clip_bytes
 
 
 class ProviderAccountFactory(factory.django.DjangoModelFactory):
@@ -34,3 +38,35 @@ class JobFactory(factory.django.DjangoModelFactory):
             "characters": [],
         }
     )
+
+
+def build_studio(*, openai_url: str, relay_url: str | None = None) -> dict:
+    """A workspace with a character (3 s clip), a series, and accounts at the given emulators."""
+    workspace = WorkspaceFactory()
+    series = SeriesFactory(workspace=workspace, style_guide="", default_size="1280x720")
+    mina = CharacterFactory(workspace=workspace, handle="mina", name="Mina")
+    asset_add(
+        character=mina,
+        upload=SimpleUploadedFile("mina.mp4", clip_bytes(seconds=3.0), "video/mp4"),
+    )
+    urls = {"openai": openai_url, "sora_relay": relay_url}
+    accounts = {
+        kind: account_save(
+            account=ProviderAccount(
+                workspace=workspace,
+                name="OpenAI" if kind == "openai" else "Relay",
+                kind=kind,
+                base_url=url,
+                model="sora-2" if kind == "openai" else "",
+            ),
+            api_key="sk-test-1234",
+        )
+        for kind, url in urls.items()
+        if url
+    }
+    return {
+        "workspace": workspace,
+        "episode": EpisodeFactory(series=series),
+        "mina": mina,
+        "accounts": {"openai": accounts["openai"], "relay": accounts.get("sora_relay")},
+    }

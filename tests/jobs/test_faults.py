@@ -19,24 +19,17 @@ import av
 import httpx
 import pytest
 from django.core.files.storage import default_storage
-from django.core.files.uploadedfile import SimpleUploadedFile
 from kombu.exceptions import OperationalError
 
-from characters.services import asset_add
 from jobs import sweep
 from jobs.emulators.base import RunningEmulator
-from jobs.models import TERMINAL_STATES, Job, JobState, ProviderAccount
-from jobs.services import account_save
+from jobs.models import TERMINAL_STATES, Job, JobState
 from studio.generation import take_create
 from studio.redis_server import free_port, start_redis
 from tests.factories import (
-    CharacterFactory,
-    EpisodeFactory,
     SceneFactory,
-    SeriesFactory,
-    WorkspaceFactory,
 )
-from tests.samples import clip_bytes
+from tests.jobs.factories import build_studio
 from tests.support.processes import WorkerProcess, point_celery_at, wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -125,26 +118,10 @@ def fault_studio(live_server, settings, fast_engine, openai_emulator):
     settings.JOBS_SUBMIT_STALE_SECONDS = 2
     settings.JOBS_LEASE_SECONDS = 2
     settings.JOBS_SWEEP_GRACE_SECONDS = 0
-    workspace = WorkspaceFactory()
-    series = SeriesFactory(workspace=workspace, style_guide="", default_size="1280x720")
-    mina = CharacterFactory(workspace=workspace, handle="mina", name="Mina")
-    asset_add(
-        character=mina,
-        upload=SimpleUploadedFile("mina.mp4", clip_bytes(seconds=3.0), "video/mp4"),
-    )
-    account = account_save(
-        account=ProviderAccount(
-            workspace=workspace,
-            name="OpenAI",
-            kind="openai",
-            base_url=openai_emulator.api_url,
-            model="sora-2",
-        ),
-        api_key="sk-test-1234",
-    )
+    built = build_studio(openai_url=openai_emulator.api_url)
     return {
-        "episode": EpisodeFactory(series=series),
-        "account": account,
+        "episode": built["episode"],
+        "account": built["accounts"]["openai"],
         "openai": openai_emulator,
         "live_server": live_server,
     }
