@@ -12,6 +12,8 @@ import redis
 from studio.models import Role
 from tests.factories import MembershipFactory, WorkspaceFactory
 
+pytest_plugins = ["tests.support.engine"]
+
 
 def pytest_configure(config) -> None:
     """Process-wide test settings, in place before any server (live_server too) starts."""

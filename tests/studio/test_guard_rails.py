@@ -37,7 +37,8 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def _production_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEBUG", "SECURE_"))}
+    ours = ("DEBUG", "SECURE_", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     env.update(
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),

@@ -1,4 +1,4 @@
-"""Engine fixtures: emulators on free loopback ports, accounts pointing at them, a studio."""
+"""Engine fixtures (a plugin of the root conftest): emulators on free ports, a studio, waits."""
 
 from __future__ import annotations
 
