@@ -203,9 +203,9 @@ def asset_file(
     character = character_for(membership, character_id)
     asset = asset_for(character, asset_id)
     if variant == "thumbnail":
-        return serve_stored_file(asset.thumbnail, content_type="image/jpeg")
+        return serve_stored_file(request, asset.thumbnail, content_type="image/jpeg")
     if variant == "original":
-        return serve_stored_file(asset.file, content_type=asset.content_type)
+        return serve_stored_file(request, asset.file, content_type=asset.content_type)
     raise Http404
 
 

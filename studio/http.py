@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 from django.contrib import messages
 from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
 from django_htmx.middleware import HtmxDetails
 
@@ -18,17 +26,74 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def serve_stored_file(stored: FieldFile, *, content_type: str, filename: str = "") -> HttpResponse:
+_SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CHUNK = 64 * 1024
+
+
+class _RangeNotSatisfiable(Exception):
+    pass
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """(first, last) byte of a single `bytes=` range, or None when there is none to honour."""
+    match = _SINGLE_RANGE.match(header.strip())
+    if not match or not any(match.groups()):
+        return None  # absent, malformed or multi-range: the whole file is a valid answer
+    first, last = match.groups()
+    if first:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    else:  # a suffix: the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+    if not start <= end < size:
+        raise _RangeNotSatisfiable
+    return start, end
+
+
+def _read_span(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
+    try:
+        handle.seek(start)
+        while length > 0:
+            chunk = handle.read(min(_CHUNK, length))
+            if not chunk:
+                break
+            length -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
+
+
+def serve_stored_file(
+    request: HttpRequest, stored: FieldFile, *, content_type: str, filename: str = ""
+) -> HttpResponse:
     """Stream a private stored file to a caller whose access was already checked.
 
-    Local storage streams the file through Django; remote storage (S3) answers
-    with a redirect to a short-lived signed URL.
+    Local storage streams the file through Django and honours a single byte
+    range (players seek with them); remote storage (S3) answers with a redirect
+    to a short-lived signed URL, which handles ranges itself.
     """
     try:
         default_storage.path(stored.name)
     except NotImplementedError:
         return HttpResponseRedirect(stored.url)
-    response = FileResponse(stored.open("rb"), content_type=content_type, filename=filename)
+    size = stored.size
+    try:
+        span = _byte_range(request.headers.get("Range", ""), size)
+    except _RangeNotSatisfiable:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    if span:
+        start, end = span
+        response = StreamingHttpResponse(
+            _read_span(stored.open("rb"), start, end - start + 1),
+            status=206,
+            content_type=content_type,
+        )
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        response["Content-Length"] = str(end - start + 1)
+    else:
+        response = FileResponse(stored.open("rb"), content_type=content_type, filename=filename)
+    response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -111,7 +111,7 @@ def take_media(request: HtmxHttpRequest, slug: str, take_id: int, variant: str) 
     }.get(variant)
     if stored is None or not stored[0]:
         raise Http404
-    return serve_stored_file(stored[0], content_type=stored[1])
+    return serve_stored_file(request, stored[0], content_type=stored[1])
 
 
 @login_required

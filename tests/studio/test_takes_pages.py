@@ -186,3 +186,37 @@ def test_saving_an_account_without_a_key_keeps_the_old_one(owner_client, workspa
 def test_only_owners_manage_provider_accounts(client, members, workspace, role, status):
     client.force_login(members[role])
     assert client.get(reverse("provider_accounts", args=[workspace.slug])).status_code == status
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "span"),
+    [
+        ("bytes=0-99", 206, (0, 99)),
+        ("bytes=100-", 206, (100, None)),
+        ("bytes=-10", 206, (-10, None)),
+        ("bytes=0-999999999", 206, (0, None)),
+        ("bytes=999999999-", 416, None),
+        ("bytes=0-1,5-9", 200, None),  # several ranges: the whole file is a valid answer
+    ],
+)
+def test_a_players_byte_ranges_are_honoured(owner_client, scene, accounts, header, status, span):
+    take = _take(scene, accounts["openai"], state=JobState.SUCCEEDED)
+    data = clip_bytes(seconds=1.0)
+    take.job.video.save("video.mp4", ContentFile(data))
+    url = reverse("take_media", args=[scene.episode.series.workspace.slug, take.pk, "video"])
+    response = owner_client.get(url, headers={"Range": header})
+    assert response.status_code == status
+    if status == 416:
+        assert response["Content-Range"] == f"bytes */{len(data)}"
+        return
+    assert response["Accept-Ranges"] == "bytes"
+    body = b"".join(response.streaming_content)
+    if span is None:
+        assert body == data
+        return
+    start, end = span
+    expected = data[start:] if end is None else data[start : end + 1]
+    assert body == expected
+    first = len(data) + start if start < 0 else start
+    assert response["Content-Range"] == f"bytes {first}-{first + len(expected) - 1}/{len(data)}"
+    assert response["Content-Length"] == str(len(expected))
