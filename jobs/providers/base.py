@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import IO, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import httpx
+
+# Where a compiled prompt names a character, e.g. {{character:12}}.
+PLACEHOLDER = re.compile(r"\{\{([a-z_]+:\d+)\}\}")
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 PricingUnit = Literal["second", "request", "token"]
@@ -168,6 +172,32 @@ class Provider(abc.ABC):
             timeout=httpx.Timeout(timeout, connect=5.0), follow_redirects=False
         )
 
+    # --- Shared plumbing ----------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        """Bearer auth, which every adapter here uses (Kling-style JWTs override this)."""
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def _render(self, prompt: str, mentions: Mapping[str, RegisteredCharacter], as_text) -> str:
+        """Replace each `{{subject}}` placeholder with `as_text(character)`; unknown ones stay."""
+        return PLACEHOLDER.sub(
+            lambda m: as_text(mentions[m.group(1)]) if m.group(1) in mentions else m.group(0),
+            prompt,
+        )
+
+    def _stream(self, url: str, **kwargs) -> Iterator[bytes]:
+        """GET `url` and yield its body in 1 MiB chunks; errors are classified like any answer."""
+        from jobs.providers.http import classify_response
+
+        with self.http.stream("GET", url, **kwargs) as response:
+            if response.status_code >= 400:
+                response.read()
+                classify_response(response, provider=self.label)
+            yield from response.iter_bytes(chunk_size=1024 * 1024)
+
     def close(self) -> None:
         if self._owns_http:  # a shared client stays open for the next adapter
             self.http.close()
@@ -255,12 +285,3 @@ class Provider(abc.ABC):
     @property
     def label(self) -> str:
         return type(self).__name__.replace("Provider", "")
-
-
-def open_result_to(chunks: Iterator[bytes], destination: IO[bytes]) -> int:
-    """Write streamed chunks to a file; return the byte count."""
-    total = 0
-    for chunk in chunks:
-        destination.write(chunk)
-        total += len(chunk)
-    return total

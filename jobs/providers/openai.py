@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import time
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
@@ -26,7 +25,6 @@ from jobs.providers.base import (
 )
 from jobs.providers.http import classify_response, send_once
 
-PLACEHOLDER = re.compile(r"\{\{([a-z_]+:\d+)\}\}")
 _STATUS = {
     "queued": "queued",
     "in_progress": "running",
@@ -61,12 +59,6 @@ class OpenAIProvider(Provider):
     def label(self) -> str:
         return "OpenAI"
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"}
-
-    def _url(self, path: str) -> str:
-        return f"{self.base_url}{path}"
-
     def validate(self, request: GenerationRequest) -> list[str]:
         problems = super().validate(request)
         if request.size in self.PRO_SIZES and "pro" not in (self.model or "sora-2"):
@@ -100,9 +92,7 @@ class OpenAIProvider(Provider):
 
     def render_mentions(self, prompt: str, mentions: Mapping[str, RegisteredCharacter]) -> str:
         # OpenAI (via gateways) wants the character's name in the prompt and its id in `characters`.
-        return PLACEHOLDER.sub(
-            lambda m: mentions[m.group(1)].name if m.group(1) in mentions else m.group(0), prompt
-        )
+        return self._render(prompt, mentions, lambda character: character.name)
 
     # --- Generation ---------------------------------------------------------
 
@@ -189,13 +179,7 @@ class OpenAIProvider(Provider):
 
     def stream_result(self, job: ProviderJob, variant: str = "video") -> Iterator[bytes]:
         url = self._url(f"/videos/{job.provider_job_id}/content")
-        with self.http.stream(
-            "GET", url, params={"variant": variant}, headers=self._headers()
-        ) as response:
-            if response.status_code >= 400:
-                response.read()
-                classify_response(response, provider=self.label)
-            yield from response.iter_bytes(chunk_size=1024 * 1024)
+        yield from self._stream(url, params={"variant": variant}, headers=self._headers())
 
     def list_recent(self, *, since: int) -> list[ProviderJob]:
         found: list[ProviderJob] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 
@@ -17,7 +16,6 @@ from jobs.providers.base import (
 )
 from jobs.providers.http import classify_response, send_once
 
-PLACEHOLDER = re.compile(r"\{\{([a-z_]+:\d+)\}\}")
 # Status names across relays: `submitted` is some resellers' word for queued.
 _STATUS = {
     "queued": "queued",
@@ -51,12 +49,6 @@ class SoraRelayProvider(Provider):
     @property
     def label(self) -> str:
         return "Sora relay"
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"}
-
-    def _url(self, path: str) -> str:
-        return f"{self.base_url}{path}"
 
     def register_character(self, source: CharacterSource) -> RegisteredCharacter:
         if source.from_provider_job_id:
@@ -99,12 +91,7 @@ class SoraRelayProvider(Provider):
         return RegisteredCharacter(external_id=str(latest["character_id"]), name=name)
 
     def render_mentions(self, prompt: str, mentions: Mapping[str, RegisteredCharacter]) -> str:
-        return PLACEHOLDER.sub(
-            lambda m: (
-                f"@{mentions[m.group(1)].external_id}" if m.group(1) in mentions else m.group(0)
-            ),
-            prompt,
-        )
+        return self._render(prompt, mentions, lambda character: f"@{character.external_id}")
 
     def submit(self, request: GenerationRequest) -> tuple[ProviderJob, dict]:
         if request.kind != "generate":
@@ -145,8 +132,4 @@ class SoraRelayProvider(Provider):
                 "not_found", f"The relay has no {variant} for task {job.provider_job_id}."
             )
         # The video URL is the relay's own file host, not a user's URL.
-        with self.http.stream("GET", job.video_url) as response:
-            if response.status_code >= 400:
-                response.read()
-                classify_response(response, provider=self.label)
-            yield from response.iter_bytes(chunk_size=1024 * 1024)
+        yield from self._stream(job.video_url)

@@ -234,27 +234,35 @@ def _decoded_frames(name: str) -> int:
         return sum(1 for _ in container.decode(video=0))
 
 
+def _take_then_kill_inside(fault_studio, workers, op: str, prompt: str, *, hold: float) -> Job:
+    """Make a take on a fresh worker, hold its `op` call at the emulator, SIGKILL the worker
+    while it is inside that call, and return the job as the crash left it."""
+    emulator = fault_studio["openai"]
+    _control(
+        emulator,
+        "faults",
+        {"faults": [{"op": op, "kind": "timeout", "timeout_seconds": hold}]},
+    )
+    worker = workers.start()
+    job = _take(fault_studio, prompt).job
+    wait_until(
+        lambda: _log(emulator, op), timeout=30, message=f"the {op} call never reached the emulator"
+    )
+    worker.kill()
+    job.refresh_from_db()
+    return job
+
+
 # --- Tests ------------------------------------------------------------------------------------
 
 
 def test_a_worker_killed_inside_the_create_call_is_reconciled_not_sent_again(fault_studio, workers):
     emulator = fault_studio["openai"]
-    # The emulator accepts the create, then holds the connection: the worker is inside the call.
-    _control(
-        emulator,
-        "faults",
-        {"faults": [{"op": "create", "kind": "timeout", "timeout_seconds": 5}]},
-    )
     with workers.reporting():
-        first = workers.start()
-        job = _take(fault_studio, "@mina crosses the harbour at dawn.").job
-        wait_until(
-            lambda: _log(emulator, "create"),
-            timeout=30,
-            message="the create never reached the emulator",
+        # The emulator accepts the create, then holds the connection: the worker is inside it.
+        job = _take_then_kill_inside(
+            fault_studio, workers, "create", "@mina crosses the harbour at dawn.", hold=5
         )
-        first.kill()
-        job.refresh_from_db()
         # Sent, accepted, never recorded: exactly the crash the reconciler exists for.
         assert (job.state, job.provider_job_id) == (JobState.SUBMITTING, "")
         assert job.sent_payload["prompt"] == "Mina crosses the harbour at dawn."
@@ -272,22 +280,11 @@ def test_a_worker_killed_inside_the_create_call_is_reconciled_not_sent_again(fau
 
 def test_a_worker_killed_during_the_download_is_resumed_after_its_lease(fault_studio, workers):
     emulator = fault_studio["openai"]
-    _control(
-        emulator,
-        "faults",
-        {"faults": [{"op": "content", "kind": "timeout", "timeout_seconds": 4}]},
-    )
     with workers.reporting():
-        first = workers.start()
-        job = _take(fault_studio, "Rain on the lighthouse windows.").job
         # No beat yet: the first worker must reach the download by itself (submit, polls).
-        wait_until(
-            lambda: _log(emulator, "content"),
-            timeout=30,
-            message="the download never reached the emulator",
+        job = _take_then_kill_inside(
+            fault_studio, workers, "content", "Rain on the lighthouse windows.", hold=4
         )
-        first.kill()
-        job.refresh_from_db()
         assert job.state == JobState.DOWNLOADING
         assert not job.video
         lease_until = job.next_poll_at
