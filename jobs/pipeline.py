@@ -81,6 +81,7 @@ def backoff_seconds(attempt: int) -> float:
 def _fail(job: Job, code: str, message: str) -> bool:
     moved = job.move(JobState.FAILED, error_code=code, error_message=message, next_poll_at=None)
     if moved:
+        log.info("Job %s failed (%s): %s", job.pk, code, message)
         _release_lane(job)
     return moved
 
@@ -326,6 +327,9 @@ def _submit_registration(job: Job, provider: Provider) -> None:
 def _handle_submit_error(job: Job, error: ProviderError, *, registering: bool = False) -> None:
     if error.maybe_accepted and not registering:
         # It may have been accepted: never send again; find it in the provider's list.
+        log.warning(
+            "Job %s: the create may have reached the provider (%s); reconciling.", job.pk, error
+        )
         job.move(JobState.UNKNOWN, next_poll_at=_later(settings.JOBS_RECONCILE_DELAY_SECONDS))
         return
     if error.kind in ("rate_limit", "quota", "unavailable", "timeout"):
@@ -591,6 +595,7 @@ def reconcile(job_id: int) -> None:
         )
         return
     found = matches[0]
+    log.info("Job %s reconciled: the provider has it as %s.", job.pk, found.provider_job_id)
     state = JobState.RUNNING if found.status == "running" else JobState.QUEUED
     if job.move(
         state,
