@@ -256,3 +256,30 @@ def character_from_take(
             kind=JobKind.REGISTER_CHARACTER,
         )
     return asset, registration_job
+
+
+def take_retry(*, take: Take, created_by: AbstractBaseUser | None = None) -> Take:
+    """A new take that sends a stopped take's request again, at the same provider account.
+
+    The request as compiled then is re-sent unchanged (its prompt is kept); to change the
+    prompt, edit the scene and generate.
+    """
+    job = take.job
+    if job.state not in (JobState.FAILED, JobState.CANCELLED):
+        raise ValidationError("Only a failed or cancelled take can be retried.")
+    account = job.provider_account
+    if not account.enabled:
+        raise ValidationError(
+            f"{account.name} is switched off; generate the scene with another provider."
+        )
+    with transaction.atomic():
+        new_job = jobs.job_create(
+            workspace=job.workspace,
+            account=account,
+            request=job.request,
+            kind=job.kind,
+            cost_estimate=job.cost_estimate,
+        )
+        return Take.objects.create(
+            scene=take.scene, job=new_job, parent=take.parent, created_by=created_by
+        )

@@ -193,6 +193,10 @@ class Take(models.Model):
     review_state = models.CharField(max_length=10, choices=Review.choices, default=Review.PENDING)
     review_reason = models.CharField(max_length=300, blank=True)
     review_notes = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
     is_selected = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -201,6 +205,7 @@ class Take(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["review_state", "-created_at"], name="take_review_queue")]
         constraints = [
             models.UniqueConstraint(
                 fields=["scene"], condition=models.Q(is_selected=True), name="one_selected_take"
