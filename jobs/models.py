@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.db import models
 from django.utils import timezone
 
 from studio.crypto import decrypt_secret, encrypt_secret
+
+if TYPE_CHECKING:
+    from jobs.providers.base import Capabilities
 
 
 class ProviderKind(models.TextChoices):
@@ -53,6 +57,13 @@ class ProviderAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this account's provider can make (declared by its adapter)."""
+        from jobs.providers import ADAPTERS
+
+        return ADAPTERS[self.kind].capabilities
 
     def set_api_key(self, plaintext: str) -> None:
         """Store a key encrypted; only its last four characters stay readable."""

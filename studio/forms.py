@@ -55,3 +55,60 @@ class SceneForm(forms.ModelForm):
 
 class SceneMoveForm(forms.Form):
     position = forms.IntegerField(min_value=0)
+
+
+class DeriveForm(forms.Form):
+    """A remix (a new prompt over the same video) or an extension (a new segment after it)."""
+
+    prompt = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=32000,
+        help_text="What should change (remix) or happen next (extend).",
+    )
+    seconds = forms.TypedChoiceField(coerce=int, required=False, label="Add")
+
+    def __init__(self, *args: object, kind: str, capabilities: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if kind == "extend":
+            lengths = capabilities.extend_seconds
+            self.fields["seconds"].choices = [(s, f"{s} s") for s in lengths]
+            self.fields["seconds"].required = True
+        else:
+            del self.fields["seconds"]
+
+
+class TakeCharacterForm(forms.Form):
+    """A span of a finished take becomes a new character, or a new clip of an existing one."""
+
+    start = forms.DecimalField(min_value=0, max_digits=7, decimal_places=2, label="From (s)")
+    end = forms.DecimalField(min_value=0, max_digits=7, decimal_places=2, label="To (s)")
+    character = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="A new character…", label="Add to"
+    )
+    name = forms.CharField(max_length=120, required=False)
+    handle = forms.RegexField(
+        r"^[A-Za-z0-9_]{2,40}$",
+        required=False,
+        help_text="Used as @handle.",
+        error_messages={"invalid": "A handle is 2 to 40 letters, digits or underscores."},
+    )
+
+    def __init__(self, *args: object, workspace: object, **kwargs: object) -> None:
+        from characters.models import Character
+
+        super().__init__(*args, **kwargs)
+        self.fields["character"].queryset = Character.objects.filter(workspace=workspace).order_by(
+            "name"
+        )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start is not None and end is not None and end <= start:
+            self.add_error("end", "The span must end after it starts.")
+        if not data.get("character"):
+            if not data.get("name"):
+                self.add_error("name", "Name the new character, or choose an existing one.")
+            if not data.get("handle"):
+                self.add_error("handle", "Give the new character a handle, such as keeper.")
+        return data

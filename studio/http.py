@@ -17,6 +17,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django_htmx.middleware import HtmxDetails
 
 
@@ -24,6 +25,20 @@ class HtmxHttpRequest(HttpRequest):
     """A request that has passed through django-htmx's middleware (for typing)."""
 
     htmx: HtmxDetails
+
+
+# htmx stops polling an element that answers with this status.
+HTMX_STOP_POLLING = 286
+
+
+def render_fragment(
+    request: HttpRequest, template: str, context: dict, *, status: int = 200
+) -> HttpResponse:
+    """An htmx fragment, followed by the pending messages as an out-of-band swap of the
+    page's message area (so "Scene saved." shows now, not on the next full page)."""
+    body = render_to_string(template, context, request)
+    body += render_to_string("includes/messages.html", {"oob": True}, request)
+    return HttpResponse(body, status=status)
 
 
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")

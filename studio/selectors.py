@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import Case, Count, Prefetch, Q, QuerySet, When
 
+from characters.models import Character, ReferenceAsset
 from characters.selectors import characters_visible_to
 from studio.models import Episode, Scene, Series, Workspace
 
@@ -41,3 +42,19 @@ def scenes_of(*, episode: Episode) -> QuerySet[Scene]:
         .prefetch_related("mentions")
         .order_by("position", "pk")
     )
+
+
+def mention_candidates(*, workspace: Workspace, query: str, limit: int = 8) -> list[Character]:
+    """Characters for @-suggestions: handle or name starting with `query`, own ones first."""
+    characters = characters_visible_to(workspace=workspace).select_related("workspace")
+    if query:
+        characters = characters.filter(Q(handle__startswith=query) | Q(name__istartswith=query))
+    images = ReferenceAsset.objects.filter(kind=ReferenceAsset.Kind.IMAGE).order_by(
+        "created_at", "pk"
+    )
+    found = list(
+        characters.prefetch_related(Prefetch("assets", queryset=images, to_attr="image_list"))
+        .annotate(own=Case(When(workspace=workspace, then=0), default=1))
+        .order_by("own", "handle")[:limit]
+    )
+    return found

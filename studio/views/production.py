@@ -8,15 +8,18 @@ from django.core.exceptions import ValidationError
 from django.forms import BaseForm
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
 
 from studio import services
 from studio.access import episode_for, membership_for, require, scene_for, series_for
 from studio.forms import EpisodeForm, SceneForm, SceneMoveForm, SeriesForm
-from studio.http import HtmxHttpRequest, confirm_delete
-from studio.models import Scene
-from studio.selectors import episodes_of, scenes_of, series_for_workspace
+from studio.http import HTMX_STOP_POLLING, HtmxHttpRequest, confirm_delete, render_fragment
+from studio.models import Episode, Membership, Scene
+from studio.selectors import episodes_of, mention_candidates, series_for_workspace
+from studio.storyboard import storyboard_scene, storyboard_scenes
 
 
 def _apply(form: BaseForm, error: ValidationError) -> None:
@@ -136,7 +139,14 @@ def episode_create(request: HtmxHttpRequest, slug: str, series_id: int) -> HttpR
 def episode_detail(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpResponse:
     membership = membership_for(request.user, slug)
     episode = episode_for(membership, episode_id)
-    context = {"membership": membership, "episode": episode, "scenes": scenes_of(episode=episode)}
+    scenes = storyboard_scenes(episode=episode)
+    context = {
+        "membership": membership,
+        "episode": episode,
+        "scenes": scenes,
+        "missing": sum(1 for s in scenes if s.board.selected is None and s.board.in_flight is None),
+        "in_flight": sum(1 for s in scenes if s.board.in_flight is not None),
+    }
     return render(request, "studio/episode_detail.html", context)
 
 
@@ -178,7 +188,50 @@ def episode_delete(request: HtmxHttpRequest, slug: str, episode_id: int) -> Http
     )
 
 
-# --- Scenes -----------------------------------------------------------------
+# --- Scenes ---------------------------------------------------------------
+#
+# Each scene view answers a plain request with a page or a redirect (the storyboard
+# works without JavaScript) and an htmx request with the fragment the storyboard
+# swaps: a card, the in-place form, or the whole scene list when numbers shift.
+
+
+def _scene_list(request: HtmxHttpRequest, membership: Membership, episode: Episode) -> HttpResponse:
+    context = {
+        "membership": membership,
+        "episode": episode,
+        "scenes": storyboard_scenes(episode=episode),
+    }
+    response = render_fragment(request, "studio/storyboard/scene_list.html", context)
+    return retarget(reswap(response, "outerHTML"), "#scene-list")
+
+
+def _scene_card(request: HtmxHttpRequest, membership: Membership, scene: Scene) -> HttpResponse:
+    context = {"membership": membership, "scene": storyboard_scene(scene=scene)}
+    return render_fragment(request, "studio/storyboard/scene_card.html", context)
+
+
+def _scene_form(
+    request: HtmxHttpRequest,
+    membership: Membership,
+    episode: Episode,
+    form: SceneForm,
+    *,
+    scene: Scene | None = None,
+    after: Scene | None = None,
+) -> HttpResponse:
+    context = {
+        "membership": membership,
+        "episode": episode,
+        "form": form,
+        "scene": scene,
+        "after": after,
+    }
+    if request.htmx:
+        # Several forms can be open on one storyboard: keep their element ids apart.
+        form.auto_id = f"id_{scene.pk if scene else 'new' + str(after.pk if after else '')}_%s"
+        status = 422 if form.is_bound and form.errors else 200
+        return render_fragment(request, "studio/storyboard/scene_form.html", context, status=status)
+    return render(request, "studio/scene_form.html", context)
 
 
 @login_required
@@ -191,6 +244,8 @@ def scene_create(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpRe
     after = None
     if after_id := request.GET.get("after") or request.POST.get("after"):
         after = scene_for(membership, int(after_id)) if after_id.isdigit() else None
+        if after is not None and after.episode_id != episode.pk:
+            after = None
     form = SceneForm(
         request.POST or None,
         initial={"duration": series.default_duration, "size": series.default_size},
@@ -202,9 +257,34 @@ def scene_create(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpRe
             _apply(form, error)
         else:
             messages.success(request, f"Scene {scene.number} added.")
+            if request.htmx:
+                return _scene_list(request, membership, episode)
             return redirect(f"{episode.get_absolute_url()}#scene-{scene.pk}")
-    context = {"membership": membership, "episode": episode, "form": form, "after": after}
-    return render(request, "studio/scene_form.html", context)
+    return _scene_form(request, membership, episode, form, after=after)
+
+
+@login_required
+@require_GET
+def scene_card(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpResponse:
+    """One storyboard card (what "Cancel" on the in-place form swaps back)."""
+    membership = membership_for(request.user, slug)
+    scene = scene_for(membership, scene_id)
+    if not request.htmx:
+        return redirect(f"{scene.episode.get_absolute_url()}#scene-{scene.pk}")
+    return _scene_card(request, membership, scene)
+
+
+@login_required
+@require_GET
+def scene_status(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpResponse:
+    """The card's status block, polled while a take is in flight; 286 stops the polling."""
+    membership = membership_for(request.user, slug)
+    scene = storyboard_scene(scene=scene_for(membership, scene_id))
+    context = {"membership": membership, "scene": scene}
+    response = render(request, "studio/storyboard/scene_status.html", context)
+    if scene.board.in_flight is None:
+        response.status_code = HTMX_STOP_POLLING
+    return response
 
 
 @login_required
@@ -213,17 +293,18 @@ def scene_edit(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRespon
     membership = membership_for(request.user, slug)
     scene = scene_for(membership, scene_id)
     require(membership, "edit")
-    form = SceneForm(request.POST or None, instance=scene)
+    form = SceneForm(request.POST or None, instance=Scene.objects.get(pk=scene.pk))
     if request.method == "POST" and form.is_valid():
         try:
             services.scene_update(scene=Scene.objects.get(pk=scene.pk), **form.cleaned_data)
         except ValidationError as error:
             _apply(form, error)
         else:
-            messages.success(request, "Scene saved.")
+            messages.success(request, f"Scene {scene.number} saved.")
+            if request.htmx:
+                return _scene_card(request, membership, scene)
             return redirect(f"{scene.episode.get_absolute_url()}#scene-{scene.pk}")
-    context = {"membership": membership, "episode": scene.episode, "form": form, "scene": scene}
-    return render(request, "studio/scene_form.html", context)
+    return _scene_form(request, membership, scene.episode, form, scene=scene)
 
 
 @login_required
@@ -232,14 +313,25 @@ def scene_delete(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpResp
     membership = membership_for(request.user, slug)
     scene = scene_for(membership, scene_id)
     require(membership, "edit")
+    episode = scene.episode
+    message = f"Scene “{scene}” deleted."
+    if request.htmx and request.method == "POST":
+        services.scene_delete(scene=scene)
+        messages.success(request, message)
+        return _scene_list(request, membership, episode)
+    takes = scene.takes.count()
     return confirm_delete(
         request,
         membership=membership,
         target=scene,
         delete=lambda: services.scene_delete(scene=scene),
-        done=scene.episode.get_absolute_url(),
-        message=f"Scene “{scene}” deleted.",
-        cancel_url=scene.episode.get_absolute_url(),
+        done=episode.get_absolute_url(),
+        message=message,
+        cancel_url=episode.get_absolute_url(),
+        consequence=f"Its {takes} take{pluralize(takes)} leave the storyboard; what they cost "
+        "stays on record."
+        if takes
+        else "",
     )
 
 
@@ -253,9 +345,13 @@ def scene_duplicate(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpR
         copy = services.scene_duplicate(scene=scene)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
-        return redirect(scene.episode)
-    messages.success(request, f"Scene duplicated as scene {copy.number}.")
-    return redirect(f"{scene.episode.get_absolute_url()}#scene-{copy.pk}")
+        copy = None
+    else:
+        messages.success(request, f"Scene duplicated as scene {copy.number}.")
+    if request.htmx:
+        return _scene_list(request, membership, scene.episode)
+    anchor = f"#scene-{copy.pk}" if copy else ""
+    return redirect(f"{scene.episode.get_absolute_url()}{anchor}")
 
 
 @login_required
@@ -269,15 +365,26 @@ def scene_move(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRespon
     if not form.is_valid():
         return HttpResponse("Give the new position as a whole number.", status=400)
     try:
-        services.scene_move(scene=scene, to_position=form.cleaned_data["position"])
+        moved = services.scene_move(scene=scene, to_position=form.cleaned_data["position"])
     except Scene.DoesNotExist:
         messages.error(request, "That scene was deleted meanwhile.")
-    episode = scene.episode
+    else:
+        if request.htmx:
+            messages.success(request, f"“{moved}” is now scene {moved.number}.")
     if request.htmx:
-        context = {
-            "membership": membership,
-            "episode": episode,
-            "scenes": scenes_of(episode=episode),
-        }
-        return render(request, "studio/episode_detail.html#scene-list", context)
-    return redirect(episode)
+        return _scene_list(request, membership, scene.episode)
+    return redirect(scene.episode)
+
+
+@login_required
+@require_GET
+def mention_suggestions(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """Characters whose handle or name starts with `q`: own first, then shared ones."""
+    membership = membership_for(request.user, slug)
+    query = request.GET.get("q", "").strip().lstrip("@").lower()[:40]
+    context = {
+        "membership": membership,
+        "query": query,
+        "characters": mention_candidates(workspace=membership.workspace, query=query),
+    }
+    return render(request, "studio/storyboard/suggestions.html", context)

@@ -1,24 +1,35 @@
-"""A scene's page: generate takes, watch them progress, play, select, cancel."""
+"""Generating and handling takes: a scene's takes panel, generate one or many, and each
+take's actions (select, cancel, retry, delete, remix, extend, make a character)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
 
+from characters import services as characters
+from characters.models import Character
 from jobs import services as jobs
-from jobs.models import ProviderAccount
-from studio import generation
-from studio.access import membership_for, require, scene_for, take_for
-from studio.http import HtmxHttpRequest, serve_stored_file
-from studio.models import Membership, Scene, Take
+from jobs.models import JobKind, ProviderAccount
+from studio import generation, takes
+from studio.access import episode_for, membership_for, require, scene_for, take_for
+from studio.forms import DeriveForm, TakeCharacterForm
+from studio.http import HTMX_STOP_POLLING, HtmxHttpRequest, render_fragment, serve_stored_file
+from studio.models import Episode, Membership, Scene, Take
+from studio.storyboard import storyboard_scene, storyboard_scenes
 
-# htmx stops polling an element that answers with this status.
-HTMX_STOP_POLLING = 286
+
+def _accounts(membership: Membership) -> list[ProviderAccount]:
+    return list(
+        ProviderAccount.objects.filter(workspace=membership.workspace, enabled=True).order_by(
+            "name"
+        )
+    )
 
 
 def _preflight(scene: Scene, accounts: list[ProviderAccount]) -> list[dict]:
@@ -36,21 +47,43 @@ def _preflight(scene: Scene, accounts: list[ProviderAccount]) -> list[dict]:
     return options
 
 
+def _next_url(request: HtmxHttpRequest, default: str) -> str:
+    """Where a plain form post returns: its `next` when that is one of our pages."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return target
+    return default
+
+
 def _scene_context(membership: Membership, scene: Scene, **extra: object) -> dict:
-    accounts = list(
-        ProviderAccount.objects.filter(workspace=membership.workspace, enabled=True).order_by(
-            "name"
-        )
+    take_list = list(
+        scene.takes.select_related("job__provider_account", "parent").order_by("-created_at")
     )
-    takes = scene.takes.select_related("job__provider_account").order_by("-created_at")
+    failed_form, failed_take = extra.pop("failed_form", None), extra.pop("failed_take", None)
+    failed_kind = extra.pop("failed_kind", "")
+    for take in take_list:
+        take.capabilities = take.job.provider_account.capabilities
+        # A remix, extension or character form that was refused re-renders with what was typed.
+        take.failed_form = failed_form if take.pk == failed_take else None
+        take.failed_kind = failed_kind if take.pk == failed_take else ""
     return {
         "membership": membership,
         "scene": scene,
         "episode": scene.episode,
-        "takes": takes,
-        "options": _preflight(scene, accounts) if membership.can_edit else [],
+        "takes": take_list,
+        "options": _preflight(scene, _accounts(membership)) if membership.can_edit else [],
         **extra,
     }
+
+
+def _take_card(request: HtmxHttpRequest, membership: Membership, take: Take) -> HttpResponse:
+    take.capabilities = take.job.provider_account.capabilities
+    take.failed_form, take.failed_kind = None, ""
+    context = {"membership": membership, "take": take, "scene": take.scene}
+    response = render_fragment(request, "studio/takes/take_card.html", context)
+    if take.job.is_terminal:
+        response.status_code = HTMX_STOP_POLLING
+    return response
 
 
 @login_required
@@ -61,29 +94,133 @@ def scene_detail(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpResp
     return render(request, "studio/scene_detail.html", _scene_context(membership, scene))
 
 
+# --- Generating ----------------------------------------------------------------
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def scene_generate(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpResponse:
+    """GET (htmx): the storyboard card's "generate" panel with each provider's price.
+    POST: one take with the chosen provider account."""
     membership = membership_for(request.user, slug)
     scene = scene_for(membership, scene_id)
     require(membership, "edit")
+    if request.method == "GET":
+        if not request.htmx:
+            return redirect("scene_detail", slug, scene.pk)
+        context = {
+            "membership": membership,
+            "scene": scene,
+            "options": _preflight(scene, _accounts(membership)),
+        }
+        return render(request, "studio/storyboard/generate_panel.html", context)
     account = ProviderAccount.objects.filter(
-        pk=request.POST.get("account") or 0, workspace=membership.workspace
+        pk=request.POST.get("account") or 0, workspace=membership.workspace, enabled=True
     ).first()
+    take = None
     if account is None:
         messages.error(request, "Choose a provider to generate with.")
-        return redirect("scene_detail", slug, scene.pk)
-    try:
-        take = generation.take_create(scene=scene, account=account, created_by=request.user)
-    except ValidationError as error:
-        for problem in error.messages:
-            messages.error(request, problem)
-        return redirect("scene_detail", slug, scene.pk)
-    messages.success(
-        request,
-        f"Take {take.pk} is on its way to {account.name} (about ${take.job.cost_estimate:.2f}).",
-    )
-    return redirect(f"{scene.get_absolute_url()}#take-{take.pk}")
+    else:
+        try:
+            take = generation.take_create(scene=scene, account=account, created_by=request.user)
+        except ValidationError as error:
+            for problem in error.messages:
+                messages.error(request, problem)
+        else:
+            messages.success(
+                request,
+                f"Take {take.pk} of scene {scene.number} is on its way to {account.name} "
+                f"(about ${take.job.cost_estimate:.2f}).",
+            )
+    if request.htmx:
+        context = {"membership": membership, "scene": storyboard_scene(scene=scene)}
+        response = render_fragment(request, "studio/storyboard/scene_card.html", context)
+        return retarget(reswap(response, "outerHTML"), f"#scene-{scene.pk}")
+    anchor = f"#take-{take.pk}" if take else ""
+    return redirect(_next_url(request, f"{scene.get_absolute_url()}{anchor}"))
+
+
+def _generate_plan(episode: Episode, accounts: list[ProviderAccount]) -> dict:
+    """Scenes without a selected take (and nothing in flight), priced at each account."""
+    scenes = storyboard_scenes(episode=episode)
+    waiting = [s for s in scenes if s.board.selected is None and s.board.in_flight is None]
+    plans = []
+    for account in accounts:
+        ready, blocked = [], []
+        for scene in waiting:
+            try:
+                compiled = generation.scene_compile(scene=scene, account=account)
+                problems = compiled.problems
+            except ValidationError as error:
+                compiled, problems = None, error.messages
+            if problems:
+                blocked.append({"scene": scene, "problems": problems})
+            else:
+                ready.append({"scene": scene, "estimate": compiled.estimate})
+        plans.append(
+            {
+                "account": account,
+                "ready": ready,
+                "blocked": blocked,
+                "total": sum((r["estimate"] for r in ready), start=0),
+            }
+        )
+    return {
+        "scenes": scenes,
+        "waiting": waiting,
+        "busy": [s for s in scenes if s.board.in_flight is not None],
+        "plans": plans,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def episode_generate(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpResponse:
+    """Generate every scene that has no selected take: GET shows how many takes, at which
+    provider and for how much; POST makes them."""
+    membership = membership_for(request.user, slug)
+    episode = episode_for(membership, episode_id)
+    require(membership, "edit")
+    accounts = _accounts(membership)
+    plan = _generate_plan(episode, accounts)
+    if request.method == "POST":
+        chosen = next(
+            (p for p in plan["plans"] if str(p["account"].pk) == request.POST.get("account")),
+            None,
+        )
+        if chosen is None:
+            messages.error(request, "Choose a provider to generate with.")
+        elif not chosen["ready"]:
+            messages.error(request, f"No scene can go to {chosen['account'].name} as it stands.")
+        else:
+            made, failed = [], []
+            for entry in chosen["ready"]:
+                try:
+                    made.append(
+                        generation.take_create(
+                            scene=entry["scene"],
+                            account=chosen["account"],
+                            created_by=request.user,
+                        )
+                    )
+                except ValidationError as error:
+                    failed.append(f"Scene {entry['scene'].number}: {' '.join(error.messages)}")
+            if made:
+                total = sum(t.job.cost_estimate for t in made)
+                messages.success(
+                    request,
+                    f"{len(made)} take{'s' if len(made) != 1 else ''} on "
+                    f"{'their' if len(made) != 1 else 'its'} way to "
+                    f"{chosen['account'].name} (about ${total:.2f}).",
+                )
+            for problem in failed:
+                messages.error(request, problem)
+            return redirect(episode)
+    context = {"membership": membership, "episode": episode, **plan}
+    return render(request, "studio/episode_generate.html", context)
+
+
+# --- One take ------------------------------------------------------------------
 
 
 @login_required
@@ -91,12 +228,7 @@ def scene_generate(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRe
 def take_card(request: HtmxHttpRequest, slug: str, take_id: int) -> HttpResponse:
     """One take's card; polled by htmx while the take is in flight."""
     membership = membership_for(request.user, slug)
-    take = take_for(membership, take_id)
-    context = {"membership": membership, "take": take, "scene": take.scene}
-    response = render(request, "studio/scene_detail.html#take-card", context)
-    if take.job.is_terminal:
-        response.status_code = HTMX_STOP_POLLING
-    return response
+    return _take_card(request, membership, take_for(membership, take_id))
 
 
 @login_required
@@ -114,6 +246,20 @@ def take_media(request: HtmxHttpRequest, slug: str, take_id: int, variant: str) 
     return serve_stored_file(request, stored[0], content_type=stored[1])
 
 
+def _after_take_action(
+    request: HtmxHttpRequest, membership: Membership, take: Take, *, storyboard: bool = False
+) -> HttpResponse:
+    """htmx: the refreshed take card (or the storyboard card's status); else back to a page."""
+    if request.htmx:
+        if request.POST.get("from") == "storyboard":
+            scene = storyboard_scene(scene=take.scene)
+            context = {"membership": membership, "scene": scene}
+            response = render_fragment(request, "studio/storyboard/scene_card.html", context)
+            return retarget(reswap(response, "outerHTML"), f"#scene-{scene.pk}")
+        return _take_card(request, membership, take)
+    return redirect(_next_url(request, f"{take.scene.get_absolute_url()}#take-{take.pk}"))
+
+
 @login_required
 @require_POST
 def take_cancel(request: HtmxHttpRequest, slug: str, take_id: int) -> HttpResponse:
@@ -121,10 +267,11 @@ def take_cancel(request: HtmxHttpRequest, slug: str, take_id: int) -> HttpRespon
     take = take_for(membership, take_id)
     require(membership, "edit")
     if jobs.job_cancel(job=take.job):
-        messages.success(request, f"Take {take.pk} was cancelled.")
+        messages.success(request, f"Take {take.pk} was cancelled; nothing more is charged for it.")
     else:
         messages.error(request, f"Take {take.pk} has already finished.")
-    return redirect("scene_detail", slug, take.scene.pk)
+    take.job.refresh_from_db()
+    return _after_take_action(request, membership, take)
 
 
 @login_required
@@ -133,11 +280,160 @@ def take_select(request: HtmxHttpRequest, slug: str, take_id: int) -> HttpRespon
     membership = membership_for(request.user, slug)
     take = take_for(membership, take_id)
     require(membership, "edit")
-    if take.job.state != "succeeded":
-        messages.error(request, "Only a finished take can be selected.")
-        return redirect("scene_detail", slug, take.scene.pk)
+    try:
+        takes.take_select(take=take)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Take {take.pk} is now the scene's selected take.")
+    if request.htmx and request.POST.get("from") != "storyboard":
+        # Another take may have lost the selection: refresh the whole panel.
+        response = render_fragment(
+            request, "studio/scene_detail.html#takes", _scene_context(membership, take.scene)
+        )
+        return retarget(reswap(response, "outerHTML"), "#takes")
+    return _after_take_action(request, membership, take)
+
+
+@login_required
+@require_POST
+def take_retry(request: HtmxHttpRequest, slug: str, take_id: int) -> HttpResponse:
+    """Send a failed or cancelled take's request again (same prompt, same provider)."""
+    membership = membership_for(request.user, slug)
+    take = take_for(membership, take_id)
+    require(membership, "edit")
+    try:
+        new = generation.take_retry(take=take, created_by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return _after_take_action(request, membership, take)
+    account = new.job.provider_account
+    messages.success(request, f"Take {new.pk} retries take {take.pk} at {account}.")
+    if request.htmx and request.POST.get("from") != "storyboard":
+        response = render_fragment(
+            request, "studio/scene_detail.html#takes", _scene_context(membership, take.scene)
+        )
+        return retarget(reswap(response, "outerHTML"), "#takes")
+    return _after_take_action(request, membership, new)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def take_delete(request: HtmxHttpRequest, slug: str, take_id: int) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    take = take_for(membership, take_id)
+    require(membership, "edit")
+    scene = take.scene
+    if request.method == "GET":
+        context = {
+            "membership": membership,
+            "object": take,
+            "cancel_url": scene.get_absolute_url(),
+            "consequence": "Its video leaves the scene; what it cost stays on record.",
+        }
+        return render(request, "studio/confirm_delete.html", context)
+    takes.take_delete(take=take)
+    messages.success(request, f"Take {take_id} deleted.")
+    if request.htmx:
+        return render_fragment(request, "studio/takes/deleted.html", {})
+    return redirect(scene)
+
+
+def _derive(request: HtmxHttpRequest, slug: str, take_id: int, kind: str) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    take = take_for(membership, take_id)
+    require(membership, "edit")
+    form = DeriveForm(request.POST, kind=kind, capabilities=take.job.provider_account.capabilities)
+    if form.is_valid():
+        try:
+            new = generation.take_derive(
+                parent=take,
+                kind=kind,
+                prompt=form.cleaned_data["prompt"],
+                seconds=form.cleaned_data.get("seconds"),
+                created_by=request.user,
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            verb = "remixes" if kind == JobKind.REMIX else "extends"
+            messages.success(
+                request,
+                f"Take {new.pk} {verb} take {take.pk} (about ${new.job.cost_estimate:.2f}).",
+            )
+            return redirect(f"{take.scene.get_absolute_url()}#take-{new.pk}")
+    for field, problems in form.errors.items():
+        for problem in problems:
+            messages.error(request, problem if field == "__all__" else f"{field}: {problem}")
+    # The panel keeps what was typed: the form re-renders bound on the scene's page.
+    context = _scene_context(
+        membership, take.scene, failed_form=form, failed_take=take.pk, failed_kind=kind
+    )
+    return render(request, "studio/scene_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def take_remix(request: HtmxHttpRequest, slug: str, take_id: int) -> HttpResponse:
+    return _derive(request, slug, take_id, JobKind.REMIX)
+
+
+@login_required
+@require_POST
+def take_extend(request: HtmxHttpRequest, slug: str, take_id: int) -> HttpResponse:
+    return _derive(request, slug, take_id, JobKind.EXTEND)
+
+
+@login_required
+@require_POST
+def take_character(request: HtmxHttpRequest, slug: str, take_id: int) -> HttpResponse:
+    """Make a character from a span of a finished take: the cut joins the library."""
+    membership = membership_for(request.user, slug)
+    take = take_for(membership, take_id)
+    require(membership, "edit")
+    form = TakeCharacterForm(request.POST, workspace=membership.workspace)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            character = data.get("character") or Character(
+                workspace=membership.workspace, name=data["name"], handle=data["handle"]
+            )
+            asset, _ = _character_from_take(request, take, character, data)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request,
+                f"@{asset.character.handle} has a new {asset.duration_seconds:.1f} s clip "
+                f"from take {take.pk}; {take.job.provider_account.name} is learning it now.",
+            )
+            return redirect(asset.character.get_absolute_url())
+    for problems in form.errors.values():
+        for problem in problems:
+            messages.error(request, problem)
+    context = _scene_context(
+        membership, take.scene, failed_form=form, failed_take=take.pk, failed_kind="character"
+    )
+    return render(request, "studio/scene_detail.html", context, status=400)
+
+
+def _character_from_take(request: HtmxHttpRequest, take: Take, character: Character, data: dict):
+    """Create the character when it is new, then cut the take into it (all or nothing)."""
+    from django.db import transaction
+
     with transaction.atomic():
-        Take.objects.filter(scene=take.scene, is_selected=True).update(is_selected=False)
-        Take.objects.filter(pk=take.pk).update(is_selected=True)
-    messages.success(request, f"Take {take.pk} is now the scene's selected take.")
-    return redirect("scene_detail", slug, take.scene.pk)
+        if character.pk is None:
+            character = characters.character_create(
+                workspace=character.workspace,
+                name=character.name,
+                handle=character.handle,
+                description=f"Made from take {take.pk} of “{take.scene}”.",
+                created_by=request.user,
+            )
+        return generation.character_from_take(
+            take=take,
+            character=character,
+            start=float(data["start"]),
+            end=float(data["end"]),
+            created_by=request.user,
+        )

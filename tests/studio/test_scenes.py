@@ -140,8 +140,10 @@ def test_moving_a_scene_with_htmx_answers_with_the_scene_list_only(owner_client,
     response = owner_client.post(url, {"position": "0"}, headers={"HX-Request": "true"})
     page = response.content.decode()
     assert response.status_code == 200
-    assert page.lstrip().startswith('<ol class="scenes" id="scene-list">')
+    assert page.lstrip().startswith('<ol class="storyboard" id="scene-list"')
+    assert response.headers["HX-Retarget"] == "#scene-list"
     assert "<html" not in page
+    assert "“C” is now scene 1." in page  # the message comes along, out of band
     assert page.index(">C<") < page.index(">A<") < page.index(">B<")
 
 

@@ -54,7 +54,7 @@ def test_generating_makes_a_pending_take_at_the_chosen_provider(owner_client, sc
     assert take.job.provider_account == accounts["openai"]
     assert take.job.state == JobState.PENDING
     assert take.job.cost_estimate == Decimal("0.80")
-    assert f"Take {take.pk} is on its way to OpenAI" in response.content.decode()
+    assert f"Take {take.pk} of scene 1 is on its way to OpenAI" in response.content.decode()
 
 
 def test_a_refused_generation_says_why_and_creates_nothing(owner_client, scene, accounts):

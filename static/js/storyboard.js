@@ -1,0 +1,199 @@
+/* Castboard storyboard and takes: small enhancements over pages that work without them.
+ *
+ * - drag-and-drop reordering of scene cards (Sortable.js, vendored), saved at once;
+ * - @-suggestions in prompts (the list comes from the server through htmx);
+ * - "Cancel" on inserted forms, spritesheet scrubbing over takes, span marking in the player.
+ */
+(function () {
+  "use strict";
+
+  // --- Reordering ---------------------------------------------------------------
+  function initSortable(list) {
+    if (!window.Sortable || list.dataset.sortableReady) return;
+    list.dataset.sortableReady = "1";
+    window.Sortable.create(list, {
+      handle: ".drag-handle",
+      draggable: ".scene-card[data-move-url]",
+      animation: 150,
+      ghostClass: "drag-ghost",
+      onEnd: function (event) {
+        if (event.oldDraggableIndex === event.newDraggableIndex) return;
+        var card = event.item;
+        list.setAttribute("aria-busy", "true");
+        // The answer is the whole list in its saved order (numbers and buttons updated).
+        htmx.ajax("POST", card.dataset.moveUrl, {
+          source: card,
+          target: "#scene-list",
+          swap: "outerHTML",
+          values: { position: event.newDraggableIndex },
+        });
+      },
+    });
+  }
+
+  // --- @-suggestions --------------------------------------------------------------
+  var MENTION_AT_CARET = /(^|[^\w@])@([A-Za-z0-9_]{0,40})$/;
+
+  function mentionBox(textarea) {
+    var box = textarea.parentNode.querySelector(".mention-box");
+    if (!box) {
+      box = document.createElement("ul");
+      box.className = "mention-box";
+      box.setAttribute("role", "listbox");
+      box.id = textarea.id + "-mentions";
+      box.hidden = true;
+      textarea.setAttribute("aria-controls", box.id);
+      textarea.setAttribute("aria-autocomplete", "list");
+      textarea.insertAdjacentElement("afterend", box);
+      box.addEventListener("mousedown", function (event) {
+        var option = event.target.closest("[data-handle]");
+        if (option) {
+          event.preventDefault();
+          insertMention(textarea, option.dataset.handle);
+        }
+      });
+    }
+    return box;
+  }
+
+  function typedMention(textarea) {
+    var before = textarea.value.slice(0, textarea.selectionStart);
+    var match = before.match(MENTION_AT_CARET);
+    return match ? match[2] : null;
+  }
+
+  function insertMention(textarea, handle) {
+    var caret = textarea.selectionStart;
+    var before = textarea.value.slice(0, caret);
+    var after = textarea.value.slice(caret);
+    var start = before.lastIndexOf("@");
+    var inserted = "@" + handle + (after.charAt(0) === " " ? "" : " ");
+    textarea.value = before.slice(0, start) + inserted + after;
+    var position = start + inserted.length;
+    textarea.setSelectionRange(position, position);
+    closeBox(textarea);
+    textarea.focus();
+  }
+
+  function closeBox(textarea) {
+    var box = mentionBox(textarea);
+    box.hidden = true;
+    box.innerHTML = "";
+    textarea.removeAttribute("aria-activedescendant");
+  }
+
+  function moveActive(textarea, step) {
+    var box = mentionBox(textarea);
+    var options = Array.prototype.slice.call(box.querySelectorAll("[data-handle]"));
+    if (!options.length) return;
+    var current = options.findIndex(function (o) { return o.classList.contains("active"); });
+    options.forEach(function (o) { o.classList.remove("active"); o.removeAttribute("aria-selected"); });
+    var next = options[(current + step + options.length) % options.length];
+    next.classList.add("active");
+    next.setAttribute("aria-selected", "true");
+    textarea.setAttribute("aria-activedescendant", next.id);
+  }
+
+  function suggest(textarea) {
+    var form = textarea.closest("[data-mention-url]");
+    var query = typedMention(textarea);
+    if (!form || query === null) {
+      closeBox(textarea);
+      return;
+    }
+    var box = mentionBox(textarea);
+    var url = form.dataset.mentionUrl + "?q=" + encodeURIComponent(query);
+    htmx.ajax("GET", url, { target: box, swap: "innerHTML", source: textarea }).then(function () {
+      box.hidden = !box.children.length;
+      var first = box.querySelector("[data-handle]");
+      if (first) {
+        first.classList.add("active");
+        first.setAttribute("aria-selected", "true");
+      }
+    });
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.matches("[data-mention-url] textarea[name=prompt]")) suggest(event.target);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var textarea = event.target;
+    if (!textarea.matches || !textarea.matches("[data-mention-url] textarea[name=prompt]")) return;
+    var box = textarea.parentNode.querySelector(".mention-box");
+    if (!box || box.hidden) return;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      moveActive(textarea, event.key === "ArrowDown" ? 1 : -1);
+    } else if (event.key === "Enter" || event.key === "Tab") {
+      var active = box.querySelector(".active[data-handle]");
+      if (active) {
+        event.preventDefault();
+        insertMention(textarea, active.dataset.handle);
+      }
+    } else if (event.key === "Escape") {
+      closeBox(textarea);
+    }
+  });
+
+  document.addEventListener("focusout", function (event) {
+    if (event.target.matches && event.target.matches("[data-mention-url] textarea[name=prompt]")) {
+      setTimeout(function () { closeBox(event.target); }, 150);
+    }
+  });
+
+  // --- Small behaviours -------------------------------------------------------------
+  document.addEventListener("click", function (event) {
+    var dismiss = event.target.closest("[data-dismiss]");
+    if (dismiss) {
+      event.preventDefault();
+      var gone = dismiss.closest(dismiss.dataset.dismiss);
+      if (gone) gone.remove();
+      return;
+    }
+    var mark = event.target.closest("[data-mark]");
+    if (mark) {
+      var form = mark.closest("form");
+      var video = document.querySelector(form.dataset.spanFor);
+      if (video) {
+        form.querySelector("[name=" + mark.dataset.mark + "]").value = video.currentTime.toFixed(1);
+      }
+    }
+  });
+
+  // Hovering a take's player shows the frame under the pointer from its spritesheet.
+  document.addEventListener("mousemove", function (event) {
+    var player = event.target.closest && event.target.closest(".player[data-spritesheet]");
+    if (!player) return;
+    var video = player.querySelector("video");
+    var preview = player.querySelector(".scrub-preview");
+    if (!video || !preview || !video.paused) return;
+    var rect = player.getBoundingClientRect();
+    var fraction = Math.min(Math.max((event.clientX - rect.left) / rect.width, 0), 0.999);
+    var columns = Number(player.dataset.columns), rows = Number(player.dataset.rows);
+    var tile = Math.floor(fraction * columns * rows);
+    preview.style.backgroundImage = "url(" + player.dataset.spritesheet + ")";
+    preview.style.backgroundSize = columns * 100 + "% " + rows * 100 + "%";
+    preview.style.backgroundPosition =
+      ((tile % columns) / (columns - 1)) * 100 + "% " + (Math.floor(tile / columns) / Math.max(rows - 1, 1)) * 100 + "%";
+    preview.style.left = Math.min(Math.max(event.clientX - rect.left - 80, 0), rect.width - 160) + "px";
+    preview.classList.add("shown");
+  });
+  document.addEventListener("mouseout", function (event) {
+    var player = event.target.closest && event.target.closest(".player[data-spritesheet]");
+    if (player && !player.contains(event.relatedTarget)) {
+      var preview = player.querySelector(".scrub-preview");
+      if (preview) preview.classList.remove("shown");
+    }
+  });
+
+  htmx.onLoad(function (element) {
+    var lists = element.matches && element.matches("[data-sortable]")
+      ? [element]
+      : element.querySelectorAll ? element.querySelectorAll("[data-sortable]") : [];
+    Array.prototype.forEach.call(lists, initSortable);
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-sortable]").forEach(initSortable);
+  });
+})();
