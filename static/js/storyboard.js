@@ -16,6 +16,7 @@
       draggable: ".scene-card[data-move-url]",
       animation: 150,
       ghostClass: "drag-ghost",
+      forceFallback: true, // pointer events: the same on mouse, pen and touch screens
       onEnd: function (event) {
         if (event.oldDraggableIndex === event.newDraggableIndex) return;
         var card = event.item;
@@ -94,27 +95,42 @@
     textarea.setAttribute("aria-activedescendant", next.id);
   }
 
-  function suggest(textarea) {
+  // The textarea asks the server (htmx) for characters matching what follows the "@" at
+  // the caret; a newer keystroke replaces an older request, and nothing is asked when the
+  // caret is not in a mention.
+  window.castboardMentionQuery = function (textarea) {
+    return typedMention(textarea);
+  };
+
+  function enableMentions(textarea) {
     var form = textarea.closest("[data-mention-url]");
-    var query = typedMention(textarea);
-    if (!form || query === null) {
-      closeBox(textarea);
-      return;
-    }
+    if (!form || textarea.hasAttribute("hx-get")) return;
     var box = mentionBox(textarea);
-    var url = form.dataset.mentionUrl + "?q=" + encodeURIComponent(query);
-    htmx.ajax("GET", url, { target: box, swap: "innerHTML", source: textarea }).then(function () {
-      box.hidden = !box.children.length;
+    textarea.setAttribute("hx-get", form.dataset.mentionUrl);
+    textarea.setAttribute("hx-trigger", "input[castboardMentionQuery(this) !== null] changed delay:120ms");
+    textarea.setAttribute("hx-target", "#" + box.id);
+    textarea.setAttribute("hx-swap", "innerHTML");
+    textarea.setAttribute("hx-sync", "this:replace");
+    textarea.setAttribute("hx-params", "q");
+    textarea.setAttribute("hx-vals", "js:{q: castboardMentionQuery(event.target) || ''}");
+    htmx.process(textarea);
+    box.addEventListener("htmx:afterSwap", function () {
+      var query = typedMention(textarea);
+      box.hidden = query === null || !box.children.length;
       var first = box.querySelector("[data-handle]");
       if (first) {
         first.classList.add("active");
         first.setAttribute("aria-selected", "true");
+        textarea.setAttribute("aria-activedescendant", first.id);
       }
     });
   }
 
   document.addEventListener("input", function (event) {
-    if (event.target.matches("[data-mention-url] textarea[name=prompt]")) suggest(event.target);
+    var textarea = event.target;
+    if (textarea.matches("[data-mention-url] textarea[name=prompt]") && typedMention(textarea) === null) {
+      closeBox(textarea);
+    }
   });
 
   document.addEventListener("keydown", function (event) {
@@ -192,6 +208,8 @@
       ? [element]
       : element.querySelectorAll ? element.querySelectorAll("[data-sortable]") : [];
     Array.prototype.forEach.call(lists, initSortable);
+    var prompts = element.querySelectorAll ? element.querySelectorAll("[data-mention-url] textarea[name=prompt]") : [];
+    Array.prototype.forEach.call(prompts, enableMentions);
   });
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-sortable]").forEach(initSortable);

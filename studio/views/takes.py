@@ -66,12 +66,14 @@ def _scene_context(membership: Membership, scene: Scene, **extra: object) -> dic
         # A remix, extension or character form that was refused re-renders with what was typed.
         take.failed_form = failed_form if take.pk == failed_take else None
         take.failed_kind = failed_kind if take.pk == failed_take else ""
+    options = _preflight(scene, _accounts(membership)) if membership.can_edit else []
     return {
         "membership": membership,
         "scene": scene,
         "episode": scene.episode,
         "takes": take_list,
-        "options": _preflight(scene, _accounts(membership)) if membership.can_edit else [],
+        "options": options,
+        "can_generate": any(not o["problems"] for o in options),
         **extra,
     }
 
@@ -108,10 +110,12 @@ def scene_generate(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRe
     if request.method == "GET":
         if not request.htmx:
             return redirect("scene_detail", slug, scene.pk)
+        options = _preflight(scene, _accounts(membership))
         context = {
             "membership": membership,
             "scene": scene,
-            "options": _preflight(scene, _accounts(membership)),
+            "options": options,
+            "can_generate": any(not o["problems"] for o in options),
         }
         return render(request, "studio/storyboard/generate_panel.html", context)
     account = ProviderAccount.objects.filter(
