@@ -1,9 +1,125 @@
-"""Admin for workspaces, members and the production domain."""
+"""Admin for workspaces, members and the production domain; the take list is the review queue.
 
-from django.contrib import admin
-from django.db.models import Count
+Takes (and, in jobs/admin.py, jobs) open to staff through a workspace role, not through
+Django's model permissions: a superuser sees every workspace, any other staff user only the
+workspaces where their role may review, and retries or cancels only where it may generate.
+"""
 
-from studio.models import Episode, Membership, Scene, Series, Take, Workspace
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
+from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from jobs import services as jobs
+from jobs.models import Job, JobState
+from studio.generation import take_retry
+from studio.models import Episode, Membership, Role, Scene, Series, Take, Workspace
+from studio.takes import take_review
+
+# Read off the role rules on Membership, so the admin and the studio always agree.
+REVIEW_ROLES = frozenset(role for role in Role if Membership(role=role).can_review)
+GENERATE_ROLES = frozenset(role for role in Role if Membership(role=role).can_edit)
+
+
+def _roles_by_workspace(request: HttpRequest) -> dict[int, str]:
+    """The user's role per workspace id, read once per request (permission checks repeat)."""
+    roles = getattr(request, "_castboard_roles", None)
+    if roles is None:
+        roles = dict(
+            Membership.objects.filter(user=request.user).values_list("workspace_id", "role")
+        )
+        request._castboard_roles = roles
+    return roles
+
+
+def _holds(request: HttpRequest, roles: frozenset[str], workspace_id: int | None) -> bool:
+    user = request.user
+    if not (user.is_active and user.is_staff):
+        return False  # the admin's own login page asks too, for an anonymous user
+    if user.is_superuser:
+        return True
+    held = _roles_by_workspace(request)
+    if workspace_id is None:
+        return any(role in roles for role in held.values())
+    return held.get(workspace_id) in roles
+
+
+def may_review(request: HttpRequest, workspace_id: int | None = None) -> bool:
+    """Whether the staff user may use the review list at all, or for this workspace."""
+    return _holds(request, REVIEW_ROLES, workspace_id)
+
+
+def may_generate(request: HttpRequest, workspace_id: int | None = None) -> bool:
+    """Whether the staff user may retry or cancel generation (anywhere, or in this workspace).
+
+    Retrying spends the workspace's money, so it needs the role that may generate in the
+    studio (owner, editor); a reviewer approves and rejects only.
+    """
+    return _holds(request, GENERATE_ROLES, workspace_id)
+
+
+def scope_to_reviewable(request: HttpRequest, queryset: QuerySet, workspace_path: str) -> QuerySet:
+    """Everything for a superuser; for other staff only rows of workspaces they may review."""
+    if request.user.is_superuser:
+        return queryset
+    reviewable = [ws for ws, role in _roles_by_workspace(request).items() if role in REVIEW_ROLES]
+    return queryset.filter(**{f"{workspace_path}__in": reviewable})
+
+
+def retry_and_report(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    takes: Iterable[Take],
+    refused: Counter[str] | None = None,
+) -> None:
+    """Retry each take (a new take, same request, same account) and say what happened."""
+    refused = Counter(refused or {})
+    new_ids = []
+    for take in takes:
+        if not may_generate(request, take.job.workspace_id):
+            refused["your role in its workspace cannot generate."] += 1
+            continue
+        try:
+            new_ids.append(take_retry(take=take, created_by=request.user).pk)
+        except ValidationError as error:
+            refused[" ".join(error.messages)] += 1
+    if new_ids:
+        modeladmin.message_user(
+            request,
+            f"Retried {len(new_ids)}: new take(s) {', '.join(map(str, new_ids))}.",
+            messages.SUCCESS,
+        )
+    for reason, count in refused.items():
+        modeladmin.message_user(request, f"{count} not retried: {reason}", messages.WARNING)
+
+
+def cancel_and_report(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, jobs_to_cancel: Iterable[Job], noun: str
+) -> None:
+    """Cancel each unfinished job (at the provider too) and say how many stopped."""
+    cancelled, refused = 0, Counter()
+    for job in jobs_to_cancel:
+        if not may_generate(request, job.workspace_id):
+            refused["your role in its workspace cannot cancel"] += 1
+        elif jobs.job_cancel(job=job):
+            cancelled += 1
+        else:
+            refused["it had already finished"] += 1
+    level = messages.SUCCESS if cancelled else messages.WARNING
+    modeladmin.message_user(request, f"{cancelled} {noun}(s) cancelled.", level)
+    for reason, count in refused.items():
+        modeladmin.message_user(request, f"{count} not cancelled: {reason}.", messages.WARNING)
 
 
 class MembershipInline(admin.TabularInline):
@@ -82,10 +198,331 @@ class SceneAdmin(admin.ModelAdmin):
     filter_horizontal = ["mentions"]
 
 
+# The review queue: a finished take nobody has reviewed yet comes first.
+AWAITING_REVIEW = When(review_state=Take.Review.PENDING, job__state=JobState.SUCCEEDED, then=0)
+
+
+class EpisodeFilter(admin.RelatedOnlyFieldListFilter):
+    """Episodes of the listed takes, named with their series (in one query)."""
+
+    def field_choices(self, field, request, model_admin):
+        used = model_admin.get_queryset(request).values("scene__episode")
+        episodes = Episode.objects.filter(pk__in=used).select_related("series")
+        return [(episode.pk, str(episode)) for episode in episodes]
+
+
+class JobStateFilter(admin.SimpleListFilter):
+    title = "job state"
+    parameter_name = "job_state"
+
+    def lookups(self, request, model_admin):
+        return JobState.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(job__state=self.value()) if self.value() else queryset
+
+
+class ReviewStatusFilter(admin.SimpleListFilter):
+    """Awaiting review means finished and not yet reviewed; an unfinished take awaits nothing."""
+
+    title = "review status"
+    parameter_name = "review"
+
+    def lookups(self, request, model_admin):
+        return Take.Review.choices
+
+    def queryset(self, request, queryset):
+        if self.value() == Take.Review.PENDING:
+            return queryset.filter(review_state=Take.Review.PENDING, job__state=JobState.SUCCEEDED)
+        return queryset.filter(review_state=self.value()) if self.value() else queryset
+
+
+class TakeReviewForm(forms.ModelForm):
+    class Meta:
+        model = Take
+        fields = ["review_state", "review_reason", "review_notes"]
+
+    def clean(self):
+        cleaned = super().clean()
+        # The same rule take_review enforces, checked here so it shows next to the field.
+        if (
+            cleaned.get("review_state") == Take.Review.REJECTED
+            and not (cleaned.get("review_reason") or "").strip()
+        ):
+            self.add_error(
+                "review_reason", "Say why the take is rejected, so whoever retries it knows."
+            )
+        return cleaned
+
+
+class RejectTakesForm(forms.Form):
+    reason = forms.CharField(
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Shown with each take, so whoever retries it knows what to change.",
+    )
+
+
+def _player(take: Take, *, width: int) -> SafeString:
+    """The take's video through the studio's access-checked media URLs, or why there is none."""
+    job = take.job
+    if not job.is_terminal:
+        return format_html(
+            '<span class="take-no-video">Not finished ({})</span>', job.get_state_display()
+        )
+    if job.state != JobState.SUCCEEDED or not job.video:
+        return format_html(
+            '<span class="take-no-video">No video ({})</span>', job.get_state_display()
+        )
+    slug = take.scene.episode.series.workspace.slug
+    video = reverse("take_media", args=[slug, take.pk, "video"])
+    poster = reverse("take_media", args=[slug, take.pk, "thumbnail"]) if job.thumbnail else ""
+    return format_html(
+        '<video controls preload="none" poster="{}" src="{}" width="{}"></video>',
+        poster,
+        video,
+        width,
+    )
+
+
 @admin.register(Take)
 class TakeAdmin(admin.ModelAdmin):
-    list_display = ["pk", "scene", "job", "review_state", "is_selected", "created_at"]
-    list_filter = ["review_state", "is_selected", "scene__episode__series__workspace"]
+    """The reviewers' list: awaiting review first, a player per take, review in bulk."""
+
+    list_display = [
+        "take_number",
+        "preview",
+        "scene_link",
+        "episode",
+        "series",
+        "provider",
+        "job_state",
+        "cost",
+        "review_status",
+        "selected",
+        "created_at",
+    ]
+    list_filter = [
+        ("scene__episode__series", admin.RelatedOnlyFieldListFilter),
+        ("scene__episode", EpisodeFilter),
+        JobStateFilter,
+        ("job__provider_account", admin.RelatedOnlyFieldListFilter),
+        ReviewStatusFilter,
+    ]
+    list_select_related = ["scene__episode__series__workspace", "job__provider_account"]
     search_fields = ["scene__title", "scene__prompt", "review_reason"]
-    list_select_related = ["scene", "job"]
-    raw_id_fields = ["scene", "job", "parent"]
+    form = TakeReviewForm
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "player",
+                    "scene_link",
+                    "provider",
+                    "job_link",
+                    "job_state",
+                    "cost",
+                    "prompt",
+                    "created_at",
+                    "selected",
+                ]
+            },
+        ),
+        (
+            "Review",
+            {
+                "fields": [
+                    "review_state",
+                    "review_reason",
+                    "review_notes",
+                    "reviewer",
+                    "reviewed_at",
+                ]
+            },
+        ),
+    ]
+    readonly_fields = [
+        "player",
+        "scene_link",
+        "provider",
+        "job_link",
+        "job_state",
+        "cost",
+        "prompt",
+        "created_at",
+        "selected",
+        "reviewer",
+        "reviewed_at",
+    ]
+    actions = ["approve_takes", "reject_takes", "retry_takes", "cancel_takes"]
+
+    # Access: a workspace role, not Django's model permissions (see the module docstring).
+
+    def has_module_permission(self, request) -> bool:
+        return may_review(request)
+
+    def has_view_permission(self, request, obj: Take | None = None) -> bool:
+        return may_review(request, obj and obj.scene.episode.series.workspace_id)
+
+    def has_change_permission(self, request, obj: Take | None = None) -> bool:
+        return may_review(request, obj and obj.scene.episode.series.workspace_id)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # takes are made by generating in the studio
+
+    def has_delete_permission(self, request, obj: Take | None = None) -> bool:
+        return False  # the studio deletes takes (cancelling their jobs first)
+
+    def has_generate_permission(self, request) -> bool:
+        return may_generate(request)
+
+    def get_queryset(self, request):
+        # Not super(): it orders before the rank this ordering uses exists.
+        takes = (
+            Take.objects.select_related(
+                "scene__episode__series__workspace", "job__provider_account"
+            )
+            .annotate(
+                review_rank=Case(AWAITING_REVIEW, default=Value(1), output_field=IntegerField())
+            )
+            .order_by(*self.get_ordering(request))
+        )
+        return scope_to_reviewable(request, takes, "scene__episode__series__workspace")
+
+    def get_ordering(self, request):
+        return ["review_rank", "-created_at"]
+
+    def get_readonly_fields(self, request, obj: Take | None = None):
+        if obj is not None and obj.job.state != JobState.SUCCEEDED:
+            return [*self.readonly_fields, "review_state", "review_reason"]
+        return self.readonly_fields
+
+    def save_model(self, request, obj: Take, form, change: bool) -> None:
+        if {"review_state", "review_reason"} & set(form.changed_data):
+            take_review(
+                takes=[obj], state=obj.review_state, reason=obj.review_reason, reviewer=request.user
+            )
+        obj.save(update_fields=["review_notes"])
+
+    # Columns and read-only fields
+
+    @admin.display(description="Take", ordering="pk")
+    def take_number(self, take: Take) -> str:
+        return f"Take {take.pk}"
+
+    @admin.display(description="Preview")
+    def preview(self, take: Take) -> SafeString:
+        return _player(take, width=240)
+
+    @admin.display(description="Video")
+    def player(self, take: Take) -> SafeString:
+        return _player(take, width=640)
+
+    @admin.display(description="Scene", ordering="scene__position")
+    def scene_link(self, take: Take) -> SafeString:
+        return format_html('<a href="{}">{}</a>', take.scene.get_absolute_url(), take.scene)
+
+    @admin.display(description="Episode", ordering="scene__episode__number")
+    def episode(self, take: Take) -> str:
+        episode = take.scene.episode
+        return f"#{episode.number}: {episode.title}"
+
+    @admin.display(description="Series", ordering="scene__episode__series__title")
+    def series(self, take: Take) -> str:
+        return take.scene.episode.series.title
+
+    @admin.display(description="Provider account", ordering="job__provider_account__name")
+    def provider(self, take: Take) -> str:
+        return take.job.provider_account.name
+
+    @admin.display(description="Job")
+    def job_link(self, take: Take) -> SafeString:
+        url = reverse("admin:jobs_job_change", args=[take.job_id])
+        return format_html('<a href="{}">Job {}</a>', url, take.job_id)
+
+    @admin.display(description="Job state", ordering="job__state")
+    def job_state(self, take: Take) -> str:
+        return take.job.get_state_display()
+
+    @admin.display(description="Cost", ordering="job__cost_actual")
+    def cost(self, take: Take) -> str:
+        job = take.job
+        if job.cost_actual is not None:
+            return f"${job.cost_actual:.2f}"
+        return f"≈ ${job.cost_estimate:.2f}"
+
+    @admin.display(description="Prompt")
+    def prompt(self, take: Take) -> str:
+        return take.job.prompt
+
+    @admin.display(description="Review", ordering="review_rank")
+    def review_status(self, take: Take) -> str:
+        if take.job.state != JobState.SUCCEEDED and take.review_state == Take.Review.PENDING:
+            return "—"
+        if take.review_state == Take.Review.REJECTED:
+            return f"Rejected: {take.review_reason}"
+        return take.get_review_state_display()
+
+    @admin.display(description="Selected", boolean=True, ordering="is_selected")
+    def selected(self, take: Take) -> bool:
+        return take.is_selected
+
+    @admin.display(description="Reviewed by")
+    def reviewer(self, take: Take) -> str:
+        return str(take.reviewed_by or "—")
+
+    # Actions
+
+    def _report_review(self, request, verb: str, reviewed: int, chosen: int) -> None:
+        skipped = chosen - reviewed
+        message = f"{reviewed} take(s) {verb}."
+        if skipped:
+            message += f" {skipped} skipped: not finished, so there is nothing to review yet."
+        self.message_user(request, message, messages.SUCCESS if reviewed else messages.WARNING)
+
+    @admin.action(description="Approve the selected takes", permissions=["change"])
+    def approve_takes(self, request, queryset) -> None:
+        takes = list(queryset)
+        reviewed = take_review(takes=takes, state=Take.Review.APPROVED, reviewer=request.user)
+        self._report_review(request, "approved", reviewed, len(takes))
+
+    @admin.action(
+        description="Reject the selected takes (asks for a reason)", permissions=["change"]
+    )
+    def reject_takes(self, request, queryset) -> TemplateResponse | None:
+        takes = list(queryset)
+        # The list's action form has no "post"; the reason page sends it with the reason.
+        form = RejectTakesForm(request.POST if "post" in request.POST else None)
+        if form.is_valid():
+            reviewed = take_review(
+                takes=takes,
+                state=Take.Review.REJECTED,
+                reason=form.cleaned_data["reason"],
+                reviewer=request.user,
+            )
+            self._report_review(request, "rejected", reviewed, len(takes))
+            return None
+        request.current_app = self.admin_site.name
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reject takes",
+            "subtitle": None,
+            "opts": self.opts,
+            "takes": takes,
+            "finished": JobState.SUCCEEDED,
+            "form": form,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/studio/take/reject_takes.html", context)
+
+    @admin.action(
+        description="Retry the selected failed or cancelled takes", permissions=["generate"]
+    )
+    def retry_takes(self, request, queryset) -> None:
+        retry_and_report(self, request, queryset)
+
+    @admin.action(description="Cancel the selected unfinished takes", permissions=["generate"])
+    def cancel_takes(self, request, queryset) -> None:
+        cancel_and_report(self, request, [take.job for take in queryset], "take")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.urls import reverse
 
 from characters.models import Character, ReferenceAsset
 from jobs.models import ProviderAccount
-from studio.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERNAME
-from studio.models import Scene, Series
+from studio.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERNAME, REVIEWER_USERNAME
+from studio.models import Membership, Role, Scene, Series
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,11 @@ def test_seeding_twice_creates_the_demo_once(capsys):
     series = Series.objects.get(workspace__slug="demo")
     assert list(series.episodes.values_list("number", flat=True)) == [1, 2]
     assert Scene.objects.filter(episode__series=series).count() == 8
-    assert "log in as demo / castboard-demo" in capsys.readouterr().out
+    assert get_user_model().objects.filter(username=REVIEWER_USERNAME).count() == 1
+    assert Membership.objects.filter(workspace__slug="demo").count() == 2
+    out = capsys.readouterr().out
+    assert "log in as demo / castboard-demo" in out
+    assert "Reviewers: log in as reviewer / castboard-demo at /admin/studio/take/" in out
 
 
 def test_every_demo_scene_mentions_a_demo_character():
@@ -41,3 +46,30 @@ def test_the_demo_login_opens_the_demo_workspace(client):
     page = response.content.decode()
     assert "Demo Studio" in page
     assert "The Lighthouse at Gull Point" in page
+
+
+def test_the_demo_reviewer_is_staff_with_the_reviewer_role_only():
+    call_command("seed_demo")
+    reviewer = get_user_model().objects.get(username=REVIEWER_USERNAME)
+    assert reviewer.is_staff
+    assert not reviewer.is_superuser
+    assert [(m.workspace.slug, m.role) for m in reviewer.memberships.all()] == [
+        ("demo", Role.REVIEWER)
+    ]
+
+
+def test_the_reviewer_login_opens_the_review_list(client):
+    call_command("seed_demo")
+    response = client.post(
+        reverse("admin:login"),
+        {
+            "username": REVIEWER_USERNAME,
+            "password": DEMO_PASSWORD,
+            "next": reverse("admin:studio_take_changelist"),
+        },
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == reverse("admin:studio_take_changelist")
+    page = response.content.decode()
+    assert "Select take to change" in page
+    assert "0 takes" in page  # the demo has made none yet

@@ -1,4 +1,4 @@
-"""Wait for the web server, then print where Castboard is and how to log in."""
+"""Wait for the web server, then print where Castboard is and how to log in (and review)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ import time
 import urllib.request
 
 from django.core.management.base import BaseCommand
+from django.urls import reverse
 
-from studio.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERNAME
+from studio.management.commands.seed_demo import (
+    DEMO_PASSWORD,
+    DEMO_USERNAME,
+    REVIEWER_USERNAME,
+)
 
 
 class Command(BaseCommand):
-    help = "Print the URL and the demo login once the web server answers (used by `make run`)."
+    help = "Print the URL and the demo logins once the web server answers (used by `make run`)."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--url", default="http://127.0.0.1:8000/")
@@ -30,6 +35,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"\n  Castboard is ready at {url}  (up in {time.monotonic() - started:.1f} s)\n"
                 f"  Log in as {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
+                f"  Reviewers: {REVIEWER_USERNAME} / {DEMO_PASSWORD} at "
+                f"{url.rstrip('/')}{reverse('admin:studio_take_changelist')}\n"
                 "  Ctrl-C stops everything.\n"
             )
         )

@@ -1,4 +1,4 @@
-"""Create the demo workspace (idempotent): a user, three characters, a series."""
+"""Create the demo workspace (idempotent): its owner and a reviewer, three characters, a series."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.urls import reverse
 from PIL import Image, ImageDraw
 
 from characters import services as characters
@@ -21,6 +22,8 @@ from studio.models import Membership, Role, Series, Workspace
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "castboard-demo"  # noqa: S105 - the published demo login, printed by `make run`
+# Staff (not superuser) with the reviewer role: reviews the demo's takes in the admin.
+REVIEWER_USERNAME = "reviewer"
 
 CHARACTERS = [
     {
@@ -146,6 +149,16 @@ class Command(BaseCommand):
         Membership.objects.get_or_create(
             workspace=workspace, user=user, defaults={"role": Role.OWNER}
         )
+        reviewer, created = User.objects.get_or_create(
+            username=REVIEWER_USERNAME,
+            defaults={"email": "reviewer@castboard.invalid", "is_staff": True},
+        )
+        if created:
+            reviewer.set_password(DEMO_PASSWORD)
+            reviewer.save()
+        Membership.objects.get_or_create(
+            workspace=workspace, user=reviewer, defaults={"role": Role.REVIEWER}
+        )
 
         for spec in CHARACTERS:
             character = Character.objects.filter(workspace=workspace, handle=spec["handle"]).first()
@@ -201,5 +214,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo workspace ready: log in as {DEMO_USERNAME} / {DEMO_PASSWORD} "
             f"(workspace “{workspace.name}”, {workspace.characters.count()} characters, "
-            f"series “{series.title}”)."
+            f"series “{series.title}”).\n"
+            f"Reviewers: log in as {REVIEWER_USERNAME} / {DEMO_PASSWORD} at {reverse('admin:studio_take_changelist')}"
         )
