@@ -27,6 +27,10 @@ from studio.generation import take_retry
 from studio.models import Episode, Membership, Role, Scene, Series, Take, Workspace
 from studio.takes import take_review
 
+admin.site.site_header = "Castboard admin"
+admin.site.site_title = "Castboard admin"
+admin.site.index_title = "Review and operations"
+
 # Read off the role rules on Membership, so the admin and the studio always agree.
 REVIEW_ROLES = frozenset(role for role in Role if Membership(role=role).can_review)
 GENERATE_ROLES = frozenset(role for role in Role if Membership(role=role).can_edit)

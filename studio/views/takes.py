@@ -69,7 +69,7 @@ def _scene_context(membership: Membership, scene: Scene, **extra: object) -> dic
     options = _preflight(scene, _accounts(membership)) if membership.can_edit else []
     return {
         "membership": membership,
-        "scene": scene,
+        "scene": storyboard_scene(scene=scene),  # mentions with their pictures, for the chips
         "episode": scene.episode,
         "takes": take_list,
         "options": options,
