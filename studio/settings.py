@@ -5,6 +5,7 @@ Every variable is documented in README.md and .env.example.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -86,8 +87,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # (scene reordering) serialise on SQLite as they do on PostgreSQL's row locks.
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
     # A file, not Django's shared-cache in-memory default, whose table locks ignore
-    # the busy timeout: tests then lock exactly as `make run` does.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-castboard.sqlite3")}
+    # the busy timeout: tests then lock exactly as `make run` does. One file per test
+    # run, so two runs on one checkout never share (or delete) each other's database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-castboard-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
