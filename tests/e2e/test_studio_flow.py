@@ -174,7 +174,8 @@ def test_a_team_makes_an_episode_and_a_reviewer_approves_it(
             break
         page.wait_for_timeout(200)
     page.locator(".scene-card").first.locator(".scene-status img").wait_for(timeout=30_000)
-    assert progress and max(progress) > 0, progress
+    assert progress, "the card never showed a progress bar"
+    assert max(progress) > 0, progress
     assert "Ready to choose" in page.locator(".scene-card").first.inner_text()
     screenshot("storyboard")
 

@@ -208,13 +208,13 @@ def test_a_relay_character_whose_registration_timed_out_is_found_not_recreated(r
 
     account = ProviderAccountFactory(kind="sora_relay", base_url=relay_emulator.api_url, model="")
     job = JobFactory(provider_account=account)
-    with SoraRelayProvider(base_url=relay_emulator.api_url, api_key="k", timeout=1) as adapter:
+    with SoraRelayProvider(base_url=relay_emulator.api_url, api_key="k", timeout=3) as adapter:
         task, _ = adapter.submit(GenerationRequest(prompt="Pip.", seconds=10, size="720x1280"))
         task = _wait(adapter, task)
         _control(
             relay_emulator,
             "faults",
-            {"faults": [{"op": "character", "kind": "timeout", "timeout_seconds": 2}]},
+            {"faults": [{"op": "character", "kind": "timeout", "timeout_seconds": 6}]},
         )
         registration = _register(
             job,
