@@ -43,6 +43,11 @@ class Character(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("character_detail", args=[self.workspace.slug, self.pk])
 
+    @property
+    def registration_subject(self) -> str:
+        """How the engine's registrations (jobs.models.Registration.subject) name it."""
+        return f"character:{self.pk}"
+
 
 def _asset_path(asset: ReferenceAsset, filename: str) -> str:
     return f"workspaces/{asset.character.workspace_id}/characters/{asset.character_id}/{filename}"

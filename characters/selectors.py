@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from characters.models import Character, CharacterShare, ReferenceAsset
-from studio.models import Workspace
+from jobs.models import Job, JobKind, JobState, ProviderAccount, Registration
+from studio.models import Role, Workspace
 
 
 def characters_visible_to(*, workspace: Workspace) -> QuerySet[Character]:
@@ -15,7 +20,11 @@ def characters_visible_to(*, workspace: Workspace) -> QuerySet[Character]:
 
 
 def character_library(*, workspace: Workspace) -> tuple[list[Character], list[Character]]:
-    """(own, shared) characters with their first image ready for cards, in two queries."""
+    """(own, shared) characters ready for cards, in three queries whatever their number.
+
+    Each character carries `asset_list` (its references, oldest first) and
+    `registration_list` (its active registrations at this workspace's accounts).
+    """
     first_assets = Prefetch(
         "assets", queryset=ReferenceAsset.objects.order_by("created_at", "pk"), to_attr="asset_list"
     )
@@ -34,7 +43,108 @@ def character_library(*, workspace: Workspace) -> tuple[list[Character], list[Ch
     own, shared = [], []
     for character in characters:
         (own if character.workspace_id == workspace.pk else shared).append(character)
+    _attach_registrations([*own, *shared], workspace=workspace)
     return own, shared
+
+
+def _attach_registrations(characters: list[Character], *, workspace: Workspace) -> None:
+    """Set `registration_list` on each character, from one query keyed by subject.
+
+    Only this workspace's accounts count: another team's registrations of a shared
+    character are theirs (and so are the names of their accounts).
+    """
+    by_subject: dict[str, list[Registration]] = {}
+    if characters:
+        registrations = (
+            Registration.objects.filter(
+                provider_account__workspace=workspace,
+                status=Registration.Status.ACTIVE,
+                subject__in=[character.registration_subject for character in characters],
+            )
+            .select_related("provider_account")
+            .order_by("provider_account__name", "provider_account_id")
+        )
+        for registration in registrations:
+            by_subject.setdefault(registration.subject, []).append(registration)
+    for character in characters:
+        character.registration_list = by_subject.get(character.registration_subject, [])
+
+
+@dataclass(frozen=True)
+class RegistrationStatus:
+    """Where a character stands at one provider account."""
+
+    account: ProviderAccount
+    state: str  # "active", "pending", "failed" or "none"
+    registration: Registration | None = None
+    error: str = ""
+
+
+def character_registrations(
+    *, character: Character, workspace: Workspace
+) -> list[RegistrationStatus]:
+    """The character's standing at each enabled account of `workspace`, in three queries.
+
+    Active: an active registration. Pending: a registration job still under way.
+    Failed: the newest failure (a failed registration row or registration job) when
+    there is neither. None: never registered there; the first take that needs it will.
+    """
+    accounts = list(workspace.provider_accounts.filter(enabled=True).order_by("name", "pk"))
+    if not accounts:
+        return []
+    subject = character.registration_subject
+    active: dict[int, Registration] = {}
+    failures: dict[int, tuple[datetime, str]] = {}  # account id: (when, error message)
+    registrations = Registration.objects.filter(provider_account__in=accounts, subject=subject)
+    for registration in registrations.order_by("created_at", "pk"):
+        if registration.status == Registration.Status.ACTIVE:
+            active[registration.provider_account_id] = registration
+        else:
+            failures[registration.provider_account_id] = (
+                registration.created_at,
+                registration.error_message,
+            )
+    pending: set[int] = set()
+    jobs = (
+        Job.objects.filter(
+            provider_account__in=accounts,
+            kind=JobKind.REGISTER_CHARACTER,
+            request__character__subject=subject,
+        )
+        .exclude(state__in=(JobState.SUCCEEDED, JobState.CANCELLED))
+        .only("provider_account_id", "state", "error_message", "created_at")
+        .order_by("created_at", "pk")
+    )
+    for job in jobs:
+        if job.state == JobState.FAILED:
+            known = failures.get(job.provider_account_id)
+            if known is None or known[0] <= job.created_at:
+                failures[job.provider_account_id] = (job.created_at, job.error_message)
+        else:
+            pending.add(job.provider_account_id)
+    statuses = []
+    for account in accounts:
+        if account.pk in active:
+            statuses.append(RegistrationStatus(account, "active", active[account.pk]))
+        elif account.pk in pending:
+            statuses.append(RegistrationStatus(account, "pending"))
+        elif account.pk in failures:
+            statuses.append(RegistrationStatus(account, "failed", error=failures[account.pk][1]))
+        else:
+            statuses.append(RegistrationStatus(account, "none"))
+    return statuses
+
+
+def share_destinations(*, user: AbstractBaseUser, character: Character) -> QuerySet[Workspace]:
+    """The user's other workspaces they may add to (owner or editor), not yet shared with."""
+    return (
+        Workspace.objects.filter(
+            memberships__user=user, memberships__role__in=(Role.OWNER, Role.EDITOR)
+        )
+        .exclude(pk=character.workspace_id)
+        .exclude(shared_characters__character=character)
+        .order_by("name")
+    )
 
 
 class HandleResolution:

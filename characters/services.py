@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import PurePath
 
@@ -10,10 +11,13 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from characters.fetch import FetchRefused, reference_fetch
 from characters.media import MediaRejected, inspect_upload
+from characters.mentions import MENTION_RE
 from characters.models import Character, CharacterShare, ReferenceAsset
-from studio.models import Workspace
+from studio.models import Scene, Workspace
 
 _EXTENSIONS = {
     "image/jpeg": "jpg",
@@ -60,18 +64,56 @@ def character_create(
 
 def character_update(
     *, character: Character, name: str, handle: str, description: str
-) -> Character:
+) -> tuple[Character, int]:
+    """Save the character; a new handle is also written into its workspace's scenes.
+
+    Returns the character and how many scene prompts now say @new instead of @old
+    (0 when the handle stayed). Both happen in one transaction, so a prompt never
+    names a handle that no longer exists.
+    """
     handle = handle.lower()
     if _handle_taken(workspace=character.workspace, handle=handle, exclude_pk=character.pk):
         raise ValidationError({"handle": f"@{handle} is already used in this workspace."})
+    old_handle = Character.objects.values_list("handle", flat=True).get(pk=character.pk)
     character.name, character.handle, character.description = name, handle, description
     character.full_clean()
     try:
         with transaction.atomic():
             character.save()
+            rewritten = (
+                _rewrite_mentions(character=character, old=old_handle, new=handle)
+                if handle != old_handle
+                else 0
+            )
     except IntegrityError:  # a concurrent save took the handle between check and save
         raise ValidationError({"handle": f"@{handle} is already used in this workspace."}) from None
-    return character
+    return character, rewritten
+
+
+def _rewrite_mentions(*, character: Character, old: str, new: str) -> int:
+    """Replace whole @old mentions with @new in the owning workspace's scenes that mention it.
+
+    Scenes of workspaces the character is shared with are theirs to edit and are left as
+    they are.
+    """
+    scenes = (
+        Scene.objects.select_for_update(of=("self",))
+        .filter(episode__series__workspace_id=character.workspace_id, mentions=character)
+        .order_by("pk")
+    )
+
+    def rename(match: re.Match[str]) -> str:
+        return f"@{new}" if match.group(1).lower() == old else match.group(0)
+
+    now = timezone.now()
+    changed = []
+    for scene in scenes:
+        prompt = MENTION_RE.sub(rename, scene.prompt)
+        if prompt != scene.prompt:
+            scene.prompt, scene.updated_at = prompt, now
+            changed.append(scene)
+    Scene.objects.bulk_update(changed, ["prompt", "updated_at"])
+    return len(changed)
 
 
 def asset_check(*, upload: UploadedFile) -> None:
@@ -80,6 +122,24 @@ def asset_check(*, upload: UploadedFile) -> None:
         inspect_upload(upload, name=PurePath(upload.name or "upload").name)
     except MediaRejected as rejected:
         raise ValidationError(str(rejected)) from None
+
+
+def asset_fetch(*, url: str) -> UploadedFile:
+    """Download a reference from a public web address and check it like an upload.
+
+    Raises ValidationError with a plain message when the address, the download or the
+    file's content is refused. The caller closes the file once it is stored.
+    """
+    try:
+        upload = reference_fetch(url)
+    except FetchRefused as refused:
+        raise ValidationError(refused.message) from None
+    try:
+        asset_check(upload=upload)
+    except ValidationError:
+        upload.close()
+        raise
+    return upload
 
 
 def asset_add(

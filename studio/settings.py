@@ -161,6 +161,13 @@ REFERENCE_CLIP_MAX_BYTES = env_int("REFERENCE_CLIP_MAX_BYTES", 100 * 1024 * 1024
 REFERENCE_IMAGE_MAX_PIXELS = env_int("REFERENCE_IMAGE_MAX_PIXELS", 40_000_000, minimum=1)
 REFERENCE_CLIP_MAX_SECONDS = env_int("REFERENCE_CLIP_MAX_SECONDS", 30, minimum=1)
 REFERENCE_CLIP_MAX_SIDE = env_int("REFERENCE_CLIP_MAX_SIDE", 3840, minimum=16)
+# Importing a reference from a web address (characters.fetch): the whole download,
+# redirects included, must finish within this many seconds.
+REFERENCE_IMPORT_TIMEOUT_SECONDS = env_int("REFERENCE_IMPORT_TIMEOUT_SECONDS", 20, minimum=1)
+# CIDRs the import may fetch from although they are private (e.g. 127.0.0.1/32). Empty by
+# default: only tests that serve files on loopback, or a deliberate on-premises file
+# server, should set it. A value that is not a network fails on the first import.
+REFERENCE_IMPORT_ALLOWED_NETWORKS = env_list("REFERENCE_IMPORT_ALLOWED_NETWORKS", [])
 DATA_UPLOAD_MAX_NUMBER_FILES = 20
 
 # Redis and Celery. REDIS_URL is required outside `make run`/tests, which start

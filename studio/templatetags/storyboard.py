@@ -33,7 +33,10 @@ def _chip(slug: str, character: object, text: str) -> str:
 @register.simple_tag
 def prompt_with_chips(scene: Scene, slug: str) -> SafeString:
     """The prompt, escaped, with each resolved @handle shown as a chip with its thumbnail."""
-    by_handle = {c.handle: c for c in getattr(scene, "mention_list", None) or scene.mentions.all()}
+    mentioned = getattr(scene, "mention_list", None)
+    if mentioned is None:  # not loaded by the storyboard; an empty list is an answer, no query
+        mentioned = scene.mentions.all()
+    by_handle = {c.handle: c for c in mentioned}
     parts, last = [], 0
     for match in MENTION_RE.finditer(scene.prompt):
         character = by_handle.get(match.group(1).lower())

@@ -462,7 +462,7 @@ def test_it_saves_an_edited_name_handle_and_description(owner_client, character)
         "mina_p",
         "Now with a yellow hat.",
     )
-    assert "Character saved." in messages_of(response)
+    assert "Handle changed; 0 scenes updated." in messages_of(response)
     assert "Now with a yellow hat." in response.content.decode()
 
 
@@ -545,7 +545,9 @@ def test_it_says_one_reference_added_in_the_singular(owner_client, character):
 def test_it_asks_for_a_file_when_the_upload_form_has_none(owner_client, character):
     response = owner_client.post(upload_url(character), {"label": "front"}, follow=True)
 
-    assert "Choose at least one image or clip to upload." in messages_of(response)
+    assert "Choose at least one image or clip to upload, or give its web address." in messages_of(
+        response
+    )
     assert not character.assets.exists()
 
 
