@@ -1,0 +1,184 @@
+"""Storyboard benchmark: server time of a 300-scene episode's page and of one card's status.
+
+Builds the episode of tests/studio/test_storyboard_queries.py (300 scenes, 900 takes in
+mixed states, each scene mentioning 2 characters with images) in a fresh SQLite file,
+then times requests through Django's test Client: in process, so the figure is the
+server's time (middleware, queries, rendering), with no network or browser in it.
+
+* the storyboard page (episode_detail), as an owner sees it (every edit control);
+* one card's status fragment (scene_status, htmx), for a scene with a take in flight:
+  what every generating card polls once a second.
+
+Each is run `--warmups` times unmeasured, then `--runs` times; it prints the median,
+p95 and min against the targets, and the number of queries of each. `--profile` adds
+the top of a cProfile of the page. It exits 0 whatever the times.
+
+    .venv/bin/python benchmarks/storyboard.py [--scenes 300] [--runs 30] [--warmups 3] \
+        [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import _setup
+
+TARGET_PAGE_MS = 150.0
+TARGET_STATUS_MS = 25.0
+HTMX = {"HX-Request": "true"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenes", type=int, default=300, help="scenes in the episode (300)")
+    parser.add_argument("--runs", type=int, default=30, help="measured requests of each (30)")
+    parser.add_argument("--warmups", type=int, default=3, help="unmeasured requests first (3)")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the page")
+    return parser.parse_args(argv)
+
+
+def setup_django(run_dir: Path) -> None:
+    """Django on a fresh SQLite file, static files collected as in production (DEBUG off:
+    hashed names from the manifest); no Redis, worker or server, since nothing here enqueues."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+    (run_dir / "media").mkdir(parents=True)
+    (run_dir / "tmp").mkdir()
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver")  # the test Client's host name
+    _setup.configure_django(
+        run_dir, redis_url="redis://127.0.0.1:9/0", public_url="http://127.0.0.1:9"
+    )
+    settings.STATIC_ROOT = run_dir / "static"
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+def build(scenes: int):
+    """(client logged in as the owner, page URL, status URL of a scene with a take in flight)."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from jobs.models import IN_FLIGHT_STATES, JobState
+    from studio.models import Membership, Role, Take, Workspace
+    from tests.factories import UserFactory
+    from tests.studio.test_storyboard_queries import storyboard_episode
+
+    workspace = Workspace.objects.create(name="Benchmark studio", slug="benchmark")
+    owner = UserFactory(username="owner")
+    Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
+    episode = storyboard_episode(workspace, scenes=scenes)
+    busy = (
+        Take.objects.filter(
+            scene__episode=episode, job__state__in=[*IN_FLIGHT_STATES, JobState.PENDING]
+        )
+        .order_by("scene__position")
+        .first()
+    )
+    client = Client()
+    client.force_login(owner)
+    page = episode.get_absolute_url()
+    status = reverse("scene_status", args=[workspace.slug, busy.scene_id])
+    return client, page, status
+
+
+def measure(request: Callable, *, runs: int, warmups: int, expect: int) -> list[float]:
+    """Milliseconds per request, after the warm-ups; each answer's status is checked."""
+    for _ in range(warmups):
+        request()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = request()
+        times.append((time.perf_counter() - started) * 1000)
+        if response.status_code != expect:
+            raise RuntimeError(f"Expected {expect}, got {response.status_code}")
+    return times
+
+
+def queries(request: Callable) -> tuple[int, float, int]:
+    """(queries, their total time in ms as the database driver reported it, response bytes)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = request()
+    seconds = sum(float(q["time"]) for q in captured.captured_queries)
+    return len(captured.captured_queries), seconds * 1000, len(response.content)
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def report(label: str, times: list[float], target: float, counted: tuple) -> tuple[str, bool]:
+    count, sql_ms, size = counted
+    median = statistics.median(times)
+    print(
+        f"{label:34} median {median:7.1f} ms  p95 {p95(times):7.1f} ms  min {min(times):7.1f} ms"
+        f"  ({len(times)} runs)  {count} queries ({sql_ms:.1f} ms in SQL)  {size / 1024:.0f} KiB"
+    )
+    verdict = _setup.verdict(
+        f"{label}: median at most {target:g} ms",
+        median <= target,
+        f"{median:.1f} ms (p95 {p95(times):.1f} ms)",
+    )
+    return verdict, median <= target
+
+
+def profile(request: Callable, *, runs: int = 5, top: int = 25) -> None:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(runs):
+        request()
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
+    print(f"\ncProfile of the page, {runs} requests, by cumulative time:")
+    print(out.getvalue())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_django(_setup.BENCH_DIR / "storyboard")
+    client, page_url, status_url = build(args.scenes)
+
+    def page():
+        return client.get(page_url)
+
+    def status():
+        return client.get(status_url, headers=HTMX)
+
+    print(
+        f"Castboard storyboard benchmark: {args.scenes} scenes, {3 * args.scenes} takes, "
+        f"2 mentions a scene; Django test Client in process (server time), SQLite, DEBUG off; "
+        f"{args.warmups} warm-ups then {args.runs} runs each; machine: {_setup.machine_load()}"
+    )
+    page_times = measure(page, runs=args.runs, warmups=args.warmups, expect=200)
+    status_times = measure(status, runs=args.runs, warmups=args.warmups, expect=200)
+    verdicts = [
+        report("storyboard page", page_times, TARGET_PAGE_MS, queries(page)),
+        report("status fragment (take in flight)", status_times, TARGET_STATUS_MS, queries(status)),
+    ]
+    if args.profile:
+        profile(page)
+    print("targets:")
+    for line, _ in verdicts:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_setup.run_main(main))
