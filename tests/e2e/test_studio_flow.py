@@ -145,7 +145,11 @@ def test_a_team_makes_an_episode_and_a_reviewer_approves_it(
 
     # Drag the last scene to the top; the order is saved at once and survives a reload.
     cards = page.locator(".scene-card")
-    _drag(page, cards.nth(2).locator(".drag-handle"), cards.nth(0))
+    # The card moves at once in the page; wait for the server's answer (the renumbered
+    # list) before reloading, as a reload would otherwise cancel the request in flight.
+    with page.expect_response(lambda response: "/move/" in response.url) as moved:
+        _drag(page, cards.nth(2).locator(".drag-handle"), cards.nth(0))
+    assert moved.value.ok
     page.wait_for_function(
         "() => document.querySelector('.scene-card h3').textContent.includes('The lamp')"
     )
