@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class ProviderKind(models.TextChoices):
     OPENAI = "openai", "OpenAI Videos API (or compatible gateway)"
     SORA_RELAY = "sora_relay", "Sora relay"
+    SEEDANCE = "seedance", "ByteDance Seedance 2.0 (ModelArk)"
 
 
 def _webhook_token() -> str:
@@ -48,6 +49,14 @@ class ProviderAccount(models.Model):
     enabled = models.BooleanField(default=True)
     concurrency_limit = models.PositiveSmallIntegerField(
         default=4, help_text="Jobs in flight at once; more wait in line, unpaid."
+    )
+    price_override = models.DecimalField(
+        max_digits=14,
+        decimal_places=10,
+        null=True,
+        blank=True,
+        help_text="This account's price per unit (second, video or token), if it differs from "
+        "the price book: a negotiated rate or a gateway's own price.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -175,6 +184,10 @@ class Job(models.Model):
     poll_count = models.PositiveIntegerField(default=0)
     submitted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # How the provider was chosen: {"policy", "reason", "degraded", "fallbacks": [...]}.
+    routing = models.JSONField(default=dict, blank=True)
+    # The budget besides the workspace's that this job counts against, e.g. "series:12".
+    budget_scope = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -278,3 +291,115 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+class PriceUnit(models.TextChoices):
+    SECOND = "second", "per second of video"
+    REQUEST = "request", "per video"
+    TOKEN = "token", "per token"
+    CHARACTER = "character", "per character created"
+
+
+class PriceEntry(models.Model):
+    """One line of the price book: what a provider charges per unit, for a model and size.
+
+    Blank model or size means any; the most specific line wins (jobs.prices). Seeded
+    with the figures in PROVIDERS.md, editable in the admin, overridden per account by
+    ProviderAccount.price_override.
+    """
+
+    provider_kind = models.CharField(max_length=20, choices=ProviderKind.choices)
+    model = models.CharField(max_length=80, blank=True, help_text="Blank: any model.")
+    size = models.CharField(max_length=12, blank=True, help_text="Blank: any size.")
+    unit = models.CharField(max_length=10, choices=PriceUnit.choices)
+    amount = models.DecimalField(max_digits=14, decimal_places=10)
+    source = models.CharField(max_length=200, blank=True, help_text="Where the figure comes from.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider_kind", "model", "size", "unit"]
+        verbose_name_plural = "price book"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider_kind", "model", "size", "unit"], name="one_price_per_line"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = " ".join(part for part in (self.model, self.size) if part) or "any"
+        return f"{self.get_provider_kind_display()} {what}: {self.amount} {self.get_unit_display()}"
+
+
+class Budget(models.Model):
+    """A hard cap on what a workspace (per month) or one of its series may spend.
+
+    The scope is "workspace" or a plain key such as "series:12" (jobs never imports
+    series): a job counts against the workspace's budget and the one its
+    budget_scope names.
+    """
+
+    class Period(models.TextChoices):
+        MONTH = "month", "per calendar month"
+        TOTAL = "total", "in all"
+
+    workspace = models.ForeignKey(
+        "studio.Workspace", on_delete=models.CASCADE, related_name="budgets"
+    )
+    scope = models.CharField(max_length=40, default="workspace")
+    label = models.CharField(max_length=200, blank=True)
+    period = models.CharField(max_length=10, choices=Period.choices, default=Period.MONTH)
+    cap = models.DecimalField(max_digits=12, decimal_places=2)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "scope"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "scope"], name="one_budget_per_scope"),
+            models.CheckConstraint(condition=models.Q(cap__gte=0), name="budget_cap_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label or self.scope}: {self.cap} {self.get_period_display()}"
+
+
+class LedgerEntry(models.Model):
+    """Money promised or spent: a job reserves its estimate, then on ending releases it
+    and is charged what it cost. Append-only; a job is released and charged once."""
+
+    class Kind(models.TextChoices):
+        RESERVE = "reserve", "Reserved"
+        RELEASE = "release", "Released"
+        CHARGE = "charge", "Charged"
+
+    workspace = models.ForeignKey(
+        "studio.Workspace", on_delete=models.CASCADE, related_name="ledger_entries"
+    )
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="ledger_entries")
+    provider_account = models.ForeignKey(
+        ProviderAccount, on_delete=models.RESTRICT, related_name="ledger_entries"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.DecimalField(max_digits=12, decimal_places=4)
+    # The month the job was requested in (budgets count a job against that month).
+    period = models.CharField(max_length=7, db_index=True)
+    scope = models.CharField(max_length=40, blank=True)  # the job's budget_scope
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name_plural = "ledger entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "kind"],
+                condition=models.Q(kind__in=["release", "charge"]),
+                name="release_and_charge_once",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "period"], name="ledger_workspace_period"),
+            models.Index(fields=["workspace", "scope", "period"], name="ledger_scope_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount} for job {self.job_id}"

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from jobs import media
+from jobs import breaker, ledger, media, prices
 from jobs.locks import shared_lock
 from jobs.models import (
     IN_FLIGHT_STATES,
@@ -82,8 +82,14 @@ def _fail(job: Job, code: str, message: str) -> bool:
     moved = job.move(JobState.FAILED, error_code=code, error_message=message, next_poll_at=None)
     if moved:
         log.info("Job %s failed (%s): %s", job.pk, code, message)
-        _release_lane(job)
+        ended(job)
     return moved
+
+
+def ended(job: Job) -> None:
+    """A job reached its end: free its lane slot and settle its money, once."""
+    _release_lane(job)
+    ledger.settle(job)
 
 
 def _release_lane(job: Job) -> None:
@@ -126,6 +132,8 @@ def claim_for_submit(job_id: int) -> Job | None:
             return None
         if job.not_before and job.not_before > _now():
             return None  # waiting out a rate limit or a backoff
+        if not _route_around_outage(job):
+            return None  # every capable provider is down: it waits, unsent and unpaid
         # Lock the account: two workers cannot both see room for one last slot.
         account = ProviderAccount.objects.select_for_update().get(pk=job.provider_account_id)
         if not account.enabled:
@@ -152,8 +160,98 @@ def claim_for_submit(job_id: int) -> Job | None:
     return job
 
 
+class _Moved(Exception):
+    """The job left PENDING while being routed (cancelled, or claimed elsewhere)."""
+
+
+def _route_around_outage(job: Job) -> bool:
+    """Whether the (waiting) job may go now, after moving it to a fallback if its provider is down.
+
+    A job only ever moves while PENDING: nothing was sent for it, so nothing can be
+    paid twice. Its fallbacks were compiled when it was created (studio.generation),
+    best first under its routing policy; one whose estimate no longer fits the budget
+    is passed over. When none is up, the job waits for the first breaker to cool down.
+    """
+    if breaker.allow(job.provider_account_id):
+        return True
+    down = job.provider_account
+    why = breaker.state(down.pk)
+    reason = f"{down.name} is not answering ({why.last_error or 'repeated failures'})."
+    fallbacks = list(job.request.get("fallbacks", []))
+    waits = [why.reopens_in]
+    for index, fallback in enumerate(fallbacks):
+        account = ProviderAccount.objects.filter(pk=fallback["account_id"], enabled=True).first()
+        if account is None:
+            continue
+        if not breaker.allow(account.pk):
+            waits.append(breaker.state(account.pk).reopens_in)
+            continue
+        estimate = Decimal(str(fallback["estimate"]))
+        # The one it leaves goes last, in case the others are down by the time it is back.
+        rest = fallbacks[:index] + fallbacks[index + 1 :]
+        rest.append(
+            {
+                "account_id": down.pk,
+                "estimate": str(job.cost_estimate),
+                "request": {k: v for k, v in job.request.items() if k != "fallbacks"},
+                "degraded": bool(job.routing.get("degraded")),
+                "degraded_note": job.routing.get("degraded_note", ""),
+            }
+        )
+        routing = dict(job.routing)
+        routing["fallbacks"] = [
+            *routing.get("fallbacks", []),
+            {"from": down.name, "to": account.name, "reason": reason, "at": _now().isoformat()},
+        ]
+        routing["degraded"] = bool(fallback.get("degraded"))
+        routing["degraded_note"] = fallback.get("degraded_note", "")
+        request = {**fallback["request"], "fallbacks": rest}
+        try:
+            with transaction.atomic():  # the new reservation and the move, or neither
+                ledger.re_reserve(
+                    job=job, amount=estimate, account_id=account.pk, note=f"to {account.name}"
+                )
+                if not Job.objects.filter(pk=job.pk, state=JobState.PENDING).update(
+                    provider_account=account,
+                    request=request,
+                    cost_estimate=estimate,
+                    routing=routing,
+                    error_code="",
+                    error_message="",
+                    updated_at=_now(),
+                ):
+                    raise _Moved
+        except ledger.OverBudget as over:
+            log.info("Job %s: no fallback to %s: %s", job.pk, account.name, over.message)
+            continue
+        except _Moved:
+            return False
+        log.warning("Job %s falls back from %s to %s: %s", job.pk, down.name, account.name, reason)
+        job.provider_account, job.request, job.cost_estimate, job.routing = (
+            account,
+            request,
+            estimate,
+            routing,
+        )
+        return True
+    wait = max(1.0, min(waits))
+    Job.objects.filter(pk=job.pk, state=JobState.PENDING).update(
+        next_poll_at=_later(wait),
+        error_message=f"Waiting: {reason} No other capable provider is up; nothing has been "
+        "sent or charged.",
+        updated_at=_now(),
+    )
+    return False
+
+
 def ensure_registrations(job: Job, provider: Provider) -> dict[str, RegisteredCharacter]:
-    """The provider's ids for every character the request mentions, registering lazily."""
+    """The provider's ids for every character the request mentions, registering lazily.
+
+    Where the provider has no saved characters they travel as references instead, and
+    each is named by the label of its first reference ("image 1").
+    """
+    if not provider.capabilities.native_characters:
+        return _reference_mentions(job, provider)
     found: dict[str, RegisteredCharacter] = {}
     active = Registration.objects.filter(
         provider_account_id=job.provider_account_id, status=Registration.Status.ACTIVE
@@ -171,6 +269,20 @@ def ensure_registrations(job: Job, provider: Provider) -> dict[str, RegisteredCh
                     job, provider, character
                 )
         found[subject] = RegisteredCharacter(existing.external_id, existing.external_name)
+    return found
+
+
+def _reference_mentions(job: Job, provider: Provider) -> dict[str, RegisteredCharacter]:
+    names = {c["subject"]: c["name"] for c in job.request.get("characters", [])}
+    found: dict[str, RegisteredCharacter] = {}
+    counts: dict[str, int] = {}
+    for item in job.request.get("references", []):
+        kind = item.get("kind", "image")
+        counts[kind] = counts.get(kind, 0) + 1
+        subject = item.get("subject", "")
+        if subject in names and subject not in found:
+            label = provider.reference_label(kind, counts[kind])
+            found[subject] = RegisteredCharacter(external_id=label, name=names[subject])
     return found
 
 
@@ -246,7 +358,9 @@ def _generation_request(job: Job, provider: Provider, mentions: dict) -> Generat
         prompt=provider.render_mentions(req["prompt"], mentions),
         seconds=int(req["seconds"]),
         size=req.get("size", ""),
-        character_ids=tuple(m.external_id for m in mentions.values()),
+        character_ids=tuple(m.external_id for m in mentions.values())
+        if provider.capabilities.native_characters
+        else (),
         references=tuple(references),
         kind=req.get("kind", JobKind.GENERATE),
         source_provider_job_id=req.get("source_provider_job_id", ""),
@@ -267,6 +381,9 @@ def submit(job_id: int) -> None:
         try:
             mentions = ensure_registrations(job, provider)
         except ProviderError as error:
+            if _note_health(job, error):  # the provider went down: try a fallback at once
+                _back_in_line(job, error, wait=0)
+                return
             _handle_submit_error(job, error, registering=True)
             return
         request = _generation_request(job, provider, mentions)
@@ -282,8 +399,10 @@ def submit(job_id: int) -> None:
         try:
             provider_job, payload = provider.submit(request)
         except ProviderError as error:
+            _note_health(job, error)
             _handle_submit_error(job, error)
             return
+        breaker.record_success(job.provider_account_id)
         state = JobState.RUNNING if provider_job.status == "running" else JobState.QUEUED
         delay = _next_poll_delay(job, provider_job)
         job.move(
@@ -315,13 +434,13 @@ def _submit_registration(job: Job, provider: Provider) -> None:
     except ProviderError as error:
         _handle_submit_error(job, error, registering=True)
         return
-    job.move(
+    if job.move(
         JobState.SUCCEEDED,
         result={"external_id": registration.external_id, "name": registration.external_name},
         progress=100,
         cost_actual=job.cost_estimate,
-    )
-    _release_lane(job)
+    ):
+        ended(job)
 
 
 def _handle_submit_error(job: Job, error: ProviderError, *, registering: bool = False) -> None:
@@ -333,8 +452,11 @@ def _handle_submit_error(job: Job, error: ProviderError, *, registering: bool = 
         job.move(JobState.UNKNOWN, next_poll_at=_later(settings.JOBS_RECONCILE_DELAY_SECONDS))
         return
     if error.kind in ("rate_limit", "quota", "unavailable", "timeout"):
-        # Not accepted: wait (as long as the provider asks) and go back in line.
+        # Not accepted: wait (as long as the provider asks) and go back in line; if that
+        # failure opened the provider's breaker, go at once: the next claim falls back.
         wait = error.retry_after if error.retry_after is not None else backoff_seconds(job.attempts)
+        if error.kind in breaker.OUTAGE_KINDS and breaker.state(job.provider_account_id).is_open:
+            wait = 0
         if job.attempts + 1 >= settings.JOBS_MAX_SUBMIT_ATTEMPTS:
             _fail(
                 job,
@@ -342,22 +464,38 @@ def _handle_submit_error(job: Job, error: ProviderError, *, registering: bool = 
                 f"{error.message} (gave up after {job.attempts + 1} tries)",
             )
             return
-        Job.objects.filter(pk=job.pk, state=JobState.SUBMITTING).update(
-            state=JobState.PENDING,
-            attempts=F("attempts") + 1,
-            not_before=_later(wait),
-            next_poll_at=_later(wait),
-            error_code=_ERROR_CODES[error.kind],
-            error_message=f"Waiting to retry: {error.message}",
-            updated_at=_now(),
-        )
-        _release_lane(job)
+        _back_in_line(job, error, wait=wait)
         return
     if error.kind == "moderation":
         _fail(job, ErrorCode.MODERATION, MODERATION_MESSAGE)
         return
     code = ErrorCode.REGISTRATION_FAILED if registering else _ERROR_CODES[error.kind]
     _fail(job, code, error.message)
+
+
+def _back_in_line(job: Job, error: ProviderError, *, wait: float) -> None:
+    """A create that was refused (never accepted): PENDING again, to go after `wait` seconds."""
+    from jobs.tasks import submit_job
+
+    Job.objects.filter(pk=job.pk, state=JobState.SUBMITTING).update(
+        state=JobState.PENDING,
+        attempts=F("attempts") + 1,
+        not_before=_later(wait),
+        next_poll_at=_later(wait),
+        error_code=_ERROR_CODES[error.kind],
+        error_message=f"Waiting to retry: {error.message}",
+        updated_at=_now(),
+    )
+    _release_lane(job)
+    if wait <= 0:
+        transaction.on_commit(lambda: submit_job.delay(job.pk))
+
+
+def _note_health(job: Job, error: ProviderError) -> bool:
+    """Tell the breaker about an outage-like failure; True if the breaker is now open."""
+    if error.kind not in breaker.OUTAGE_KINDS:
+        return False
+    return breaker.record_failure(job.provider_account_id, error.message)
 
 
 # --- Poll -------------------------------------------------------------------
@@ -386,6 +524,7 @@ def poll(job_id: int, *, force: bool = False) -> None:
     try:
         provider_job = provider.fetch(job.provider_job_id)
     except ProviderError as error:
+        _note_health(job, error)
         if error.kind in ("not_found", "auth"):
             _fail(job, _ERROR_CODES[error.kind], error.message)
             return
@@ -394,6 +533,7 @@ def poll(job_id: int, *, force: bool = False) -> None:
         return
     finally:
         provider.close()
+    breaker.record_success(job.provider_account_id)
     apply_provider_status(job, provider_job)
     job.refresh_from_db()
     if job.state == JobState.DOWNLOADING:
@@ -409,12 +549,10 @@ def poll(job_id: int, *, force: bool = False) -> None:
 def apply_provider_status(job: Job, provider_job: ProviderJob) -> None:
     """Move the job forward to what the provider reports (never backward)."""
     if provider_job.status == "succeeded":
-        moved = job.move(
-            JobState.DOWNLOADING,
-            progress=100,
-            next_poll_at=_now(),
-            result={**job.result, "video_url": provider_job.video_url},
-        )
+        result = {**job.result, "video_url": provider_job.video_url}
+        if provider_job.usage is not None:
+            result["usage"] = str(provider_job.usage)
+        moved = job.move(JobState.DOWNLOADING, progress=100, next_poll_at=_now(), result=result)
         if moved:  # the provider is done with it: its slot is free while we download
             _release_lane(job)
     elif provider_job.status == "failed":
@@ -428,8 +566,8 @@ def apply_provider_status(job: Job, provider_job: ProviderJob) -> None:
                 f"The provider could not make this video: {reason}",
             )
     elif provider_job.status == "cancelled":
-        job.move(JobState.CANCELLED, next_poll_at=None)
-        _release_lane(job)
+        if job.move(JobState.CANCELLED, next_poll_at=None):
+            ended(job)
     elif provider_job.status == "running" and not job.move(
         JobState.RUNNING, progress=provider_job.progress
     ):
@@ -499,12 +637,17 @@ def download(job_id: int) -> None:
         return
     finally:
         provider.close()
-    cost = job.cost_estimate
-    by_the_second = provider.capabilities.pricing_unit == "second"
-    if by_the_second and job.kind == JobKind.GENERATE and job.request.get("seconds"):
-        # Billed on what was made; an extension reports the stitched total, so keep its estimate.
-        rate = job.cost_estimate / Decimal(int(job.request["seconds"]))
-        cost = (rate * Decimal(str(round(facts.duration)))).quantize(Decimal("0.0001"))
+    usage = job.result.get("usage")
+    # Billed on what was made (an extension reports the stitched total: keep its estimate).
+    cost = prices.actual(
+        job.provider_account,
+        provider,
+        estimate=job.cost_estimate,
+        size=job.request.get("size", ""),
+        requested_seconds=int(job.request.get("seconds") or 0),
+        made_seconds=facts.duration if job.kind == JobKind.GENERATE else None,
+        usage=Decimal(usage) if usage is not None else None,
+    )
     moved = job.move(
         JobState.SUCCEEDED,
         only_from=(JobState.DOWNLOADING,),
@@ -523,7 +666,7 @@ def download(job_id: int) -> None:
         next_poll_at=None,
     )
     if moved:
-        _release_lane(job)
+        ended(job)
     else:  # another download won the race: drop our copies
         for stored_name in (name, thumb_name, sprite_name):
             default_storage.delete(stored_name)

@@ -37,17 +37,27 @@ def job_create(
     request: dict,
     kind: str = JobKind.GENERATE,
     cost_estimate: Decimal = Decimal("0"),
+    routing: dict | None = None,
+    budget_scope: str = "",
 ) -> Job:
-    """A PENDING job whose submit is enqueued when the surrounding transaction commits."""
+    """A PENDING job with its estimate reserved, submitted when the transaction commits.
+
+    Raises ledger.OverBudget, creating nothing, when the estimate does not fit a budget.
+    """
+    from jobs import ledger
     from jobs.tasks import submit_job
 
-    job = Job.objects.create(
-        workspace=workspace,
-        provider_account=account,
-        kind=kind,
-        request=request,
-        cost_estimate=cost_estimate,
-    )
+    with transaction.atomic():
+        job = Job.objects.create(
+            workspace=workspace,
+            provider_account=account,
+            kind=kind,
+            request=request,
+            cost_estimate=cost_estimate,
+            routing=routing or {},
+            budget_scope=budget_scope,
+        )
+        ledger.reserve(job=job, amount=cost_estimate)
     submit_job.delay_on_commit(job.pk)
     return job
 
@@ -55,7 +65,12 @@ def job_create(
 def job_cancel(*, job: Job) -> bool:
     """Stop a job: waiting ones at once, running ones also at the provider where it can."""
     if job.state == JobState.PENDING:
-        return job.move(JobState.CANCELLED, only_from=(JobState.PENDING,), next_poll_at=None)
+        moved = job.move(JobState.CANCELLED, only_from=(JobState.PENDING,), next_poll_at=None)
+        if moved:
+            from jobs import ledger
+
+            ledger.settle(job)
+        return moved
     if job.state not in (JobState.QUEUED, JobState.RUNNING, JobState.UNKNOWN):
         return False
     if job.provider_job_id:
@@ -72,9 +87,9 @@ def job_cancel(*, job: Job) -> bool:
         next_poll_at=None,
     )
     if moved:
-        from jobs.pipeline import _release_lane
+        from jobs.pipeline import ended
 
-        _release_lane(job)
+        ended(job)
     return moved
 
 

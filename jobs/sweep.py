@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from jobs import ledger
 from jobs.models import Job, JobState
 
 
@@ -60,4 +61,10 @@ def run() -> dict[str, int]:
     for job_id in ids:
         reconcile_job.delay(job_id)
     counts["reconcile"] = len(ids)
+
+    # Money of jobs that ended without being settled (a crash between the two steps).
+    unsettled = ledger.unsettled_jobs()
+    for job in Job.objects.filter(pk__in=unsettled):
+        ledger.settle(job)
+    counts["settle"] = len(unsettled)
     return counts

@@ -4,7 +4,26 @@ from __future__ import annotations
 
 from django import forms
 
-from studio.models import Episode, Role, Scene, Series, Workspace
+from jobs.models import ProviderAccount
+from studio.models import Episode, Role, RoutingPolicy, Scene, Series, Workspace
+
+
+class RoutingFieldsMixin:
+    """The routing policy and pinned account of a series or scene, scoped to the workspace."""
+
+    def _set_up_routing(self, workspace: Workspace | None) -> None:
+        pinned = self.fields["pinned_account"]
+        pinned.queryset = (
+            ProviderAccount.objects.filter(workspace=workspace).order_by("name")
+            if workspace is not None
+            else ProviderAccount.objects.none()
+        )
+        pinned.empty_label = "None"
+        pinned.label = "Pinned provider"
+
+    def _clean_routing(self, cleaned: dict, *, policy: str) -> None:
+        if policy == RoutingPolicy.PINNED and not cleaned.get("pinned_account"):
+            self.add_error("pinned_account", "Choose the provider account the policy pins to.")
 
 
 class WorkspaceForm(forms.ModelForm):
@@ -23,11 +42,34 @@ class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
-class SeriesForm(forms.ModelForm):
+class SeriesForm(RoutingFieldsMixin, forms.ModelForm):
     class Meta:
         model = Series
-        fields = ["title", "logline", "style_guide", "default_size", "default_duration"]
+        fields = [
+            "title",
+            "logline",
+            "style_guide",
+            "default_size",
+            "default_duration",
+            "routing_policy",
+            "pinned_account",
+        ]
         widgets = {"style_guide": forms.Textarea(attrs={"rows": 4})}
+        labels = {"routing_policy": "Routing policy"}
+        help_texts = {
+            "routing_policy": "How each scene's provider is chosen; a scene may choose otherwise."
+        }
+
+    def __init__(self, *args: object, workspace: Workspace | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["routing_policy"].required = False  # an old form without it keeps "cost"
+        self._set_up_routing(workspace or getattr(self.instance, "workspace", None))
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        cleaned["routing_policy"] = cleaned.get("routing_policy") or RoutingPolicy.COST
+        self._clean_routing(cleaned, policy=cleaned["routing_policy"])
+        return cleaned
 
 
 class EpisodeForm(forms.ModelForm):
@@ -40,17 +82,41 @@ class EpisodeForm(forms.ModelForm):
         fields = ["number", "title"]
 
 
-class SceneForm(forms.ModelForm):
+class SceneForm(RoutingFieldsMixin, forms.ModelForm):
     class Meta:
         model = Scene
-        fields = ["title", "prompt", "duration", "size", "notes"]
+        fields = [
+            "title",
+            "prompt",
+            "duration",
+            "size",
+            "notes",
+            "routing_policy",
+            "pinned_account",
+        ]
         widgets = {
             "prompt": forms.Textarea(
                 attrs={"rows": 5, "placeholder": "@mina walks into the lighthouse at dusk…"}
             ),
             "notes": forms.Textarea(attrs={"rows": 2}),
         }
+        labels = {"routing_policy": "Routing policy"}
         help_texts = {"prompt": "Mention characters as @handle."}
+
+    def __init__(self, *args: object, workspace: Workspace | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if workspace is None and self.instance.pk:
+            workspace = self.instance.episode.series.workspace
+        self._set_up_routing(workspace)
+        self.fields["routing_policy"].choices = [
+            ("", "As the series says"),
+            *RoutingPolicy.choices,
+        ]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        self._clean_routing(cleaned, policy=cleaned.get("routing_policy") or "")
+        return cleaned
 
 
 class SceneMoveForm(forms.Form):

@@ -7,6 +7,14 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.urls import reverse
 
+
+class RoutingPolicy(models.TextChoices):
+    COST = "cost", "Cheapest capable provider"
+    STABILITY = "stability", "Most reliable provider (recent success rate and speed)"
+    CHARACTERS = "characters", "Native characters where the scene mentions any; else cheapest"
+    PINNED = "pinned", "Always one provider account"
+
+
 SIZE_CHOICES = [
     ("1280x720", "1280×720 (landscape)"),
     ("720x1280", "720×1280 (portrait)"),
@@ -94,6 +102,17 @@ class Series(models.Model):
     default_duration = models.PositiveSmallIntegerField(
         default=8, validators=DURATION_VALIDATORS, help_text="Seconds."
     )
+    routing_policy = models.CharField(
+        max_length=12, choices=RoutingPolicy.choices, default=RoutingPolicy.COST
+    )
+    pinned_account = models.ForeignKey(
+        "jobs.ProviderAccount",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The provider account the pinned policy uses.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -148,6 +167,20 @@ class Scene(models.Model):
     )
     size = models.CharField(max_length=12, choices=SIZE_CHOICES)
     notes = models.TextField(blank=True)
+    routing_policy = models.CharField(
+        max_length=12,
+        choices=RoutingPolicy.choices,
+        blank=True,
+        help_text="Blank: the series' policy.",
+    )
+    pinned_account = models.ForeignKey(
+        "jobs.ProviderAccount",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The provider account the pinned policy uses.",
+    )
     mentions = models.ManyToManyField(
         "characters.Character",
         related_name="scenes",

@@ -143,6 +143,8 @@ def scene_create(
     size: str | None = None,
     notes: str = "",
     after: Scene | None = None,
+    routing_policy: str = "",
+    pinned_account: object = None,
 ) -> Scene:
     """Add a scene at the end of the episode, or right after `after`."""
     series = episode.series
@@ -154,6 +156,8 @@ def scene_create(
         duration=duration or series.default_duration,
         size=size or series.default_size,
         notes=notes,
+        routing_policy=routing_policy,
+        pinned_account=pinned_account,
         position=0,
     )
     scene.full_clean(exclude=["position"])
@@ -192,6 +196,8 @@ def scene_duplicate(*, scene: Scene) -> Scene:
         size=scene.size,
         notes=scene.notes,
         after=scene,
+        routing_policy=scene.routing_policy,
+        pinned_account=scene.pinned_account,
     )
 
 

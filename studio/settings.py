@@ -223,6 +223,12 @@ JOBS_BACKOFF_BASE_SECONDS = env_int("JOBS_BACKOFF_BASE_SECONDS", 2, minimum=1)
 JOBS_MAX_BACKOFF_SECONDS = env_int("JOBS_MAX_BACKOFF_SECONDS", 300, minimum=1)
 JOBS_MAX_SUBMIT_ATTEMPTS = env_int("JOBS_MAX_SUBMIT_ATTEMPTS", 8, minimum=1)
 JOBS_PROVIDER_TIMEOUT_SECONDS = env_int("JOBS_PROVIDER_TIMEOUT_SECONDS", 30, minimum=1)
+# Circuit breaker per provider account (jobs.breaker): opens after this many outage-like
+# failures in a row, and lets one trial through after the cool-down.
+JOBS_BREAKER_FAILURES = env_int("JOBS_BREAKER_FAILURES", 3, minimum=1)
+JOBS_BREAKER_COOLDOWN_SECONDS = env_int("JOBS_BREAKER_COOLDOWN_SECONDS", 30, minimum=1)
+# The stability policy judges an account by its jobs of the last this-many days.
+JOBS_STABILITY_DAYS = env_int("JOBS_STABILITY_DAYS", 7, minimum=1)
 # The emulators `make run` starts; the demo workspace's accounts point at them.
 EMULATOR_OPENAI_URL = env_str("EMULATOR_OPENAI_URL", "http://127.0.0.1:8101/v1")
 EMULATOR_RELAY_URL = env_str("EMULATOR_RELAY_URL", "http://127.0.0.1:8102/v1")

@@ -32,9 +32,9 @@ class Capabilities:
     durations: tuple[int, ...]
     sizes: tuple[str, ...]
     max_characters: int
-    max_references: int
-    pricing_unit: PricingUnit  # token-priced providers (Seedance) override estimate()
-    price: Decimal
+    max_references: int  # reference images per request
+    pricing_unit: PricingUnit  # token-priced providers (Seedance) override usage_estimate()
+    price: Decimal  # list price per unit; the price book (jobs.prices) may say otherwise
     character_price: Decimal = Decimal("0")
     webhooks: bool = False
     remix: bool = False
@@ -47,6 +47,9 @@ class Capabilities:
     can_list_jobs: bool = False
     can_cancel: bool = False
     result_variants: tuple[str, ...] = ("video",)
+    # Reference clips per request (Seedance: up to 3) and how long each may be.
+    max_reference_clips: int = 0
+    reference_clip_seconds: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,8 @@ class ProviderJob:
     video_url: str = ""
     prompt: str = ""
     created_at: int | None = None
+    # What the provider says it billed, in its pricing unit (Seedance: tokens), if it says.
+    usage: Decimal | None = None
     raw: Mapping[str, object] = field(default_factory=dict)
 
 
@@ -245,6 +250,18 @@ class Provider(abc.ABC):
     ) -> WebhookNotice:
         raise WebhookRejected("This provider sends no webhooks.")
 
+    def usage_estimate(self, *, seconds: int, size: str) -> Decimal:
+        """How many pricing units a video of this length and size will cost, before it is made."""
+        return Decimal(seconds) if self.capabilities.pricing_unit == "second" else Decimal(1)
+
+    def reference_label(self, kind: str, index: int) -> str:
+        """How this provider's prompts refer to the index-th (1-based) reference of a kind.
+
+        Used where characters travel as references (no native characters): the prompt
+        then says "Mina (image 1)".
+        """
+        return f"{kind} {index}"
+
     def estimate(self, *, seconds: int, characters_to_register: int = 0) -> Decimal:
         caps = self.capabilities
         units = Decimal(seconds) if caps.pricing_unit == "second" else Decimal(1)
@@ -270,10 +287,17 @@ class Provider(abc.ABC):
             problems.append(
                 f"{self.label} cannot make {request.size}; it makes {', '.join(caps.sizes)}."
             )
-        if len(request.references) > caps.max_references:
+        images = sum(1 for r in request.references if r.kind == "image")
+        clips = sum(1 for r in request.references if r.kind == "video")
+        if images > caps.max_references:
             problems.append(
-                f"{self.label} takes at most {caps.max_references} reference(s) per video; "
-                f"this request has {len(request.references)}."
+                f"{self.label} takes at most {caps.max_references} reference image(s) per video; "
+                f"this request has {images}."
+            )
+        if clips > caps.max_reference_clips:
+            problems.append(
+                f"{self.label} takes at most {caps.max_reference_clips} reference clip(s) per "
+                f"video; this request has {clips}."
             )
         if len(request.character_ids) > caps.max_characters:
             problems.append(

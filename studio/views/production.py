@@ -47,7 +47,7 @@ def series_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 def series_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     membership = membership_for(request.user, slug)
     require(membership, "edit")
-    form = SeriesForm(request.POST or None)
+    form = SeriesForm(request.POST or None, workspace=membership.workspace)
     if request.method == "POST" and form.is_valid():
         series = services.series_create(
             workspace=membership.workspace, created_by=request.user, **form.cleaned_data
@@ -249,6 +249,7 @@ def scene_create(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpRe
     form = SceneForm(
         request.POST or None,
         initial={"duration": series.default_duration, "size": series.default_size},
+        workspace=membership.workspace,
     )
     if request.method == "POST" and form.is_valid():
         try:

@@ -3,11 +3,14 @@ take's actions (select, cancel, retry, delete, remix, extend, make a character).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
@@ -32,19 +35,15 @@ def _accounts(membership: Membership) -> list[ProviderAccount]:
     )
 
 
-def _preflight(scene: Scene, accounts: list[ProviderAccount]) -> list[dict]:
-    """For each account: the estimated price, or why it cannot make this scene."""
-    options = []
-    for account in accounts:
-        try:
-            compiled = generation.scene_compile(scene=scene, account=account)
-        except ValidationError as error:
-            options.append({"account": account, "problems": error.messages, "estimate": None})
-        else:
-            options.append(
-                {"account": account, "problems": compiled.problems, "estimate": compiled.estimate}
-            )
-    return options
+def _preflight(scene: Scene, accounts: list[ProviderAccount]) -> dict:
+    """The scene's routes: what its policy picks, and each account's price or why not."""
+    routes = generation.scene_routes(scene=scene, accounts=accounts)
+    options = routes.options()
+    return {
+        "routes": routes,
+        "options": options,
+        "can_generate": any(not o["problems"] for o in options),
+    }
 
 
 def _next_url(request: HtmxHttpRequest, default: str) -> str:
@@ -66,14 +65,17 @@ def _scene_context(membership: Membership, scene: Scene, **extra: object) -> dic
         # A remix, extension or character form that was refused re-renders with what was typed.
         take.failed_form = failed_form if take.pk == failed_take else None
         take.failed_kind = failed_kind if take.pk == failed_take else ""
-    options = _preflight(scene, _accounts(membership)) if membership.can_edit else []
+    preflight = (
+        _preflight(scene, _accounts(membership))
+        if membership.can_edit
+        else {"routes": None, "options": [], "can_generate": False}
+    )
     return {
         "membership": membership,
         "scene": storyboard_scene(scene=scene),  # mentions with their pictures, for the chips
         "episode": scene.episode,
         "takes": take_list,
-        "options": options,
-        "can_generate": any(not o["problems"] for o in options),
+        **preflight,
         **extra,
     }
 
@@ -110,19 +112,22 @@ def scene_generate(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRe
     if request.method == "GET":
         if not request.htmx:
             return redirect("scene_detail", slug, scene.pk)
-        options = _preflight(scene, _accounts(membership))
         context = {
             "membership": membership,
             "scene": scene,
-            "options": options,
-            "can_generate": any(not o["problems"] for o in options),
+            **_preflight(scene, _accounts(membership)),
         }
         return render(request, "studio/storyboard/generate_panel.html", context)
-    account = ProviderAccount.objects.filter(
-        pk=request.POST.get("account") or 0, workspace=membership.workspace, enabled=True
-    ).first()
+    choice = request.POST.get("account") or ""
+    account = None
+    if choice != "auto":
+        account = ProviderAccount.objects.filter(
+            pk=int(choice) if choice.isdigit() else 0,
+            workspace=membership.workspace,
+            enabled=True,
+        ).first()
     take = None
-    if account is None:
+    if account is None and choice != "auto":
         messages.error(request, "Choose a provider to generate with.")
     else:
         try:
@@ -133,8 +138,8 @@ def scene_generate(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRe
         else:
             messages.success(
                 request,
-                f"Take {take.pk} of scene {scene.number} is on its way to {account.name} "
-                f"(about ${take.job.cost_estimate:.2f}).",
+                f"Take {take.pk} of scene {scene.number} is on its way to "
+                f"{take.job.provider_account.name} (about ${take.job.cost_estimate:.2f}).",
             )
     if request.htmx:
         context = {"membership": membership, "scene": storyboard_scene(scene=scene)}
@@ -145,20 +150,18 @@ def scene_generate(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRe
 
 
 def _generate_plan(episode: Episode, accounts: list[ProviderAccount]) -> dict:
-    """Scenes without a selected take (and nothing in flight), priced at each account."""
+    """Scenes without a selected take (and nothing in flight), routed by their policies and
+    priced at each account, each scene compiled once for every account."""
     scenes = storyboard_scenes(episode=episode)
     waiting = [s for s in scenes if s.board.selected is None and s.board.in_flight is None]
+    routes = {s.pk: generation.scene_routes(scene=s, accounts=accounts) for s in waiting}
     plans = []
     for account in accounts:
         ready, blocked = [], []
         for scene in waiting:
-            try:
-                compiled = generation.scene_compile(scene=scene, account=account)
-                problems = compiled.problems
-            except ValidationError as error:
-                compiled, problems = None, error.messages
-            if problems:
-                blocked.append({"scene": scene, "problems": problems})
+            compiled = routes[scene.pk].compiled[account.pk]
+            if compiled.problems:
+                blocked.append({"scene": scene, "problems": compiled.problems})
             else:
                 ready.append({"scene": scene, "estimate": compiled.estimate})
         plans.append(
@@ -166,14 +169,36 @@ def _generate_plan(episode: Episode, accounts: list[ProviderAccount]) -> dict:
                 "account": account,
                 "ready": ready,
                 "blocked": blocked,
-                "total": sum((r["estimate"] for r in ready), start=0),
+                "total": sum((r["estimate"] for r in ready), start=Decimal(0)),
             }
         )
+    auto_ready, auto_blocked, by_account = [], [], {}
+    for scene in waiting:
+        chosen = routes[scene.pk].chosen
+        if chosen is None:
+            reasons = [why for _, why in routes[scene.pk].ranking.excluded]
+            auto_blocked.append({"scene": scene, "problems": reasons[:1] or ["No provider."]})
+            continue
+        estimate = routes[scene.pk].compiled[chosen.pk].estimate
+        auto_ready.append({"scene": scene, "estimate": estimate, "account": chosen})
+        count, total = by_account.get(chosen.name, (0, Decimal(0)))
+        by_account[chosen.name] = (count + 1, total + estimate)
+    auto = {
+        "ready": auto_ready,
+        "blocked": auto_blocked,
+        "total": sum((r["estimate"] for r in auto_ready), start=Decimal(0)),
+        "by_account": [
+            {"name": name, "count": count, "total": total}
+            for name, (count, total) in sorted(by_account.items())
+        ],
+    }
     return {
         "scenes": scenes,
         "waiting": waiting,
         "busy": [s for s in scenes if s.board.in_flight is not None],
         "plans": plans,
+        "auto": auto,
+        "routes": routes,
     }
 
 
@@ -187,6 +212,8 @@ def episode_generate(request: HtmxHttpRequest, slug: str, episode_id: int) -> Ht
     require(membership, "edit")
     accounts = _accounts(membership)
     plan = _generate_plan(episode, accounts)
+    if request.method == "POST" and request.POST.get("account") == "auto":
+        return _generate_automatically(request, episode, plan)
     if request.method == "POST":
         chosen = next(
             (p for p in plan["plans"] if str(p["account"].pk) == request.POST.get("account")),
@@ -222,6 +249,34 @@ def episode_generate(request: HtmxHttpRequest, slug: str, episode_id: int) -> Ht
             return redirect(episode)
     context = {"membership": membership, "episode": episode, **plan}
     return render(request, "studio/episode_generate.html", context)
+
+
+def _generate_automatically(request: HtmxHttpRequest, episode: Episode, plan: dict) -> HttpResponse:
+    """One take per waiting scene, each at the account its routing policy picks."""
+    if not plan["auto"]["ready"]:
+        messages.error(request, "No scene can be generated automatically as it stands.")
+        return redirect("episode_generate", episode.series.workspace.slug, episode.pk)
+    made, failed = [], []
+    for entry in plan["auto"]["ready"]:
+        scene = entry["scene"]
+        try:
+            made.append(
+                generation.take_create(
+                    scene=scene, routes=plan["routes"][scene.pk], created_by=request.user
+                )
+            )
+        except ValidationError as error:
+            failed.append(f"Scene {scene.number}: {' '.join(error.messages)}")
+    if made:
+        total = sum(t.job.cost_estimate for t in made)
+        messages.success(
+            request,
+            f"{len(made)} take{pluralize(len(made))} on {'their' if len(made) != 1 else 'its'} "
+            f"way, each to the provider its policy picks (about ${total:.2f} in all).",
+        )
+    for problem in failed:
+        messages.error(request, problem)
+    return redirect(episode)
 
 
 # --- One take ------------------------------------------------------------------
