@@ -94,6 +94,16 @@ def _celery_uses_the_test_redis(redis_url):
     app.conf.task_always_eager = False
 
 
+@pytest.fixture(autouse=True)
+def _breakers_start_closed(redis_url):
+    """Account ids come back between tests: no breaker state may leak from one to the next."""
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter("castboard:breaker:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 @pytest.fixture
 def celery_worker(redis_url, transactional_db):
     """A Celery worker consuming from the real Redis broker, in this process."""
