@@ -28,4 +28,13 @@ class ProviderAccountForm(forms.ModelForm):
 
     class Meta:
         model = ProviderAccount
-        fields = ["name", "kind", "base_url", "model", "enabled", "concurrency_limit"]
+        fields = [
+            "name",
+            "kind",
+            "base_url",
+            "model",
+            "enabled",
+            "concurrency_limit",
+            "price_override",
+        ]
+        labels = {"price_override": "Price per unit"}
