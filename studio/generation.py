@@ -21,6 +21,7 @@ from jobs import services as jobs
 from jobs.models import Job, JobKind, JobState, ProviderAccount, Registration
 from jobs.providers import provider_for
 from jobs.providers.base import Capabilities, GenerationRequest, Reference
+from jobs.signing import public_file_url
 from studio.models import RoutingPolicy, Scene, Take
 from studio.services import scene_resolve_mentions
 
@@ -146,7 +147,10 @@ def scene_compile(
                         prompt=template,
                         seconds=scene.duration,
                         size=scene.size,
-                        references=tuple(Reference(kind=r["kind"]) for r in references),
+                        references=tuple(
+                            Reference(kind=r["kind"], url=public_file_url(r["file"]))
+                            for r in references
+                        ),
                     )
                 )
                 + problems
