@@ -232,6 +232,7 @@ JOBS_STABILITY_DAYS = env_int("JOBS_STABILITY_DAYS", 7, minimum=1)
 # The emulators `make run` starts; the demo workspace's accounts point at them.
 EMULATOR_OPENAI_URL = env_str("EMULATOR_OPENAI_URL", "http://127.0.0.1:8101/v1")
 EMULATOR_RELAY_URL = env_str("EMULATOR_RELAY_URL", "http://127.0.0.1:8102/v1")
+EMULATOR_SEEDANCE_URL = env_str("EMULATOR_SEEDANCE_URL", "http://127.0.0.1:8103/api/v3")
 
 # Security: production defaults whenever DEBUG is off; each can be overridden.
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)

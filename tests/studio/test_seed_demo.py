@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from characters.models import Character, ReferenceAsset
-from jobs.models import ProviderAccount
+from jobs.models import Budget, ProviderAccount
 from studio.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERNAME, REVIEWER_USERNAME
 from studio.models import Membership, Role, Scene, Series
 
@@ -21,7 +21,8 @@ def test_seeding_twice_creates_the_demo_once(capsys):
     assert Character.objects.filter(workspace__slug="demo").count() == 3
     assert ReferenceAsset.objects.filter(kind="image").count() == 6
     assert ReferenceAsset.objects.filter(kind="clip").count() == 3
-    assert ProviderAccount.objects.filter(workspace__slug="demo").count() == 2
+    assert ProviderAccount.objects.filter(workspace__slug="demo").count() == 3
+    assert Budget.objects.filter(workspace__slug="demo").count() == 1
     series = Series.objects.get(workspace__slug="demo")
     assert list(series.episodes.values_list("number", flat=True)) == [1, 2]
     assert Scene.objects.filter(episode__series=series).count() == 8

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,7 +16,7 @@ from PIL import Image, ImageDraw
 from characters import services as characters
 from characters.models import Character, ReferenceAsset
 from jobs.emulators.render import CastMember, render_video
-from jobs.models import ProviderAccount, ProviderKind
+from jobs.models import Budget, ProviderAccount, ProviderKind
 from jobs.services import account_save
 from studio import services
 from studio.models import Membership, Role, Series, Workspace
@@ -65,6 +66,8 @@ SERIES = {
     "wide establishing shots, gentle camera moves.",
     "default_size": "1280x720",
     "default_duration": 8,
+    # Scenes with characters go to a provider that keeps them; the rest by price.
+    "routing_policy": "characters",
 }
 
 EPISODES = [
@@ -192,6 +195,7 @@ class Command(BaseCommand):
         for name, kind, url, model in (
             ("OpenAI (emulator)", ProviderKind.OPENAI, settings.EMULATOR_OPENAI_URL, "sora-2"),
             ("Sora relay (emulator)", ProviderKind.SORA_RELAY, settings.EMULATOR_RELAY_URL, ""),
+            ("Seedance (emulator)", ProviderKind.SEEDANCE, settings.EMULATOR_SEEDANCE_URL, ""),
         ):
             if not ProviderAccount.objects.filter(workspace=workspace, kind=kind).exists():
                 account_save(
@@ -201,6 +205,12 @@ class Command(BaseCommand):
                     api_key="emulator-demo-key",
                 )
 
+        # A monthly cap, so the Costs page and the refusal of an over-budget take are on show.
+        Budget.objects.get_or_create(
+            workspace=workspace,
+            scope="workspace",
+            defaults={"label": workspace.name, "cap": Decimal("50.00")},
+        )
         series = Series.objects.filter(workspace=workspace, title=SERIES["title"]).first()
         if series is None:
             series = services.series_create(workspace=workspace, created_by=user, **SERIES)
