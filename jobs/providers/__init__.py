@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from jobs.providers.base import Provider
 from jobs.providers.http import shared_client
 from jobs.providers.openai import OpenAIProvider
+from jobs.providers.seedance import SeedanceProvider
 from jobs.providers.sora_relay import SoraRelayProvider
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 ADAPTERS: dict[str, type[Provider]] = {
     OpenAIProvider.kind: OpenAIProvider,
     SoraRelayProvider.kind: SoraRelayProvider,
+    SeedanceProvider.kind: SeedanceProvider,
 }
 
 

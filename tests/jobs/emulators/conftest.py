@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 
-from jobs.emulators.base import RunningEmulator
+from jobs.emulators.base import RunningEmulator, serve
 from jobs.emulators.render import render_video
+from jobs.emulators.seedance import SeedanceEmulator
+from tests.support.engine import EMULATOR_FPS, EMULATOR_LATENCY
 
 TOKEN = "sk-test"
 
@@ -131,6 +133,18 @@ def openai_api(openai_emulator: RunningEmulator) -> Api:
 @pytest.fixture
 def relay_api(relay_emulator: RunningEmulator) -> Api:
     return Api(relay_emulator)
+
+
+@pytest.fixture
+def seedance_emulator() -> Iterator[RunningEmulator]:
+    running = serve(SeedanceEmulator(latency_seconds=EMULATOR_LATENCY, fps=EMULATOR_FPS))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def seedance_api(seedance_emulator: RunningEmulator) -> Api:
+    return Api(seedance_emulator)
 
 
 @pytest.fixture(scope="session")
