@@ -725,7 +725,7 @@ def reconcile(job_id: int) -> None:
         (
             c
             for c in candidates
-            if c.prompt == sent.get("prompt") and c.provider_job_id not in taken
+            if c.provider_job_id not in taken and provider.is_sent_job(c, sent)
         ),
         key=lambda c: c.created_at or 0,
     )

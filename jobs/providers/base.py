@@ -245,6 +245,14 @@ class Provider(abc.ABC):
         """Ask the provider to stop; False where it cannot."""
         return False
 
+    def is_sent_job(self, candidate: ProviderJob, sent: Mapping[str, object]) -> bool:
+        """Whether a listed job is the create recorded as `sent` (its prompt, seconds, size).
+
+        Reconciliation asks this of every recent job after a create that may have been
+        accepted. Most providers echo the prompt; one that does not overrides this.
+        """
+        return bool(candidate.prompt) and candidate.prompt == sent.get("prompt")
+
     def verify_webhook(
         self, *, headers: Mapping[str, str], body: bytes, secret: str
     ) -> WebhookNotice:
