@@ -400,6 +400,9 @@ def submit(job_id: int) -> None:
             provider_job, payload = provider.submit(request)
         except ProviderError as error:
             _note_health(job, error)
+            if _forget_lost_characters(job, error, mentions):
+                _back_in_line(job, error, wait=0)  # registers them again, then sends
+                return
             _handle_submit_error(job, error)
             return
         breaker.record_success(job.provider_account_id)
@@ -471,6 +474,31 @@ def _handle_submit_error(job: Job, error: ProviderError, *, registering: bool = 
         return
     code = ErrorCode.REGISTRATION_FAILED if registering else _ERROR_CODES[error.kind]
     _fail(job, code, error.message)
+
+
+def _forget_lost_characters(
+    job: Job, error: ProviderError, mentions: dict[str, RegisteredCharacter]
+) -> bool:
+    """A refusal naming a character id the provider no longer knows (deleted there, or a
+    provider that lost its data): that registration is retired, so the next try registers
+    the character again. True when one was; only for a create that was refused outright."""
+    if error.kind not in ("invalid", "not_found") or error.maybe_accepted:
+        return False
+    if job.attempts + 1 >= settings.JOBS_MAX_SUBMIT_ATTEMPTS:
+        return False
+    lost = [
+        m.external_id for m in mentions.values() if m.external_id and m.external_id in error.message
+    ]
+    if not lost:
+        return False
+    retired = Registration.objects.filter(
+        provider_account_id=job.provider_account_id,
+        status=Registration.Status.ACTIVE,
+        external_id__in=lost,
+    ).update(status=Registration.Status.FAILED, error_message=f"The provider lost it: {error}")
+    if retired:
+        log.warning("Job %s: the provider no longer knows %s; registering again.", job.pk, lost)
+    return bool(retired)
 
 
 def _back_in_line(job: Job, error: ProviderError, *, wait: float) -> None:
@@ -722,11 +750,7 @@ def reconcile(job_id: int) -> None:
         .values_list("provider_job_id", flat=True)
     )
     matches = sorted(
-        (
-            c
-            for c in candidates
-            if c.provider_job_id not in taken and provider.is_sent_job(c, sent)
-        ),
+        (c for c in candidates if c.provider_job_id not in taken and provider.is_sent_job(c, sent)),
         key=lambda c: c.created_at or 0,
     )
     if not matches:

@@ -196,8 +196,13 @@ def scene_compile(
                 "handle": character.handle,
                 "description": character.description,
             }
+            # The clip travels even when the character is registered already: if the
+            # provider has lost it by the time the take is sent, it registers it again.
+            clip = _clip_for(character, caps.character_clip_seconds)
+            if clip is not None:
+                entry["clip"] = clip.file.name
+                entry["clip_seconds"] = clip.duration_seconds
             if entry["subject"] not in registered:
-                clip = _clip_for(character, caps.character_clip_seconds)
                 if clip is None and caps.native_characters:
                     low, high = caps.character_clip_seconds or (1, 30)
                     problems.append(
@@ -207,8 +212,6 @@ def scene_compile(
                         "Add one in the character library."
                     )
                 elif clip is not None:
-                    entry["clip"] = clip.file.name
-                    entry["clip_seconds"] = clip.duration_seconds
                     to_register += 1
             snapshot.append(entry)
         request = {

@@ -77,6 +77,21 @@ def test_a_character_is_registered_once_and_reused(studio, wait_for_job):
     assert Registration.objects.count() == 1
 
 
+def test_a_character_the_provider_lost_is_registered_again(studio, wait_for_job):
+    account = studio["accounts"]["openai"]
+    first = take_create(scene=_scene(studio, "@mina waves."), account=account)
+    wait_for_job(first.job)
+    _control(studio, "openai", "reset", {})  # the provider forgets everything it had
+    second = take_create(scene=_scene(studio, "@mina sits."), account=account)
+    job = wait_for_job(second.job)
+    assert job.state == "succeeded", job.error_message
+    old, new = Registration.objects.order_by("created_at")
+    assert old.status == "failed"
+    assert "not found" in old.error_message
+    assert new.status == "active"
+    assert _state(studio, "openai")["characters"] == 1  # known there again, once
+
+
 def test_a_relay_take_mentions_the_relays_character_id(studio, wait_for_job):
     scene = _scene(studio, "@mina on the jetty.", duration=10, size="720x1280")
     take = take_create(scene=scene, account=studio["accounts"]["relay"])
