@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from jobs.models import Job, JobKind, JobState, ProviderAccount, WebhookEvent
+from jobs.models import Budget, Job, JobKind, JobState, ProviderAccount, WebhookEvent
 from jobs.providers import provider_for
 from jobs.providers.base import ProviderError, ProviderJob, WebhookRejected
 from studio.models import Workspace
@@ -60,6 +60,26 @@ def job_create(
         ledger.reserve(job=job, amount=cost_estimate)
     submit_job.delay_on_commit(job.pk)
     return job
+
+
+def budget_set(
+    *, workspace: Workspace, scope: str, cap: Decimal, period: str, label: str = ""
+) -> Budget:
+    """Create or change the budget of a scope ("workspace" or e.g. "series:12").
+
+    A cap below what is already committed stops new takes; nothing under way is touched.
+    """
+    budget, _ = Budget.objects.update_or_create(
+        workspace=workspace,
+        scope=scope,
+        defaults={"cap": cap, "period": period, "label": label},
+    )
+    return budget
+
+
+def budget_remove(*, budget: Budget) -> None:
+    """Remove a cap: its takes then count only against the other budgets that apply."""
+    budget.delete()
 
 
 def job_cancel(*, job: Job) -> bool:

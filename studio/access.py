@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.http import Http404
 
 from characters.models import Character, CharacterShare, ReferenceAsset
+from jobs.models import Budget
 from studio.models import Episode, Membership, Scene, Series, Take
 
 User = AbstractBaseUser | AnonymousUser
@@ -108,4 +109,12 @@ def take_for(membership: Membership, take_id: int) -> Take:
             pk=take_id, scene__episode__series__workspace=membership.workspace
         )
     except Take.DoesNotExist:
+        raise Http404 from None
+
+
+def budget_for(membership: Membership, budget_id: int) -> Budget:
+    """A budget of the member's workspace; another team's is a 404."""
+    try:
+        return Budget.objects.get(pk=budget_id, workspace=membership.workspace)
+    except Budget.DoesNotExist:
         raise Http404 from None

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 
-from jobs.models import ProviderAccount
-from studio.models import Episode, Role, RoutingPolicy, Scene, Series, Workspace
+from jobs.models import Budget, ProviderAccount
+from studio.models import (
+    SIZE_CHOICES,
+    Episode,
+    Role,
+    RoutingPolicy,
+    Scene,
+    Series,
+    Workspace,
+)
 
 
 class RoutingFieldsMixin:
@@ -178,3 +188,32 @@ class TakeCharacterForm(forms.Form):
             if not data.get("handle"):
                 self.add_error("handle", "Give the new character a handle, such as keeper.")
         return data
+
+
+class DollarsField(forms.DecimalField):
+    """A dollar amount as people type it: "$1,200.50" is 1200.50."""
+
+    def to_python(self, value: object) -> Decimal | None:
+        if isinstance(value, str):
+            value = value.strip().removeprefix("$").replace(",", "").strip()
+        return super().to_python(value)
+
+
+class BudgetForm(forms.Form):
+    cap = DollarsField(
+        label="Cap in dollars",
+        min_value=Decimal("0"),
+        max_digits=12,
+        decimal_places=2,
+        # Text, not a number input: what was typed comes back as typed, with our error.
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    period = forms.ChoiceField(
+        label="Counted", choices=Budget.Period.choices, initial=Budget.Period.MONTH, required=False
+    )
+
+
+class ProjectionForm(forms.Form):
+    videos = forms.IntegerField(label="Videos a month", min_value=1, max_value=100_000, initial=20)
+    seconds = forms.IntegerField(label="Seconds each", min_value=1, max_value=60, initial=8)
+    size = forms.ChoiceField(label="Size", choices=SIZE_CHOICES, initial="1280x720")

@@ -22,7 +22,7 @@ from jobs.models import Job, JobKind, JobState, ProviderAccount, Registration
 from jobs.providers import provider_for
 from jobs.providers.base import Capabilities, GenerationRequest, Reference
 from jobs.signing import public_file_url
-from studio.models import RoutingPolicy, Scene, Take
+from studio.models import RoutingPolicy, Scene, Take, series_scope
 from studio.services import scene_resolve_mentions
 
 
@@ -425,7 +425,7 @@ def take_create(
 
 def budget_scope_of(scene: Scene) -> str:
     """The budget besides the workspace's that the scene's takes count against."""
-    return f"series:{scene.episode.series_id}"
+    return series_scope(scene.episode.series_id)
 
 
 def take_derive(

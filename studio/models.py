@@ -8,6 +8,11 @@ from django.db import models
 from django.urls import reverse
 
 
+def series_scope(series_id: int) -> str:
+    """The budget scope of a series' takes (jobs.models.Budget.scope, Job.budget_scope)."""
+    return f"series:{series_id}"
+
+
 class RoutingPolicy(models.TextChoices):
     COST = "cost", "Cheapest capable provider"
     STABILITY = "stability", "Most reliable provider (recent success rate and speed)"

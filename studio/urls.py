@@ -6,13 +6,16 @@ from django.urls import include, path
 
 from characters import views as characters
 from jobs import views as jobs
-from studio.views import production, takes, workspaces
+from studio.views import costs, production, takes, workspaces
 
 workspace_patterns = [
     path("", workspaces.dashboard, name="dashboard"),
     path("members/", workspaces.members, name="members"),
     path("members/<int:member_id>/role/", workspaces.member_role, name="member_role"),
     path("members/<int:member_id>/remove/", workspaces.member_remove, name="member_remove"),
+    path("costs/", costs.costs, name="costs"),
+    path("costs/budgets/", costs.budget_save, name="budget_save"),
+    path("costs/budgets/<int:budget_id>/delete/", costs.budget_delete, name="budget_delete"),
     path("settings/providers/", jobs.provider_accounts, name="provider_accounts"),
     path(
         "settings/providers/<int:account_id>/",
