@@ -20,7 +20,7 @@ def rounded(amount: Decimal) -> Decimal:
     return amount.quantize(COST_PLACES, rounding=ROUND_HALF_UP)
 
 
-def _book_price(account: ProviderAccount, *, unit: str, size: str) -> Decimal | None:
+def book_price(account: ProviderAccount, *, unit: str, size: str) -> Decimal | None:
     """The most specific price-book line for this account's provider, model and size."""
     lines = PriceEntry.objects.filter(
         provider_kind=account.kind, unit=unit, model__in=[account.model or "", ""]
@@ -38,12 +38,12 @@ def unit_price(account: ProviderAccount, provider: Provider, *, size: str = "") 
     if account.price_override is not None:
         return account.price_override
     unit = provider.capabilities.pricing_unit
-    found = _book_price(account, unit=unit, size=size)
+    found = book_price(account, unit=unit, size=size)
     return provider.capabilities.price if found is None else found
 
 
 def character_price(account: ProviderAccount, provider: Provider) -> Decimal:
-    found = _book_price(account, unit=PriceUnit.CHARACTER, size="")
+    found = book_price(account, unit=PriceUnit.CHARACTER, size="")
     return provider.capabilities.character_price if found is None else found
 
 

@@ -11,9 +11,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from jobs import services
+from jobs import selectors, services
 from jobs.forms import ProviderAccountForm
-from jobs.models import ProviderAccount
+from jobs.models import PriceEntry, ProviderAccount
 from jobs.signing import name_from_token
 from studio.access import membership_for, require
 from studio.http import HtmxHttpRequest
@@ -91,3 +91,20 @@ def provider_account_edit(request: HtmxHttpRequest, slug: str, account_id: int) 
         "webhook_url": webhook_url,
     }
     return render(request, "jobs/provider_account_form.html", context)
+
+
+@login_required
+@require_GET
+def provider_capabilities(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """What each of the workspace's provider accounts can make, how it names characters,
+    what it charges, and how it is doing (every member may read it)."""
+    membership = membership_for(request.user, slug)
+    accounts = list(
+        ProviderAccount.objects.filter(workspace=membership.workspace).order_by("name", "pk")
+    )
+    context = {
+        "membership": membership,
+        "columns": selectors.capability_matrix(accounts),
+        "price_book": PriceEntry.objects.order_by("provider_kind", "model", "size", "unit"),
+    }
+    return render(request, "jobs/provider_capabilities.html", context)

@@ -16,6 +16,7 @@ workspace_patterns = [
     path("costs/", costs.costs, name="costs"),
     path("costs/budgets/", costs.budget_save, name="budget_save"),
     path("costs/budgets/<int:budget_id>/delete/", costs.budget_delete, name="budget_delete"),
+    path("providers/", jobs.provider_capabilities, name="provider_capabilities"),
     path("settings/providers/", jobs.provider_accounts, name="provider_accounts"),
     path(
         "settings/providers/<int:account_id>/",
@@ -67,6 +68,7 @@ workspace_patterns = [
     path("episodes/<int:episode_id>/delete/", production.episode_delete, name="episode_delete"),
     path("episodes/<int:episode_id>/scenes/new/", production.scene_create, name="scene_create"),
     path("episodes/<int:episode_id>/generate/", takes.episode_generate, name="episode_generate"),
+    path("episodes/<int:episode_id>/preflight/", takes.scene_preflight, name="scene_preflight"),
     path("mentions/", production.mention_suggestions, name="mention_suggestions"),
     path("scenes/<int:scene_id>/", takes.scene_detail, name="scene_detail"),
     path("scenes/<int:scene_id>/card/", production.scene_card, name="scene_card"),

@@ -20,6 +20,7 @@ from studio.http import HTMX_STOP_POLLING, HtmxHttpRequest, confirm_delete, rend
 from studio.models import Episode, Membership, Scene
 from studio.selectors import episodes_of, mention_candidates, series_for_workspace
 from studio.storyboard import storyboard_scene, storyboard_scenes
+from studio.views.takes import preflight_context, scene_draft
 
 
 def _apply(form: BaseForm, error: ValidationError) -> None:
@@ -219,12 +220,17 @@ def _scene_form(
     scene: Scene | None = None,
     after: Scene | None = None,
 ) -> HttpResponse:
+    # What the form holds (as typed, or as saved) decides who could make the scene.
+    fields = ("prompt", "duration", "size", "routing_policy", "pinned_account")
+    data = form.data.dict() if form.is_bound else {f: form[f].value() or "" for f in fields}
+    draft = scene_draft(episode, data, workspace=membership.workspace)
     context = {
         "membership": membership,
         "episode": episode,
         "form": form,
         "scene": scene,
         "after": after,
+        **preflight_context(membership, draft),
     }
     if request.htmx:
         # Several forms can be open on one storyboard: keep their element ids apart.

@@ -21,7 +21,7 @@ from jobs import services as jobs
 from jobs.models import JobKind, ProviderAccount
 from studio import generation, takes
 from studio.access import episode_for, membership_for, require, scene_for, take_for
-from studio.forms import DeriveForm, TakeCharacterForm
+from studio.forms import DeriveForm, SceneForm, TakeCharacterForm
 from studio.http import HTMX_STOP_POLLING, HtmxHttpRequest, render_fragment, serve_stored_file
 from studio.models import Episode, Membership, Scene, Take
 from studio.storyboard import storyboard_scene, storyboard_scenes
@@ -44,6 +44,32 @@ def _preflight(scene: Scene, accounts: list[ProviderAccount]) -> dict:
         "options": options,
         "can_generate": any(not o["problems"] for o in options),
     }
+
+
+def scene_draft(episode: Episode, data: dict, *, workspace: object) -> Scene:
+    """An unsaved scene of the episode with what the form holds so far (for a preflight).
+
+    Fields the form does not accept yet fall back to the series' defaults, so the
+    preflight always answers something.
+    """
+    series = episode.series
+    form = SceneForm(data, workspace=workspace)
+    form.is_valid()
+    cleaned = form.cleaned_data
+    return Scene(
+        episode=episode,
+        prompt=data.get("prompt", ""),
+        duration=cleaned.get("duration") or series.default_duration,
+        size=cleaned.get("size") or series.default_size,
+        routing_policy=cleaned.get("routing_policy") or "",
+        pinned_account=cleaned.get("pinned_account"),
+    )
+
+
+def preflight_context(membership: Membership, scene: Scene) -> dict:
+    """Which accounts can make the scene as it stands, at what price, and which goes."""
+    routes = generation.scene_routes(scene=scene, accounts=_accounts(membership))
+    return {"routes": routes, "options": routes.options()}
 
 
 def _next_url(request: HtmxHttpRequest, default: str) -> str:
@@ -99,6 +125,18 @@ def scene_detail(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpResp
 
 
 # --- Generating ----------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def scene_preflight(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpResponse:
+    """htmx, while a scene form is edited: which providers could make the scene as typed."""
+    membership = membership_for(request.user, slug)
+    episode = episode_for(membership, episode_id)
+    require(membership, "edit")
+    scene = scene_draft(episode, request.GET.dict(), workspace=membership.workspace)
+    context = {"membership": membership, **preflight_context(membership, scene)}
+    return render(request, "studio/includes/preflight.html", context)
 
 
 @login_required
