@@ -262,28 +262,15 @@ def episode_generate(request: HtmxHttpRequest, slug: str, episode_id: int) -> Ht
         elif not chosen["ready"]:
             messages.error(request, f"No scene can go to {chosen['account'].name} as it stands.")
         else:
-            made, failed = [], []
-            for entry in chosen["ready"]:
-                try:
-                    made.append(
-                        generation.take_create(
-                            scene=entry["scene"],
-                            account=chosen["account"],
-                            created_by=request.user,
-                        )
-                    )
-                except ValidationError as error:
-                    failed.append(f"Scene {entry['scene'].number}: {' '.join(error.messages)}")
-            if made:
-                total = sum(t.job.cost_estimate for t in made)
-                messages.success(
-                    request,
-                    f"{len(made)} take{'s' if len(made) != 1 else ''} on "
-                    f"{'their' if len(made) != 1 else 'its'} way to "
-                    f"{chosen['account'].name} (about ${total:.2f}).",
-                )
-            for problem in failed:
-                messages.error(request, problem)
+            account = chosen["account"]
+            _make_takes(
+                request,
+                [entry["scene"] for entry in chosen["ready"]],
+                lambda scene: generation.take_create(
+                    scene=scene, account=account, created_by=request.user
+                ),
+                where=f" to {account.name}",
+            )
             return redirect(episode)
     context = {"membership": membership, "episode": episode, **plan}
     return render(request, "studio/episode_generate.html", context)
@@ -294,15 +281,24 @@ def _generate_automatically(request: HtmxHttpRequest, episode: Episode, plan: di
     if not plan["auto"]["ready"]:
         messages.error(request, "No scene can be generated automatically as it stands.")
         return redirect("episode_generate", episode.series.workspace.slug, episode.pk)
+    _make_takes(
+        request,
+        [entry["scene"] for entry in plan["auto"]["ready"]],
+        lambda scene: generation.take_create(
+            scene=scene, routes=plan["routes"][scene.pk], created_by=request.user
+        ),
+        where=", each to the provider its policy picks,",
+    )
+    return redirect(episode)
+
+
+def _make_takes(request: HtmxHttpRequest, scenes: list[Scene], make, *, where: str) -> None:
+    """One take per scene with `make`: a message for what went and its total ("2 takes on
+    their way{where} (about $1.20)."), and one per scene refused, saying why."""
     made, failed = [], []
-    for entry in plan["auto"]["ready"]:
-        scene = entry["scene"]
+    for scene in scenes:
         try:
-            made.append(
-                generation.take_create(
-                    scene=scene, routes=plan["routes"][scene.pk], created_by=request.user
-                )
-            )
+            made.append(make(scene))
         except ValidationError as error:
             failed.append(f"Scene {scene.number}: {' '.join(error.messages)}")
     if made:
@@ -310,11 +306,10 @@ def _generate_automatically(request: HtmxHttpRequest, episode: Episode, plan: di
         messages.success(
             request,
             f"{len(made)} take{pluralize(len(made))} on {'their' if len(made) != 1 else 'its'} "
-            f"way, each to the provider its policy picks (about ${total:.2f} in all).",
+            f"way{where} (about ${total:.2f}).",
         )
     for problem in failed:
         messages.error(request, problem)
-    return redirect(episode)
 
 
 # --- One take ------------------------------------------------------------------
