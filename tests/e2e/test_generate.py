@@ -46,6 +46,10 @@ def test_a_user_generates_a_take_and_plays_it(studio, live_server, page, screens
     assert "$0.40" in page.inner_text(".take")
     screenshot("take-finished")
 
-    page.click("button:has-text('Select for the scene')")
-    page.wait_for_selector(".badge.selected")
-    assert Take.objects.get(scene=scene).is_selected
+    take = Take.objects.get(scene=scene)
+    page.click(f"#take-{take.pk} button:has-text('Select for the scene')")
+    # The take's own badge: the provider options above also carry a "selected" badge
+    # (the policy's pick), so a page-wide selector would match before the click lands.
+    page.wait_for_selector(f"#take-{take.pk} .badge.selected")
+    take.refresh_from_db()
+    assert take.is_selected
