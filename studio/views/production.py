@@ -9,7 +9,9 @@ from django.forms import BaseForm
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
@@ -144,9 +146,20 @@ def episode_detail(request: HtmxHttpRequest, slug: str, episode_id: int) -> Http
     context = {
         "membership": membership,
         "episode": episode,
-        "scenes": scenes,
+        "scene_count": len(scenes),
         "missing": sum(1 for s in scenes if s.board.selected is None and s.board.in_flight is None),
         "in_flight": sum(1 for s in scenes if s.board.in_flight is not None),
+        # The cards are rendered here (Jinja2) and the page gets only their HTML: a
+        # Django template context is a reference cycle (each of its dicts points back at
+        # it), so the scenes it held (thousands of rows on a long episode) outlived the
+        # request until the garbage collector's full pass, which then stalled a request.
+        "storyboard": mark_safe(  # noqa: S308 - Jinja2 escaped it (autoescape is on)
+            render_to_string(
+                "studio/storyboard/scene_list.html",
+                {"membership": membership, "episode": episode, "scenes": scenes},
+                request=request,
+            )
+        ),
     }
     return render(request, "studio/episode_detail.html", context)
 
