@@ -10,7 +10,9 @@ server's time (middleware, queries, rendering), with no network or browser in it
   what every generating card polls once a second.
 
 Each is run `--warmups` times unmeasured, then `--runs` times; it prints the median,
-p95 and min against the targets, and the number of queries of each. `--profile` adds
+p95 and min against the targets, the garbage collector's full passes during the runs
+(each walks the whole process, ~100 ms on the 2-core machine, and sets the p95), and
+the number of queries of each. `--profile` adds
 the top of a cProfile of the page. It exits 0 whatever the times.
 
     .venv/bin/python benchmarks/storyboard.py [--scenes 300] [--runs 30] [--warmups 3] \
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import os
 import pstats
@@ -93,18 +96,39 @@ def build(scenes: int):
     return client, page, status
 
 
-def measure(request: Callable, *, runs: int, warmups: int, expect: int) -> list[float]:
-    """Milliseconds per request, after the warm-ups; each answer's status is checked."""
+class FullCollections:
+    """Counts the garbage collector's full (generation 2) passes while in use: each walks
+    every object of the process, and is what sets the page's p95."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            self.count += 1
+
+    def __enter__(self) -> FullCollections:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
+def measure(request: Callable, *, runs: int, warmups: int, expect: int) -> tuple[list[float], int]:
+    """(milliseconds per request, full GC passes among them), after the warm-ups; each
+    answer's status is checked."""
     for _ in range(warmups):
         request()
     times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        response = request()
-        times.append((time.perf_counter() - started) * 1000)
-        if response.status_code != expect:
-            raise RuntimeError(f"Expected {expect}, got {response.status_code}")
-    return times
+    with FullCollections() as full:
+        for _ in range(runs):
+            started = time.perf_counter()
+            response = request()
+            times.append((time.perf_counter() - started) * 1000)
+            if response.status_code != expect:
+                raise RuntimeError(f"Expected {expect}, got {response.status_code}")
+    return times, full.count
 
 
 def queries(request: Callable) -> tuple[int, float, int]:
@@ -123,12 +147,16 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def report(label: str, times: list[float], target: float, counted: tuple) -> tuple[str, bool]:
+def report(
+    label: str, measured: tuple[list[float], int], target: float, counted: tuple
+) -> tuple[str, bool]:
+    times, full_gcs = measured
     count, sql_ms, size = counted
     median = statistics.median(times)
     print(
         f"{label:34} median {median:7.1f} ms  p95 {p95(times):7.1f} ms  min {min(times):7.1f} ms"
-        f"  ({len(times)} runs)  {count} queries ({sql_ms:.1f} ms in SQL)  {size / 1024:.0f} KiB"
+        f"  ({len(times)} runs, {full_gcs} full GC)  {count} queries ({sql_ms:.1f} ms in SQL)"
+        f"  {size / 1024:.0f} KiB"
     )
     verdict = _setup.verdict(
         f"{label}: median at most {target:g} ms",
@@ -153,6 +181,9 @@ def profile(request: Callable, *, runs: int = 5, top: int = 25) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_django(_setup.BENCH_DIR / "storyboard")
+    from studio.heap import freeze_startup_objects
+
+    frozen = freeze_startup_objects()  # as studio/wsgi.py does when the server starts
     client, page_url, status_url = build(args.scenes)
 
     def page():
@@ -164,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Castboard storyboard benchmark: {args.scenes} scenes, {3 * args.scenes} takes, "
         f"2 mentions a scene; Django test Client in process (server time), SQLite, DEBUG off; "
-        f"{args.warmups} warm-ups then {args.runs} runs each; machine: {_setup.machine_load()}"
+        f"{args.warmups} warm-ups then {args.runs} runs each; {frozen:,} startup objects "
+        f"frozen out of the GC as the server does (studio/heap.py); "
+        f"machine: {_setup.machine_load()}"
     )
     page_times = measure(page, runs=args.runs, warmups=args.warmups, expect=200)
     status_times = measure(status, runs=args.runs, warmups=args.warmups, expect=200)
