@@ -171,10 +171,19 @@ def test_a_team_makes_an_episode_and_a_reviewer_approves_it(
     screenshot("storyboard-generating")
     progress = []
     for _ in range(100):
-        status = page.locator(".scene-card").first.locator(".scene-status")
-        if status.locator(".progress").count():
-            progress.append(int(status.locator(".progress").get_attribute("aria-valuenow")))
-        elif status.locator("img").count():
+        # Read the status block in one step: polling replaces it, and a bar found by one
+        # call may be gone by the next (the take finished in between).
+        seen = page.evaluate(
+            """() => {
+                const status = document.querySelector('.scene-card .scene-status');
+                const bar = status && status.querySelector('.progress');
+                if (bar) return {progress: Number(bar.getAttribute('aria-valuenow'))};
+                return {done: Boolean(status && status.querySelector('img'))};
+            }"""
+        )
+        if "progress" in seen:
+            progress.append(seen["progress"])
+        elif seen["done"]:
             break
         page.wait_for_timeout(200)
     page.locator(".scene-card").first.locator(".scene-status img").wait_for(timeout=30_000)
