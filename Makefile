@@ -33,15 +33,16 @@ install: $(VENV)/.installed  ## Create .venv and install the app
 
 install-test: $(VENV)/.installed-test  ## Install the app and its test tools
 
+run: export DEBUG ?= true
 run: install  ## Migrate, seed the demo, and start Redis, emulators, worker, beat and web
 	@mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 ifeq ($(origin REDIS_URL),undefined)
 	@echo "REDIS_URL is unset: starting an embedded Redis on 127.0.0.1:$(EMBEDDED_REDIS_PORT)."
-	REDIS_URL=redis://127.0.0.1:$(EMBEDDED_REDIS_PORT)/0 DEBUG=$${DEBUG:-true} $(BIN)/honcho -f Procfile start
+	REDIS_URL=redis://127.0.0.1:$(EMBEDDED_REDIS_PORT)/0 $(BIN)/honcho -f Procfile start
 else
-	DEBUG=$${DEBUG:-true} $(BIN)/honcho -f Procfile start worker beat web emulators announce
+	$(BIN)/honcho -f Procfile start worker beat web emulators announce
 endif
 
 worker: install  ## Run one Celery worker (needs REDIS_URL)
@@ -61,6 +62,7 @@ format: install-test  ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+migrations-check: export DEBUG ?= true
 migrations-check: install  ## Fail if a model change has no migration
 	$(BIN)/python manage.py makemigrations --check --dry-run
 

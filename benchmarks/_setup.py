@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -75,6 +76,9 @@ def configure_django(run_dir: Path, *, redis_url: str, public_url: str) -> None:
     )
     for name, value in ENGINE_DEFAULTS.items():
         os.environ.setdefault(name, value)
+    # DEBUG is off, so the keys must be given (as in production); these are the run's own.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("ENCRYPTION_KEYS", secrets.token_urlsafe(50))
     # Static files are irrelevant here; WhiteNoise warns when STATIC_ROOT was never collected.
     warnings.filterwarnings("ignore", message="No directory at")
     import django

@@ -52,15 +52,24 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
-def env_secret(name: str, *, fallback_file: Path, length: int = 64) -> str:
-    """Return the secret in `name`, or one generated once into `fallback_file`.
+def env_secret(name: str, *, fallback_file: Path, generate: bool, length: int = 64) -> str:
+    """Return the secret in `name`; on a development machine, one generated once into
+    `fallback_file` when the variable is unset.
 
-    The generated file is for a single development machine: production sets the
-    variable so that every web process and worker shares one value.
+    `generate` is on only with DEBUG (settings.py): in production every web process and
+    worker must share one value, and a key generated per machine would make what one host
+    stored (provider keys encrypted with ENCRYPTION_KEYS, signed sessions) unreadable on
+    another. So off DEBUG a missing secret stops the process, naming the variable.
     """
     raw = os.environ.get(name)
     if raw:
         return raw
+    if not generate:
+        raise ImproperlyConfigured(
+            f"{name} must be set when DEBUG is off: every web process and worker needs the "
+            f"same value (see .env.example). Castboard only generates one itself for a "
+            f"development machine, with DEBUG=true."
+        )
     if fallback_file.exists():
         return fallback_file.read_text().strip()
     fallback_file.parent.mkdir(parents=True, exist_ok=True)

@@ -16,12 +16,15 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CASTBOARD_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_secret("SECRET_KEY", fallback_file=VAR_DIR / "secret_key")
+# Off DEBUG both must be set (the same on every process); a missing one stops the process.
+SECRET_KEY = env_secret("SECRET_KEY", fallback_file=VAR_DIR / "secret_key", generate=DEBUG)
 # Keys that encrypt provider API keys at rest. Comma-separated: the first
 # encrypts, all of them decrypt, so a key can be rotated without downtime.
 ENCRYPTION_KEYS = [
     key.strip()
-    for key in env_secret("ENCRYPTION_KEYS", fallback_file=VAR_DIR / "encryption_key").split(",")
+    for key in env_secret(
+        "ENCRYPTION_KEYS", fallback_file=VAR_DIR / "encryption_key", generate=DEBUG
+    ).split(",")
     if key.strip()
 ]
 

@@ -38,9 +38,28 @@ def test_lists_split_on_commas_and_drop_blanks(monkeypatch):
 def test_a_development_secret_is_generated_once_and_kept_private(monkeypatch, tmp_path):
     monkeypatch.delenv("SOME_SECRET", raising=False)
     path = tmp_path / "secret"
-    first = env_secret("SOME_SECRET", fallback_file=path)
-    assert env_secret("SOME_SECRET", fallback_file=path) == first
+    first = env_secret("SOME_SECRET", fallback_file=path, generate=True)
+    assert env_secret("SOME_SECRET", fallback_file=path, generate=True) == first
     assert len(first) >= 64
     assert path.stat().st_mode & 0o777 == 0o600
     monkeypatch.setenv("SOME_SECRET", "from-env")
-    assert env_secret("SOME_SECRET", fallback_file=path) == "from-env"
+    assert env_secret("SOME_SECRET", fallback_file=path, generate=True) == "from-env"
+
+
+def test_a_missing_secret_is_refused_by_name_where_none_may_be_generated(monkeypatch, tmp_path):
+    monkeypatch.delenv("SOME_SECRET", raising=False)
+    path = tmp_path / "secret"
+    with pytest.raises(ImproperlyConfigured, match="SOME_SECRET must be set when DEBUG is off"):
+        env_secret("SOME_SECRET", fallback_file=path, generate=False)
+    assert not path.exists()  # nothing generated behind the operator's back
+
+
+def test_a_secret_generated_earlier_is_not_used_where_none_may_be_generated(
+    monkeypatch, tmp_path
+):
+    # A var/ folder copied from a development machine must not slip into production.
+    monkeypatch.delenv("SOME_SECRET", raising=False)
+    path = tmp_path / "secret"
+    env_secret("SOME_SECRET", fallback_file=path, generate=True)
+    with pytest.raises(ImproperlyConfigured, match="SOME_SECRET must be set"):
+        env_secret("SOME_SECRET", fallback_file=path, generate=False)

@@ -37,11 +37,12 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def _production_env(tmp_path: Path) -> dict[str, str]:
-    ours = ("DEBUG", "SECURE_", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    ours = ("DEBUG", "SECURE_", "DJANGO_ALLOW_ASYNC_UNSAFE", "SECRET_KEY", "ENCRYPTION_KEYS")
     env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     env.update(
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
+        ENCRYPTION_KEYS=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="castboard.example",
         CASTBOARD_VAR_DIR=str(tmp_path),
     )
@@ -58,3 +59,22 @@ def test_a_malformed_setting_stops_the_process_with_its_name(tmp_path):
     result = _manage("check", env=env)
     assert result.returncode != 0
     assert "DEBUG must be a boolean (true/false, 1/0), got 'perhaps'" in result.stderr
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ENCRYPTION_KEYS"])
+def test_production_without_a_key_stops_the_process_with_its_name(tmp_path, missing):
+    env = _production_env(tmp_path)
+    del env[missing]
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert f"{missing} must be set when DEBUG is off" in result.stderr
+    # Nothing generated: a second host would have had a different key.
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_development_machine_still_starts_with_generated_keys(tmp_path):
+    env = _production_env(tmp_path) | {"DEBUG": "true"}
+    del env["SECRET_KEY"], env["ENCRYPTION_KEYS"]
+    result = _manage("check", env=env)
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in tmp_path.iterdir()} >= {"secret_key", "encryption_key"}
