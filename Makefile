@@ -34,6 +34,7 @@ install: $(VENV)/.installed  ## Create .venv and install the app
 install-test: $(VENV)/.installed-test  ## Install the app and its test tools
 
 run: export DEBUG ?= true
+run: export PROVIDER_ALLOWED_NETWORKS ?= 127.0.0.1/32
 run: install  ## Migrate, seed the demo, and start Redis, emulators, worker, beat and web
 	@mkdir -p var
 	$(BIN)/python manage.py migrate --noinput

@@ -79,6 +79,7 @@ def configure_django(run_dir: Path, *, redis_url: str, public_url: str) -> None:
     # DEBUG is off, so the keys must be given (as in production); these are the run's own.
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("ENCRYPTION_KEYS", secrets.token_urlsafe(50))
+    os.environ.setdefault("PROVIDER_ALLOWED_NETWORKS", "127.0.0.1/32")  # the emulators
     # Static files are irrelevant here; WhiteNoise warns when STATIC_ROOT was never collected.
     warnings.filterwarnings("ignore", message="No directory at")
     import django

@@ -21,8 +21,9 @@ class ReferenceAssetInline(admin.TabularInline):
 class CharacterShareInline(admin.TabularInline):
     model = CharacterShare
     extra = 0
+    fields = ["offered_slug", "workspace", "status", "created_by", "answered_by", "answered_at"]
     autocomplete_fields = ["workspace"]
-    readonly_fields = ["created_by", "created_at"]
+    readonly_fields = ["created_by", "answered_by", "answered_at"]
 
 
 @admin.register(Character)
@@ -72,8 +73,18 @@ class ReferenceAssetAdmin(admin.ModelAdmin):
 
 @admin.register(CharacterShare)
 class CharacterShareAdmin(admin.ModelAdmin):
-    list_display = ["character", "workspace", "created_by", "created_at"]
-    list_filter = ["workspace"]
-    search_fields = ["character__name", "character__handle", "workspace__name"]
+    list_display = [
+        "character",
+        "offered_slug",
+        "workspace",
+        "status",
+        "created_by",
+        "created_at",
+        "answered_at",
+    ]
+    # An offer to a slug no workspace has shows an empty workspace: it never gets an answer.
+    list_filter = ["status", "workspace"]
+    search_fields = ["character__name", "character__handle", "offered_slug", "workspace__name"]
     list_select_related = ["character", "workspace", "created_by"]
     autocomplete_fields = ["character", "workspace"]
+    readonly_fields = ["created_by", "created_at", "answered_by", "answered_at"]

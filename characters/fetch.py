@@ -26,13 +26,16 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.core.files.uploadedfile import TemporaryUploadedFile
 
 from characters.media import format_bytes
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from studio.netguard import (  # noqa: F401 - is_public_address is part of this module's API
+    IPNetwork,
+    address_allowed,
+    is_local_name,
+    is_public_address,
+    parse_networks,
+)
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -44,8 +47,6 @@ USER_AGENT = "Castboard reference import"
 
 _CHUNK = 64 * 1024
 _SHOWN_URL_LENGTH = 80
-# IPv6 prefixes whose last 32 bits are an IPv4 address that a NAT64 gateway reaches.
-_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
 
 class FetchRefused(Exception):
@@ -63,51 +64,11 @@ class _Expired(Exception):
 # --- Which addresses may be fetched ---------------------------------------------------------
 
 
-def is_public_address(address: IPAddress) -> bool:
-    """Whether an address is on the public internet.
-
-    Private, loopback, link-local (169.254.169.254 included), multicast, reserved,
-    unspecified and shared (100.64.0.0/10) addresses are not. IPv6 forms that carry an
-    IPv4 address (mapped, compatible, 6to4, NAT64) are judged by that address as well.
-    """
-    if (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or not address.is_global  # for IPv4 this is also what excludes 100.64.0.0/10
-    ):
-        return False
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.is_site_local:
-            return False
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and any(address in network for network in _NAT64):
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None and not is_public_address(embedded):
-            return False
-    return True
-
-
-def address_allowed(address: IPAddress, allowed: tuple[IPNetwork, ...] = ()) -> bool:
-    """Public, or inside one of the `allowed` networks (REFERENCE_IMPORT_ALLOWED_NETWORKS)."""
-    return is_public_address(address) or any(address in network for network in allowed)
-
-
 def allowed_networks() -> tuple[IPNetwork, ...]:
     """The private networks the settings open to imports (none unless a test asks)."""
-    networks = []
-    for value in settings.REFERENCE_IMPORT_ALLOWED_NETWORKS:
-        try:
-            networks.append(ipaddress.ip_network(value))
-        except ValueError:
-            raise ImproperlyConfigured(
-                f"REFERENCE_IMPORT_ALLOWED_NETWORKS must list networks such as 127.0.0.1/32, "
-                f"got {value!r}"
-            ) from None
-    return tuple(networks)
+    return parse_networks(
+        settings.REFERENCE_IMPORT_ALLOWED_NETWORKS, setting="REFERENCE_IMPORT_ALLOWED_NETWORKS"
+    )
 
 
 # --- One address to fetch -----------------------------------------------------------------
@@ -268,9 +229,7 @@ def _resolve(
 ) -> list[str]:
     """The host's addresses, refused unless every one of them may be fetched."""
     refusal = REDIRECTED_TO_PRIVATE if redirected else PRIVATE
-    name = target.host.rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        # Always this machine (RFC 6761), whatever a resolver says.
+    if is_local_name(target.host):
         raise FetchRefused(refusal)
     addresses: list[str] = []
     for info in _lookup(target.host, target.port, deadline):

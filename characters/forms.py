@@ -85,7 +85,11 @@ class AssetUploadForm(forms.Form):
 
 
 class ShareForm(forms.Form):
-    """Share with one of the user's own workspaces (a select) or any workspace by slug."""
+    """Offer to one of the user's own workspaces (a select) or any workspace by slug.
+
+    A typed slug is never checked against the workspaces here: whether one has it is
+    for the service to keep to itself.
+    """
 
     destination = forms.ModelChoiceField(
         queryset=Workspace.objects.none(),
@@ -94,7 +98,10 @@ class ShareForm(forms.Form):
         empty_label="Choose a workspace…",
     )
     workspace = forms.SlugField(
-        required=False, label="Workspace", help_text="The other workspace's short name."
+        required=False,
+        max_length=60,
+        label="Workspace",
+        help_text="The other workspace's short name, as in its addresses: /w/short-name/.",
     )
 
     def __init__(self, *args: object, destinations: QuerySet[Workspace], **kwargs: object) -> None:
@@ -124,5 +131,5 @@ class ShareForm(forms.Form):
 
     @property
     def used_field(self) -> str:
-        """The field a refusal of the share belongs to: the one the user filled in."""
+        """The field a refusal of the offer belongs to: the one the user filled in."""
         return "destination" if self.cleaned_data.get("destination") else "workspace"

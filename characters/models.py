@@ -87,24 +87,58 @@ class ReferenceAsset(models.Model):
 
 
 class CharacterShare(models.Model):
-    """Read-only use of a character by another workspace, revocable by its owners."""
+    """A character offered to another workspace; once its owners accept, they may mention
+    (not change) it there. Either side can end it."""
+
+    class Status(models.TextChoices):
+        OFFERED = "offered", "Offered"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        REMOVED = "removed", "Removed by the receiving workspace"
 
     character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="shares")
+    # What the sender typed (lowercased). Their pages show this, never a workspace name,
+    # until the receiving owners answer: the offer must not tell whether the slug exists.
+    offered_slug = models.SlugField(max_length=60, db_index=False)
+    # Resolved once, when the offer is made. An offer to a slug no workspace has keeps
+    # none and simply never gets an answer; a workspace created later under that slug
+    # does not receive it.
     workspace = models.ForeignKey(
-        "studio.Workspace", on_delete=models.CASCADE, related_name="shared_characters"
+        "studio.Workspace",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="shared_characters",
     )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OFFERED)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["created_at"]
+        ordering = ["created_at", "pk"]
         constraints = [
             models.UniqueConstraint(
                 fields=["character", "workspace"], name="one_share_per_workspace"
             ),
+            models.UniqueConstraint(
+                fields=["character", "offered_slug"], name="one_share_per_offered_slug"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="accepted") | models.Q(workspace__isnull=False),
+                name="accepted_share_has_workspace",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.character} shared with {self.workspace}"
+        return f"{self.character} offered to “{self.offered_slug}” ({self.get_status_display()})"
+
+    @property
+    def answered(self) -> bool:
+        """Whether the receiving owners have said anything yet (only then may we name them)."""
+        return self.status != self.Status.OFFERED

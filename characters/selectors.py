@@ -14,8 +14,10 @@ from studio.models import Role, Workspace
 
 
 def characters_visible_to(*, workspace: Workspace) -> QuerySet[Character]:
-    """Own characters plus those shared with the workspace."""
-    shared_ids = CharacterShare.objects.filter(workspace=workspace).values("character_id")
+    """Own characters plus those shared with the workspace and accepted by its owners."""
+    shared_ids = CharacterShare.objects.filter(
+        workspace=workspace, status=CharacterShare.Status.ACCEPTED
+    ).values("character_id")
     return Character.objects.filter(Q(workspace=workspace) | Q(pk__in=shared_ids))
 
 
@@ -72,18 +74,63 @@ def _attach_registrations(characters: list[Character], *, workspace: Workspace) 
 
 @dataclass(frozen=True)
 class RegistrationStatus:
-    """Where a character stands at one provider account."""
+    """Where a character stands at one provider account, and how it travels there.
+
+    "references": the provider keeps no characters (its adapter says so), so the
+    character goes with every take as reference images (and a clip where one fits).
+    """
 
     account: ProviderAccount
-    state: str  # "active", "pending", "failed" or "none"
+    state: str  # "active", "pending", "failed", "none" or "references"
     registration: Registration | None = None
     error: str = ""
+    note: str = ""  # how it travels, in words, where the state alone does not say
+
+    @property
+    def summary(self) -> str:
+        """One sentence for a message: what this account will do with the character."""
+        name = self.account.name
+        if self.state == "active":
+            return f"{name} has it saved as a character."
+        if self.state == "pending":
+            return f"{name} is learning it now."
+        if self.state == "references":
+            return f"At {name} it {self.note}"
+        if self.state == "failed":
+            return f"{name} could not register it ({self.error}); the next take there tries again."
+        return f"At {name} it {self.note}"
+
+
+def _travel_note(account: ProviderAccount, assets: list[ReferenceAsset]) -> tuple[str, str]:
+    """(state, note) for an account where the character is not registered: from the
+    adapter's declared capabilities only, never from which provider it is."""
+    caps = account.capabilities
+    images = sum(1 for asset in assets if asset.kind == ReferenceAsset.Kind.IMAGE)
+    clips = [a.duration_seconds or 0 for a in assets if a.kind == ReferenceAsset.Kind.CLIP]
+    if not caps.native_characters:
+        sent = min(images, caps.max_references)
+        low, high = caps.reference_clip_seconds or (0.0, 0.0)
+        clip = caps.max_reference_clips and any(low <= length <= high for length in clips)
+        parts = [f"{sent} reference image{'s' if sent != 1 else ''}"] if sent else []
+        if clip:
+            parts.append("a clip")
+        what = " and ".join(parts) or "nothing yet: add a reference image"
+        return "references", (
+            f"travels with each take as {what} (fewer when a scene has several characters): "
+            "it keeps no characters, so consistency rests on the references."
+        )
+    low, high = caps.character_clip_seconds or (0.0, float("inf"))
+    if caps.character_clip_seconds and not any(length >= low for length in clips):
+        return "none", (
+            f"needs a reference clip of at least {low:g} s before it can be registered there."
+        )
+    return "none", "is registered from its clip the first time a take there needs it."
 
 
 def character_registrations(
     *, character: Character, workspace: Workspace
 ) -> list[RegistrationStatus]:
-    """The character's standing at each enabled account of `workspace`, in three queries.
+    """The character's standing at each enabled account of `workspace`, in four queries.
 
     Active: an active registration. Pending: a registration job still under way.
     Failed: the newest failure (a failed registration row or registration job) when
@@ -92,6 +139,7 @@ def character_registrations(
     accounts = list(workspace.provider_accounts.filter(enabled=True).order_by("name", "pk"))
     if not accounts:
         return []
+    assets = list(character.assets.all())
     subject = character.registration_subject
     active: dict[int, Registration] = {}
     failures: dict[int, tuple[datetime, str]] = {}  # account id: (when, error message)
@@ -131,20 +179,60 @@ def character_registrations(
         elif account.pk in failures:
             statuses.append(RegistrationStatus(account, "failed", error=failures[account.pk][1]))
         else:
-            statuses.append(RegistrationStatus(account, "none"))
+            state, note = _travel_note(account, assets)
+            statuses.append(RegistrationStatus(account, state, note=note))
     return statuses
 
 
 def share_destinations(*, user: AbstractBaseUser, character: Character) -> QuerySet[Workspace]:
-    """The user's other workspaces they may add to (owner or editor), not yet shared with."""
+    """The user's other workspaces they may add to (owner or editor), with no offer waiting
+    and no share in use there. A workspace that declined or removed it may be offered again."""
+    in_use = CharacterShare.objects.filter(
+        character=character,
+        status__in=(CharacterShare.Status.OFFERED, CharacterShare.Status.ACCEPTED),
+        workspace__isnull=False,  # a NULL in NOT IN would exclude every workspace
+    ).values("workspace_id")
     return (
         Workspace.objects.filter(
             memberships__user=user, memberships__role__in=(Role.OWNER, Role.EDITOR)
         )
         .exclude(pk=character.workspace_id)
-        .exclude(shared_characters__character=character)
+        .exclude(pk__in=in_use)
         .order_by("name")
     )
+
+
+def shares_of(*, character: Character) -> QuerySet[CharacterShare]:
+    """Every offer and share of the character, for its own workspace's page.
+
+    The page names a workspace only once it has answered (`CharacterShare.answered`);
+    until then it shows the slug that was typed.
+    """
+    return character.shares.select_related("workspace").order_by("created_at", "pk")
+
+
+def share_offers_for(*, workspace: Workspace) -> QuerySet[CharacterShare]:
+    """Offers waiting for the workspace's owners to accept or decline, oldest first.
+
+    Each share carries `character.image_list` (its reference images, oldest first) once
+    evaluated; `.count()` stays one query for a dashboard figure.
+    """
+    images = ReferenceAsset.objects.filter(kind=ReferenceAsset.Kind.IMAGE).order_by(
+        "created_at", "pk"
+    )
+    return (
+        CharacterShare.objects.filter(workspace=workspace, status=CharacterShare.Status.OFFERED)
+        .select_related("character__workspace")
+        .prefetch_related(Prefetch("character__assets", queryset=images, to_attr="image_list"))
+        .order_by("created_at", "pk")
+    )
+
+
+def share_received(*, character: Character, workspace: Workspace) -> CharacterShare | None:
+    """The accepted share that puts another workspace's character in `workspace`'s library."""
+    return CharacterShare.objects.filter(
+        character=character, workspace=workspace, status=CharacterShare.Status.ACCEPTED
+    ).first()
 
 
 class HandleResolution:

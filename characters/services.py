@@ -17,7 +17,7 @@ from characters.fetch import FetchRefused, reference_fetch
 from characters.media import MediaRejected, inspect_upload
 from characters.mentions import MENTION_RE
 from characters.models import Character, CharacterShare, ReferenceAsset
-from studio.models import Scene, Workspace
+from studio.models import Membership, Role, Scene, Workspace
 
 _EXTENSIONS = {
     "image/jpeg": "jpg",
@@ -200,23 +200,117 @@ def character_delete(*, character: Character) -> None:
         asset.thumbnail.delete(save=False)
 
 
+Status = CharacterShare.Status
+_IN_USE = (Status.OFFERED, Status.ACCEPTED)
+
+
 def character_share(
-    *, character: Character, workspace_slug: str, created_by: AbstractBaseUser | None = None
+    *, character: Character, workspace_slug: str, offered_by: AbstractBaseUser | None = None
 ) -> CharacterShare:
-    """Let another workspace mention (not change) the character."""
-    try:
-        target = Workspace.objects.get(slug=workspace_slug.strip().lower())
-    except Workspace.DoesNotExist:
-        raise ValidationError(f"No workspace is called “{workspace_slug}”.") from None
-    if target.pk == character.workspace_id:
+    """Offer the character to the workspace with that slug; its owners accept or decline.
+
+    The answer never tells whether the slug names a workspace: an offer to a slug no
+    workspace has is recorded like any other and simply never gets an answer. When
+    `offered_by` owns the destination too, they are its receiving owner and the share
+    is accepted at once. A declined or removed share may be offered again.
+    """
+    slug = workspace_slug.strip().lower()
+    if slug == character.workspace.slug:
         raise ValidationError("A character is already available in its own workspace.")
-    share, created = CharacterShare.objects.get_or_create(
-        character=character, workspace=target, defaults={"created_by": created_by}
+    target = Workspace.objects.filter(slug=slug).first()
+    receives_at_once = (
+        target is not None
+        and offered_by is not None
+        and Membership.objects.filter(workspace=target, user=offered_by, role=Role.OWNER).exists()
     )
-    if not created:
-        raise ValidationError(f"{character.name} is already shared with {target.name}.")
+    try:
+        with transaction.atomic():
+            share = (
+                CharacterShare.objects.select_for_update()
+                .select_related("workspace")
+                .filter(character=character, offered_slug=slug)
+                .first()
+            )
+            if share is not None and share.status in _IN_USE:
+                raise _already_shared(share)
+            share = share or CharacterShare(character=character, offered_slug=slug)
+            share.workspace, share.created_by = target, offered_by
+            share.created_at = timezone.now()
+            share.status = Status.ACCEPTED if receives_at_once else Status.OFFERED
+            share.answered_by = offered_by if receives_at_once else None
+            share.answered_at = share.created_at if receives_at_once else None
+            share.save()
+    except IntegrityError:  # a concurrent offer of the same character to the same slug
+        raise _already_offered(character, slug) from None
     return share
 
 
+def _already_shared(share: CharacterShare) -> ValidationError:
+    if share.status == CharacterShare.Status.ACCEPTED:  # answered: naming them tells nothing new
+        return ValidationError(
+            f"{share.character.name} is already shared with {share.workspace.name}."
+        )
+    return _already_offered(share.character, share.offered_slug)
+
+
+def _already_offered(character: Character, slug: str) -> ValidationError:
+    return ValidationError(
+        f"{character.name} is already offered to “{slug}”: waiting for its owners to accept."
+    )
+
+
 def character_unshare(*, share: CharacterShare) -> None:
+    """The offering side withdraws an offer, revokes a share, or clears an answer."""
     share.delete()
+
+
+def _answer(
+    *, share: CharacterShare, expected: str, status: str, answered_by: AbstractBaseUser
+) -> None:
+    """Move the share on from `expected` with one conditional update.
+
+    The sender may withdraw at any moment, and two owners may answer at once: only
+    the first change counts, and a late one is told plainly.
+    """
+    now = timezone.now()
+    changed = CharacterShare.objects.filter(pk=share.pk, status=expected).update(
+        status=status, answered_by=answered_by, answered_at=now
+    )
+    if not changed:
+        raise ValidationError(
+            f"{share.character.name} is no longer waiting for an answer here: "
+            "the offer was withdrawn or already answered."
+            if expected == CharacterShare.Status.OFFERED
+            else f"{share.character.name} is no longer shared with this workspace."
+        )
+    share.status, share.answered_by, share.answered_at = status, answered_by, now
+
+
+def share_accept(*, share: CharacterShare, accepted_by: AbstractBaseUser) -> None:
+    """A receiving owner takes the offered character into their library."""
+    _answer(
+        share=share,
+        expected=CharacterShare.Status.OFFERED,
+        status=CharacterShare.Status.ACCEPTED,
+        answered_by=accepted_by,
+    )
+
+
+def share_decline(*, share: CharacterShare, declined_by: AbstractBaseUser) -> None:
+    """A receiving owner turns the offer down; the sender sees it and may offer again."""
+    _answer(
+        share=share,
+        expected=CharacterShare.Status.OFFERED,
+        status=CharacterShare.Status.DECLINED,
+        answered_by=declined_by,
+    )
+
+
+def share_remove(*, share: CharacterShare, removed_by: AbstractBaseUser) -> None:
+    """A receiving owner takes an accepted character out of their library."""
+    _answer(
+        share=share,
+        expected=CharacterShare.Status.ACCEPTED,
+        status=CharacterShare.Status.REMOVED,
+        answered_by=removed_by,
+    )

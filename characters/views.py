@@ -17,9 +17,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from characters import services
 from characters.forms import AssetUploadForm, CharacterForm, ShareForm
-from characters.models import Character
-from characters.selectors import character_library, character_registrations, share_destinations
+from characters.models import Character, CharacterShare, ReferenceAsset
+from characters.selectors import (
+    character_library,
+    character_registrations,
+    share_destinations,
+    share_offers_for,
+    share_received,
+    shares_of,
+)
 from characters.uploads import rejected_upload_messages
+from studio import throttles
 from studio.access import asset_for, character_for, membership_for, require
 from studio.http import HtmxHttpRequest, confirm_delete, serve_stored_file
 from studio.models import Membership
@@ -48,7 +56,17 @@ def _store_references(
 def character_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     membership = membership_for(request.user, slug)
     own, shared = character_library(workspace=membership.workspace)
-    context = {"membership": membership, "own": own, "shared": shared}
+    # Only owners answer offers, so only they are shown them.
+    offers = share_offers_for(workspace=membership.workspace) if membership.can_manage else []
+    context = {
+        "membership": membership,
+        "own": own,
+        "shared": shared,
+        "offers": offers,
+        # To warn before accepting a handle the library already uses.
+        "own_handles": {character.handle for character in own},
+        "shared_handles": {character.handle for character in shared},
+    }
     return render(request, "characters/character_list.html", context)
 
 
@@ -78,7 +96,13 @@ def _detail_context(
         "registrations": character_registrations(
             character=character, workspace=membership.workspace
         ),
-        "shares": character.shares.select_related("workspace") if owned else [],
+        "shares": shares_of(character=character) if owned else [],
+        # Receiving owners may take a shared character out of their library.
+        "received_share": (
+            share_received(character=character, workspace=membership.workspace)
+            if not owned and membership.can_manage
+            else None
+        ),
         "scenes": character.scenes.filter(episode__series__workspace=membership.workspace)
         .select_related("episode__series__workspace")
         .order_by("episode__series__title", "episode__number", "position"),
@@ -125,14 +149,20 @@ def character_edit(request: HtmxHttpRequest, slug: str, character_id: int) -> Ht
     return _character_form(request, membership, character=character)
 
 
-def _fetch_reference(form: CharacterForm | AssetUploadForm) -> UploadedFile | None:
+def _fetch_reference(
+    request: HtmxHttpRequest, membership: Membership, form: CharacterForm | AssetUploadForm
+) -> UploadedFile | None:
     """The checked file at the form's web address, if one was given.
 
     A refusal becomes an error on the address field, so the page shows it next to
-    what was typed.
+    what was typed; one by the import rate limit also makes the answer a 429.
     """
     url = form.cleaned_data.get("reference_url", "").strip()
     if not url:
+        return None
+    if refusal := throttles.reference_import(request, membership):
+        throttles.mark_refused(request, refusal)
+        form.add_error("reference_url", throttles.import_refused_message(refusal))
         return None
     try:
         return services.asset_fetch(url=url)
@@ -159,7 +189,7 @@ def _character_form(
     # Check the files even when a field is wrong, so one round trip names every problem.
     # The web address is fetched last, only once the rest is right: it may take a while.
     if request.method == "POST" and all([form.is_valid(), _check_references(request, form)]):
-        fetched = _fetch_reference(form)
+        fetched = _fetch_reference(request, membership, form)
         try:
             if form.is_valid():
                 return _save_character(request, membership, form, character, fetched)
@@ -242,7 +272,7 @@ def asset_upload(request: HtmxHttpRequest, slug: str, character_id: int) -> Http
             request, "Choose at least one image or clip to upload, or give its web address."
         )
         return redirect(character)
-    fetched = _fetch_reference(form)
+    fetched = _fetch_reference(request, membership, form)
     if fetched is not None:
         files = [*files, fetched]
     try:
@@ -309,14 +339,21 @@ def character_share(request: HtmxHttpRequest, slug: str, character_id: int) -> H
             share = services.character_share(
                 character=character,
                 workspace_slug=form.cleaned_data["slug"],
-                created_by=request.user,
+                offered_by=request.user,
             )
         except ValidationError as error:
             form.add_error(form.used_field, error)
         else:
-            messages.success(
-                request, f"{character.name} is now shared with {share.workspace.name}."
-            )
+            if share.status == CharacterShare.Status.ACCEPTED:  # the sender owns it there too
+                messages.success(
+                    request, f"{character.name} is now shared with {share.workspace.name}."
+                )
+            else:
+                # The same words whether or not a workspace has this slug.
+                messages.success(
+                    request,
+                    f"Offered to “{share.offered_slug}”: waiting for its owners to accept.",
+                )
             return redirect(character)
     context = _detail_context(request, membership, character, share_form=form)
     return render(request, "characters/character_detail.html", context, status=400)
@@ -334,5 +371,112 @@ def character_unshare(
     if share is None:
         raise Http404
     services.character_unshare(share=share)
-    messages.success(request, f"{share.workspace.name} can no longer use {character.name}.")
+    if share.status == CharacterShare.Status.ACCEPTED:
+        messages.success(request, f"{share.workspace.name} can no longer use {character.name}.")
+    elif share.status == CharacterShare.Status.OFFERED:
+        messages.success(request, f"The offer to “{share.offered_slug}” was withdrawn.")
+    else:
+        messages.success(
+            request,
+            f"{share.workspace.name} was taken off the list; you can offer {character.name} again.",
+        )
     return redirect(character)
+
+
+def _offer_for(membership: Membership, share_id: int) -> CharacterShare:
+    """An offer made to the member's workspace, for its owners to answer (403 for others).
+
+    Answered offers are found too, so a second click is told what happened.
+    """
+    share = (
+        CharacterShare.objects.select_related("character__workspace")
+        .filter(pk=share_id, workspace=membership.workspace)
+        .first()
+    )
+    if share is None:
+        raise Http404
+    require(membership, "manage")
+    return share
+
+
+def _answer_offer(
+    request: HtmxHttpRequest, slug: str, share_id: int, *, accept: bool
+) -> HttpResponse:
+    membership = membership_for(request.user, slug)
+    share = _offer_for(membership, share_id)
+    character = share.character
+    try:
+        if accept:
+            services.share_accept(share=share, accepted_by=request.user)
+        else:
+            services.share_decline(share=share, declined_by=request.user)
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+    else:
+        if accept:
+            messages.success(
+                request,
+                f"{character.name} from {character.workspace.name} is in your library: "
+                f"mention it as @{character.handle}.",
+            )
+        else:
+            messages.success(
+                request, f"You declined {character.name} from {character.workspace.name}."
+            )
+    return redirect("character_list", slug)
+
+
+@login_required
+@require_POST
+def share_accept(request: HtmxHttpRequest, slug: str, share_id: int) -> HttpResponse:
+    """A receiving owner accepts a character offered to their workspace."""
+    return _answer_offer(request, slug, share_id, accept=True)
+
+
+@login_required
+@require_POST
+def share_decline(request: HtmxHttpRequest, slug: str, share_id: int) -> HttpResponse:
+    """A receiving owner declines a character offered to their workspace."""
+    return _answer_offer(request, slug, share_id, accept=False)
+
+
+@login_required
+@require_GET
+def share_offer_picture(request: HtmxHttpRequest, slug: str, share_id: int) -> HttpResponse:
+    """The offered character's first image, for the owners deciding whether to accept it.
+
+    Served here rather than through asset_file: until they accept, the character is
+    not theirs to open.
+    """
+    membership = membership_for(request.user, slug)
+    share = _offer_for(membership, share_id)
+    if share.status != CharacterShare.Status.OFFERED:
+        raise Http404
+    images = share.character.assets.filter(kind=ReferenceAsset.Kind.IMAGE)
+    image = images.order_by("created_at", "pk").first()
+    if image is None:
+        raise Http404
+    return serve_stored_file(request, image.thumbnail, content_type="image/jpeg")
+
+
+@login_required
+@require_POST
+def share_remove(request: HtmxHttpRequest, slug: str, character_id: int) -> HttpResponse:
+    """A receiving owner takes a shared character out of their library."""
+    membership = membership_for(request.user, slug)
+    character = character_for(membership, character_id)
+    share = share_received(character=character, workspace=membership.workspace)
+    if share is None:  # one of the workspace's own characters: delete it instead
+        raise Http404
+    require(membership, "manage")
+    try:
+        services.share_remove(share=share, removed_by=request.user)
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+    else:
+        messages.success(
+            request,
+            f"{character.name} is no longer in this library; scenes that mention "
+            f"@{character.handle} will need another character before they generate.",
+        )
+    return redirect("character_list", slug)

@@ -6,6 +6,7 @@ Jobs open to staff the way takes do (see studio/admin.py): through a workspace r
 from collections import Counter
 
 from django.contrib import admin, messages
+from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -51,6 +52,8 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     readonly_fields = ["api_key_hint", "webhook_token", "health", "created_at", "updated_at"]
     exclude = ["api_key_encrypted", "webhook_secret_encrypted"]
     actions = ["close_breakers"]
+    # The base URL is checked like the studio's form (ProviderAccount.clean): public only.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(description="Breaker")
     def health(self, account: ProviderAccount) -> str:
@@ -196,11 +199,12 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Ask the provider for news now", permissions=["generate"])
     def poll_now(self, request, queryset) -> None:
+        from jobs import dispatch
         from jobs.tasks import poll_job
 
         running = queryset.filter(state__in=(JobState.QUEUED, JobState.RUNNING))
         for job_id in running.values_list("pk", flat=True):
-            poll_job.delay(job_id, force=True)
+            dispatch.send(poll_job, int(job_id), True)
         self.message_user(request, f"{running.count()} job(s) will be refreshed.", messages.SUCCESS)
 
 

@@ -95,6 +95,20 @@ def make_spritesheet(path: Path) -> bytes:
     return out.getvalue()
 
 
+STILL_WIDTH = 1280
+
+
+def stills(path: Path, fractions: list[float]) -> list[bytes]:
+    """JPEG frames at these fractions of a clip, up to STILL_WIDTH wide (reference images)."""
+    frames = _frames_at(path, fractions, width=STILL_WIDTH)
+    out = []
+    for frame in frames:
+        buffer = io.BytesIO()
+        frame.convert("RGB").save(buffer, format="JPEG", quality=90)
+        out.append(buffer.getvalue())
+    return out
+
+
 def cut_clip(path: Path, *, start: float, end: float) -> bytes:
     """Re-encode [start, end) seconds of a video as a small H.264 MP4 (a character's clip)."""
     if end <= start:

@@ -10,13 +10,14 @@ import secrets
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from studio.crypto import decrypt_secret, encrypt_secret
 
 if TYPE_CHECKING:
-    from jobs.providers.base import Capabilities
+    from jobs.providers.base import Capabilities, SentRequest
 
 
 class ProviderKind(models.TextChoices):
@@ -66,6 +67,15 @@ class ProviderAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    def clean(self) -> None:
+        """The base URL must be a public address (or in PROVIDER_ALLOWED_NETWORKS): the
+        worker sends requests there with this account's key."""
+        from jobs.providers.transport import base_url_problem
+
+        problem = base_url_problem(self.base_url) if self.base_url else None
+        if problem:
+            raise ValidationError({"base_url": problem})
 
     @property
     def capabilities(self) -> Capabilities:
@@ -181,6 +191,10 @@ class Job(models.Model):
     # A waiting job may not be sent before this (a rate limit's Retry-After, a backoff).
     not_before = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The task delivery that claimed the job's current step (send or download). If that
+    # delivery comes back (its worker process died and Celery requeued it), the step was
+    # lost with the process and is taken over at once, not after its lease.
+    claimed_by = models.CharField(max_length=64, blank=True, editable=False)
     poll_count = models.PositiveIntegerField(default=0)
     submitted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -203,8 +217,34 @@ class Job(models.Model):
         return self.state in TERMINAL_STATES
 
     @property
+    def sent(self) -> SentRequest | None:
+        """What went over the wire, in the provider's own words (None until it was sent)."""
+        if not self.sent_payload:
+            return None
+        from jobs.providers import ADAPTERS
+
+        return ADAPTERS[self.provider_account.kind].describe_sent(self.sent_payload)
+
+    @property
     def prompt(self) -> str:
-        return (self.sent_payload or {}).get("prompt") or self.request.get("prompt", "")
+        """The prompt as the provider read it; before it was sent, the one that will go."""
+        sent = self.sent
+        if sent is not None and sent.prompt:
+            return sent.prompt
+        return self.prompt_to_send
+
+    @property
+    def prompt_to_send(self) -> str:
+        """The compiled prompt with each character placeholder shown as its @handle."""
+        from jobs.providers.base import PLACEHOLDER
+
+        handles = {
+            c["subject"]: f"@{c.get('handle') or c.get('name', '')}"
+            for c in self.request.get("characters", [])
+            if c.get("subject")
+        }
+        prompt = str(self.request.get("prompt", ""))
+        return PLACEHOLDER.sub(lambda m: handles.get(m.group(1), m.group(0)), prompt)
 
     def move(self, to: str, *, only_from: tuple[str, ...] | None = None, **fields) -> bool:
         """Move forward to `to` with a conditional UPDATE; False if another worker moved first.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import tempfile
+import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from jobs import breaker, ledger, media, prices
+from jobs import breaker, dispatch, ledger, media, prices
 from jobs.locks import shared_lock
 from jobs.models import (
     IN_FLIGHT_STATES,
@@ -53,6 +54,7 @@ _ERROR_CODES = {
     "invalid": ErrorCode.INVALID_REQUEST,
     "auth": ErrorCode.AUTH,
     "not_found": ErrorCode.INVALID_REQUEST,
+    "not_ready": ErrorCode.PROVIDER_ERROR,
     "rate_limit": ErrorCode.RATE_LIMIT,
     "quota": ErrorCode.QUOTA,
     "unavailable": ErrorCode.PROVIDER_ERROR,
@@ -113,7 +115,7 @@ def _release_lane(job: Job) -> None:
         .values_list("pk", flat=True)[:room]
     )
     for job_id in waiting:
-        transaction.on_commit(lambda job_id=job_id: submit_job.delay(job_id))
+        dispatch.send(submit_job, job_id)
 
 
 # --- Submit -----------------------------------------------------------------
@@ -124,11 +126,37 @@ def _lane_has_room(account: ProviderAccount) -> bool:
     return in_flight < account.concurrency_limit
 
 
-def claim_for_submit(job_id: int) -> Job | None:
-    """PENDING -> SUBMITTING if the account has room in its lane, else leave it waiting."""
+def _send_lease_seconds(extra: float = 0) -> float:
+    """How long a send may hold its job: past its provider call's timeout, plus a margin.
+
+    Reconciliation waits this out, so it never looks for a create that is still on its
+    way (and that it would send again if the list did not show it yet).
+    """
+    return settings.JOBS_PROVIDER_TIMEOUT_SECONDS + settings.JOBS_SUBMIT_STALE_SECONDS + extra
+
+
+def _renew_send_lease(job: Job, *, extra: float = 0, **fields) -> None:
+    """Before each provider call of a send (registrations, the create): hold the job longer."""
+    Job.objects.filter(pk=job.pk, state=JobState.SUBMITTING).update(
+        next_poll_at=_now() + timedelta(seconds=_send_lease_seconds(extra)), **fields
+    )
+
+
+def claim_for_submit(job_id: int, *, delivery: str = "") -> Job | None:
+    """PENDING -> SUBMITTING if the account has room in its lane, else leave it waiting.
+
+    `delivery` is the task delivery's id: if the job is still SUBMITTING under that same
+    id, the delivery was requeued because its worker process died mid-send, and the send
+    is handed to reconciliation at once.
+    """
     with transaction.atomic():
         job = Job.objects.select_related("provider_account").filter(pk=job_id).first()
-        if job is None or job.state != JobState.PENDING:
+        if job is None:
+            return None
+        if delivery and job.state == JobState.SUBMITTING and job.claimed_by == delivery:
+            _lost_with_its_worker(job)
+            return None
+        if job.state != JobState.PENDING:
             return None
         if job.not_before and job.not_before > _now():
             return None  # waiting out a rate limit or a backoff
@@ -153,11 +181,25 @@ def claim_for_submit(job_id: int) -> Job | None:
             JobState.SUBMITTING,
             only_from=(JobState.PENDING,),
             submitted_at=_now(),
-            next_poll_at=None,
+            next_poll_at=_now() + timedelta(seconds=_send_lease_seconds()),
             not_before=None,
+            # Set again just before the create goes out: until then, nothing was sent.
+            sent_payload=None,
+            claimed_by=delivery,
         ):
             return None
     return job
+
+
+def _lost_with_its_worker(job: Job) -> None:
+    """A send whose worker process died: reconcile it now instead of after its lease."""
+    from jobs.tasks import reconcile_job
+
+    if Job.objects.filter(pk=job.pk, state=JobState.SUBMITTING).update(
+        state=JobState.UNKNOWN, next_poll_at=_now(), claimed_by="", updated_at=_now()
+    ):
+        log.warning("Job %s: its worker died while sending; reconciling now.", job.pk)
+        dispatch.send(reconcile_job, job)
 
 
 class _Moved(Exception):
@@ -264,10 +306,12 @@ def ensure_registrations(job: Job, provider: Provider) -> dict[str, RegisteredCh
             # character: one registers, the others wait for it and reuse it.
             wait = settings.JOBS_PROVIDER_TIMEOUT_SECONDS + 10
             lock = f"register:{job.provider_account_id}:{subject}"
+            _renew_send_lease(job, extra=wait)  # while it waits for the lock
             with shared_lock(lock, hold_seconds=wait, wait_seconds=wait):
-                existing = active.filter(subject=subject).first() or _register(
-                    job, provider, character
-                )
+                existing = active.filter(subject=subject).first()
+                if existing is None:
+                    _renew_send_lease(job)  # one provider call from now
+                    existing = _register(job, provider, character)
         found[subject] = RegisteredCharacter(existing.external_id, existing.external_name)
     return found
 
@@ -367,10 +411,10 @@ def _generation_request(job: Job, provider: Provider, mentions: dict) -> Generat
     )
 
 
-def submit(job_id: int) -> None:
+def submit(job_id: int, *, delivery: str = "") -> None:
     from jobs.tasks import poll_job
 
-    job = claim_for_submit(job_id)
+    job = claim_for_submit(job_id, delivery=delivery)
     if job is None:
         return
     provider = provider_for(job.provider_account)
@@ -388,8 +432,10 @@ def submit(job_id: int) -> None:
             return
         request = _generation_request(job, provider, mentions)
         # Recorded before sending: if we die after the send, reconciliation knows
-        # exactly what to look for at the provider.
-        Job.objects.filter(pk=job.pk).update(
+        # exactly what to look for at the provider (and, while it is unset, that nothing
+        # was sent, so the job can simply go back in line).
+        _renew_send_lease(
+            job,
             sent_payload={
                 "prompt": request.prompt,
                 "seconds": request.seconds,
@@ -408,9 +454,10 @@ def submit(job_id: int) -> None:
         breaker.record_success(job.provider_account_id)
         state = JobState.RUNNING if provider_job.status == "running" else JobState.QUEUED
         delay = _next_poll_delay(job, provider_job)
-        job.move(
+        # From UNKNOWN too: a reconciler that started meanwhile only records what it finds.
+        if not job.move(
             state,
-            only_from=(JobState.SUBMITTING,),
+            only_from=(JobState.SUBMITTING, JobState.UNKNOWN),
             provider_job_id=provider_job.provider_job_id,
             sent_payload=payload,
             progress=provider_job.progress,
@@ -418,8 +465,17 @@ def submit(job_id: int) -> None:
             attempts=0,
             error_code="",
             error_message="",
-        )
-        transaction.on_commit(lambda: poll_job.apply_async((job.pk,), countdown=delay))
+            claimed_by="",
+        ):
+            log.error(
+                "Job %s: %s accepted it as %s after the job had moved on (%s).",
+                job.pk,
+                provider.label,
+                provider_job.provider_job_id,
+                Job.objects.filter(pk=job.pk).values_list("state", flat=True).first(),
+            )
+            return
+        dispatch.send(poll_job, job, countdown=delay)
     finally:
         provider.close()
 
@@ -503,20 +559,39 @@ def _forget_lost_characters(
 
 def _back_in_line(job: Job, error: ProviderError, *, wait: float) -> None:
     """A create that was refused (never accepted): PENDING again, to go after `wait` seconds."""
+    _requeue(
+        job,
+        from_state=JobState.SUBMITTING,
+        wait=wait,
+        error_code=_ERROR_CODES[error.kind],
+        message=f"Waiting to retry: {error.message}",
+    )
+
+
+def _requeue(job: Job, *, from_state: str, wait: float, error_code: str, message: str) -> bool:
+    """Back to PENDING, unsent and still reserved, to go after `wait` seconds.
+
+    The one way a job moves back: only from a state whose create is known not to have
+    reached the provider (refused outright, or absent from an authoritative list).
+    """
     from jobs.tasks import submit_job
 
-    Job.objects.filter(pk=job.pk, state=JobState.SUBMITTING).update(
+    moved = Job.objects.filter(pk=job.pk, state=from_state).update(
         state=JobState.PENDING,
         attempts=F("attempts") + 1,
         not_before=_later(wait),
         next_poll_at=_later(wait),
-        error_code=_ERROR_CODES[error.kind],
-        error_message=f"Waiting to retry: {error.message}",
+        claimed_by="",
+        error_code=error_code,
+        error_message=message,
         updated_at=_now(),
     )
+    if not moved:
+        return False
     _release_lane(job)
     if wait <= 0:
-        transaction.on_commit(lambda: submit_job.delay(job.pk))
+        dispatch.send(submit_job, job)
+    return True
 
 
 def _note_health(job: Job, error: ProviderError) -> bool:
@@ -565,22 +640,25 @@ def poll(job_id: int, *, force: bool = False) -> None:
     apply_provider_status(job, provider_job)
     job.refresh_from_db()
     if job.state == JobState.DOWNLOADING:
-        transaction.on_commit(lambda: download_job.delay(job.pk))
+        dispatch.send(download_job, job)
     elif job.state in (JobState.QUEUED, JobState.RUNNING):
         delay = _next_poll_delay(job, provider_job)
         Job.objects.filter(pk=job.pk, state=job.state).update(
             next_poll_at=_later(delay), attempts=0
         )
-        transaction.on_commit(lambda: poll_job.apply_async((job.pk,), countdown=delay))
+        dispatch.send(poll_job, job, countdown=delay)
 
 
 def apply_provider_status(job: Job, provider_job: ProviderJob) -> None:
     """Move the job forward to what the provider reports (never backward)."""
     if provider_job.status == "succeeded":
-        result = {**job.result, "video_url": provider_job.video_url}
+        # When the provider said it was done: the wait for a downloadable result counts from here.
+        result = {**job.result, "video_url": provider_job.video_url, "completed_at": time.time()}
         if provider_job.usage is not None:
             result["usage"] = str(provider_job.usage)
-        moved = job.move(JobState.DOWNLOADING, progress=100, next_poll_at=_now(), result=result)
+        moved = job.move(
+            JobState.DOWNLOADING, progress=100, next_poll_at=_now(), result=result, attempts=0
+        )
         if moved:  # the provider is done with it: its slot is free while we download
             _release_lane(job)
     elif provider_job.status == "failed":
@@ -605,15 +683,62 @@ def apply_provider_status(job: Job, provider_job: ProviderJob) -> None:
 # --- Download ---------------------------------------------------------------
 
 
-def download(job_id: int) -> None:
+class _LeaseLost(Exception):
+    """Another delivery took the download over (this one stalled past its lease)."""
+
+
+class _DownloadLease:
+    """A claimed download's hold on its job, renewed while it makes progress (a heartbeat).
+
+    The lease is short (JOBS_DOWNLOAD_LEASE_SECONDS) so that a download whose worker was
+    killed is taken over within one lease; a live one renews it every third of a lease,
+    between chunks and between the steps after them. A renewal that finds the job taken
+    over stops this download: the other one finishes it.
+    """
+
+    def __init__(self, job: Job, delivery: str) -> None:
+        self.job_id = job.pk
+        self.delivery = delivery
+        self.seconds = settings.JOBS_DOWNLOAD_LEASE_SECONDS
+        self._renewed = time.monotonic()
+
+    def renew(self) -> None:
+        if time.monotonic() - self._renewed < self.seconds / 3:
+            return
+        held = Job.objects.filter(
+            pk=self.job_id, state=JobState.DOWNLOADING, claimed_by=self.delivery
+        ).update(next_poll_at=_now() + timedelta(seconds=self.seconds))
+        if not held:
+            raise _LeaseLost
+        self._renewed = time.monotonic()
+
+
+def _claim_download(job_id: int, delivery: str) -> bool:
+    """Claim a due download; a requeued delivery of a download in progress (its worker died)
+    takes it over at once instead of waiting out the lease."""
+    due = Q(next_poll_at__lte=_now())
+    if delivery:
+        due |= Q(claimed_by=delivery)
+    return bool(
+        Job.objects.filter(due, pk=job_id, state=JobState.DOWNLOADING).update(
+            next_poll_at=_now() + timedelta(seconds=settings.JOBS_DOWNLOAD_LEASE_SECONDS),
+            claimed_by=delivery or f"download:{job_id}:{time.time()}",
+        )
+    )
+
+
+def _result_deadline(job: Job) -> float:
+    """Unix time by which a video the provider reported finished must be downloadable."""
+    completed = float(job.result.get("completed_at") or job.updated_at.timestamp())
+    return completed + settings.JOBS_RESULT_WAIT_SECONDS
+
+
+def download(job_id: int, *, delivery: str = "") -> None:
     """Stream the finished video to storage, probe it, make previews, settle the cost."""
-    # The lease: a second delivery of this task, or the sweep, waits until it expires.
-    claimed = Job.objects.filter(
-        pk=job_id, state=JobState.DOWNLOADING, next_poll_at__lte=_now()
-    ).update(next_poll_at=_later(settings.JOBS_DOWNLOAD_LEASE_SECONDS))
-    if not claimed:
+    if not _claim_download(job_id, delivery):
         return
     job = Job.objects.select_related("provider_account").get(pk=job_id)
+    lease = _DownloadLease(job, job.claimed_by)
     timeout = max(120, settings.JOBS_PROVIDER_TIMEOUT_SECONDS)
     provider = provider_for(job.provider_account, timeout=timeout)
     provider_job = ProviderJob(
@@ -621,17 +746,30 @@ def download(job_id: int) -> None:
         status="succeeded",
         video_url=str(job.result.get("video_url") or ""),
     )
+    cap = settings.JOBS_RESULT_MAX_BYTES
     try:
         with tempfile.TemporaryDirectory(prefix="castboard-") as folder:
             path = Path(folder) / "video.mp4"
+            ends_at = time.monotonic() + settings.JOBS_DOWNLOAD_TIMEOUT_SECONDS
             with path.open("wb") as out:
                 size = 0
                 for chunk in provider.stream_result(provider_job, "video"):
-                    out.write(chunk)
                     size += len(chunk)
+                    if size > cap:
+                        raise provider.result_too_large(size, cap)
+                    if time.monotonic() > ends_at:
+                        raise ProviderError(
+                            "timeout",
+                            f"The download from {provider.label} took longer than "
+                            f"{settings.JOBS_DOWNLOAD_TIMEOUT_SECONDS} s.",
+                        )
+                    out.write(chunk)
+                    lease.renew()
             facts = media.probe_video(path)
+            lease.renew()
             thumbnail = media.make_thumbnail(path)
             spritesheet = media.make_spritesheet(path)
+            lease.renew()
             with path.open("rb") as stored:
                 name = default_storage.save(
                     f"workspaces/{job.workspace_id}/jobs/{job.pk}/video.mp4", File(stored)
@@ -643,22 +781,11 @@ def download(job_id: int) -> None:
                 f"workspaces/{job.workspace_id}/jobs/{job.pk}/spritesheet.jpg",
                 ContentFile(spritesheet),
             )
+    except _LeaseLost:
+        log.warning("Job %s: download taken over by another delivery; this one stops.", job.pk)
+        return
     except ProviderError as error:
-        if error.kind == "not_found":
-            _fail(
-                job,
-                ErrorCode.RESULT_INVALID,
-                f"The provider no longer has the video: {error.message}",
-            )
-        else:
-            wait = (
-                error.retry_after
-                if error.retry_after is not None
-                else backoff_seconds(job.attempts)
-            )
-            Job.objects.filter(pk=job.pk).update(
-                next_poll_at=_later(wait), attempts=F("attempts") + 1
-            )
+        _download_failed(job, provider, error)
         return
     except media.ResultUnusable as error:
         _fail(job, ErrorCode.RESULT_INVALID, str(error))
@@ -692,6 +819,9 @@ def download(job_id: int) -> None:
         },
         cost_actual=cost,
         next_poll_at=None,
+        claimed_by="",
+        error_code="",
+        error_message="",
     )
     if moved:
         ended(job)
@@ -700,23 +830,98 @@ def download(job_id: int) -> None:
             default_storage.delete(stored_name)
 
 
+def _download_failed(job: Job, provider: Provider, error: ProviderError) -> None:
+    """A download that did not complete: wait for a result not ready yet, retry a passing
+    failure with backoff (a limited number of times), or fail for good in plain words."""
+    if error.kind == "not_ready":
+        _wait_for_result(job, provider, error)
+        return
+    if error.kind == "not_found":
+        _fail(
+            job, ErrorCode.RESULT_INVALID, f"The provider no longer has the video: {error.message}"
+        )
+        return
+    if error.kind == "invalid":  # too large, or a link to an address we do not fetch
+        _fail(job, ErrorCode.RESULT_INVALID, error.message)
+        return
+    if job.attempts + 1 >= settings.JOBS_MAX_DOWNLOAD_ATTEMPTS:
+        _fail(
+            job,
+            ErrorCode.RESULT_INVALID,
+            f"The video could not be downloaded: {error.message} "
+            f"(gave up after {job.attempts + 1} tries).",
+        )
+        return
+    wait = error.retry_after if error.retry_after is not None else backoff_seconds(job.attempts)
+    Job.objects.filter(pk=job.pk, state=JobState.DOWNLOADING).update(
+        next_poll_at=_later(wait),
+        attempts=F("attempts") + 1,
+        claimed_by="",
+        error_message=f"Downloading again shortly: {error.message}",
+    )
+
+
+def _wait_for_result(job: Job, provider: Provider, error: ProviderError) -> None:
+    """The provider said the video is finished, but its content is not downloadable yet
+    (a webhook can arrive before it is): wait with backoff until the result's deadline."""
+    if time.time() > _result_deadline(job):
+        minutes = settings.JOBS_RESULT_WAIT_SECONDS / 60
+        _fail(
+            job,
+            ErrorCode.RESULT_INVALID,
+            f"{provider.label} said the video was finished, but it never became available to "
+            f"download (we waited {minutes:g} minutes). Nothing was charged; retry the take.",
+        )
+        return
+    try:
+        # Its truth now: a failure since then ends the job with the provider's reason.
+        status = provider.fetch(job.provider_job_id)
+    except ProviderError as fetch_error:
+        log.info("Job %s: status check while waiting failed: %s", job.pk, fetch_error)
+    else:
+        if status.status in ("failed", "cancelled"):
+            apply_provider_status(job, status)
+            return
+    wait = min(30.0, backoff_seconds(job.attempts))
+    Job.objects.filter(pk=job.pk, state=JobState.DOWNLOADING).update(
+        next_poll_at=_later(wait),
+        attempts=F("attempts") + 1,
+        claimed_by="",
+        error_message=f"Waiting for {provider.label} to make the finished video available "
+        f"to download ({error.message}).",
+    )
+
+
 # --- Reconcile --------------------------------------------------------------
 
 
+def _reconcile_due(now) -> Q:
+    return Q(state=JobState.UNKNOWN, next_poll_at__lte=now) | Q(
+        state=JobState.SUBMITTING, next_poll_at__lte=now
+    )
+
+
 def reconcile(job_id: int) -> None:
-    """Resolve a job whose create may or may not have reached the provider, without re-sending."""
+    """Resolve a job whose create may or may not have reached the provider.
+
+    Nothing is sent blindly: a create recorded as never sent goes back in line; one that
+    was sent is looked up in the provider's list; where that list shows every create (it
+    is authoritative) and this one is not there, it never arrived and goes back in line to
+    be sent once; elsewhere it fails as unconfirmed, unpaid.
+    """
     from jobs.tasks import poll_job
 
-    stale = _now() - timedelta(seconds=settings.JOBS_SUBMIT_STALE_SECONDS)
-    due = Q(state=JobState.UNKNOWN, next_poll_at__lte=_now()) | Q(
-        state=JobState.SUBMITTING, submitted_at__lt=stale
-    )
-    claimed = Job.objects.filter(due, pk=job_id).update(
-        state=JobState.UNKNOWN, next_poll_at=_later(settings.JOBS_LEASE_SECONDS)
+    claimed = Job.objects.filter(_reconcile_due(_now()), pk=job_id).update(
+        state=JobState.UNKNOWN, next_poll_at=_later(settings.JOBS_LEASE_SECONDS), claimed_by=""
     )
     if not claimed:
         return
     job = Job.objects.select_related("provider_account").get(pk=job_id)
+    if not job.sent_payload:
+        # The worker died before the create went out (or it was a registration, which is
+        # free and looked up by name): nothing reached the provider.
+        _resend(job, "The first try never reached the provider")
+        return
     provider = provider_for(job.provider_account)
     try:
         if not provider.capabilities.can_list_jobs:
@@ -754,6 +959,9 @@ def reconcile(job_id: int) -> None:
         key=lambda c: c.created_at or 0,
     )
     if not matches:
+        if provider.capabilities.list_is_authoritative:
+            _resend(job, f"{provider.label} has no record of the first try")
+            return
         _fail(
             job,
             ErrorCode.UNCONFIRMED,
@@ -770,4 +978,23 @@ def reconcile(job_id: int) -> None:
         provider_job_id=found.provider_job_id,
         next_poll_at=_now(),
     ):
-        transaction.on_commit(lambda: poll_job.delay(job.pk))
+        dispatch.send(poll_job, job)
+
+
+def _resend(job: Job, why: str) -> None:
+    """A create known not to have reached the provider goes back in line, to be sent once."""
+    if job.attempts + 1 >= settings.JOBS_MAX_SUBMIT_ATTEMPTS:
+        _fail(
+            job,
+            ErrorCode.UNCONFIRMED,
+            f"{why}, and it was tried {job.attempts + 1} times. Nothing was charged.",
+        )
+        return
+    if _requeue(
+        job,
+        from_state=JobState.UNKNOWN,
+        wait=0,
+        error_code="",
+        message=f"Sending again: {why}, so nothing was charged for it.",
+    ):
+        log.warning("Job %s: %s; back in line to be sent once.", job.pk, why)

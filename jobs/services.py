@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from jobs import dispatch
 from jobs.models import Budget, Job, JobKind, JobState, ProviderAccount, WebhookEvent
 from jobs.providers import provider_for
 from jobs.providers.base import ProviderError, ProviderJob, WebhookRejected
@@ -58,7 +59,9 @@ def job_create(
             budget_scope=budget_scope,
         )
         ledger.reserve(job=job, amount=cost_estimate)
-    submit_job.delay_on_commit(job.pk)
+    # If the broker is down, the job waits as PENDING and the sweep sends it later; the
+    # caller can tell from job.dispatch_deferred (and must not report an error).
+    dispatch.send(submit_job, job)
     return job
 
 
@@ -147,13 +150,14 @@ def webhook_receive(
         return 200, "Received."
     if notice.event_type.endswith(".completed"):
         # Verified news of completion: go straight to the download, which reads the
-        # result from the provider anyway (and retries if it is not there yet).
+        # result from the provider (and, if it is not downloadable yet, waits for it
+        # with backoff until the result's deadline: jobs.pipeline._wait_for_result).
         apply_provider_status(
             job, ProviderJob(provider_job_id=notice.provider_job_id, status="succeeded")
         )
-        transaction.on_commit(lambda: download_job.delay(job.pk))
+        dispatch.send(download_job, job)
     else:
         # Anything else is a nudge: a poll reads the provider's truth (a failure's reason).
         Job.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())
-        transaction.on_commit(lambda: poll_job.delay(job.pk))
+        dispatch.send(poll_job, job)
     return 200, "Received."

@@ -51,11 +51,12 @@ def run() -> dict[str, int]:
             task.delay(job_id)
         counts[name] = len(ids)
 
-    stale = now - timedelta(seconds=settings.JOBS_SUBMIT_STALE_SECONDS)
+    # Sends whose lease ran out (their worker died: the call's timeout has long passed),
+    # and jobs waiting to be looked up at the provider.
     ids = _due_ids(
         Job.objects.filter(
             Q(state=JobState.UNKNOWN, next_poll_at__lte=now)
-            | Q(state=JobState.SUBMITTING, submitted_at__lt=stale)
+            | Q(state=JobState.SUBMITTING, next_poll_at__lte=now)
         )
     )
     for job_id in ids:

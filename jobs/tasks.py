@@ -1,4 +1,9 @@
-"""Celery tasks: thin wrappers taking a job id and calling one pipeline step."""
+"""Celery tasks: thin wrappers taking a job id and calling one pipeline step.
+
+Send and download steps are told their delivery's id: a delivery that comes back while
+its job is still held under that id was requeued because its worker process died
+(acks late, reject on worker lost), and takes the step over at once.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,9 @@ from celery import shared_task
 from jobs import pipeline, sweep
 
 
-@shared_task(ignore_result=True)
-def submit_job(job_id: int) -> None:
-    pipeline.submit(job_id)
+@shared_task(bind=True, ignore_result=True)
+def submit_job(self, job_id: int) -> None:
+    pipeline.submit(job_id, delivery=self.request.id or "")
 
 
 @shared_task(ignore_result=True)
@@ -17,9 +22,9 @@ def poll_job(job_id: int, force: bool = False) -> None:
     pipeline.poll(job_id, force=force)
 
 
-@shared_task(ignore_result=True)
-def download_job(job_id: int) -> None:
-    pipeline.download(job_id)
+@shared_task(bind=True, ignore_result=True)
+def download_job(self, job_id: int) -> None:
+    pipeline.download(job_id, delivery=self.request.id or "")
 
 
 @shared_task(ignore_result=True)

@@ -75,9 +75,10 @@ def character_for(membership: Membership, character_id: int, *, shared: bool = T
     visible = Q(workspace=membership.workspace)
     if shared:
         visible |= Q(
-            pk__in=CharacterShare.objects.filter(workspace=membership.workspace).values(
-                "character_id"
-            )
+            # Accepted shares only: an offer (or one declined) opens nothing.
+            pk__in=CharacterShare.objects.filter(
+                workspace=membership.workspace, status=CharacterShare.Status.ACCEPTED
+            ).values("character_id")
         )
     try:
         return Character.objects.select_related("workspace").get(visible, pk=character_id)

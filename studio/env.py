@@ -52,6 +52,18 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def env_rate(name: str, default: str) -> str:
+    """A rate limit as "requests/seconds", e.g. "20/60"; checked here, parsed where used."""
+    raw = os.environ.get(name)
+    value = default if raw is None or not raw.strip() else raw.strip()
+    count, _, seconds = value.partition("/")
+    if not (count.isdigit() and seconds.isdigit() and int(count) > 0 and int(seconds) > 0):
+        raise ImproperlyConfigured(
+            f"{name} must look like 20/60 (requests per seconds), got {value!r}"
+        )
+    return value
+
+
 def env_secret(name: str, *, fallback_file: Path, generate: bool, length: int = 64) -> str:
     """Return the secret in `name`; on a development machine, one generated once into
     `fallback_file` when the variable is unset.

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
@@ -489,6 +490,20 @@ def take_derive(
         raise ValidationError(over.message) from None
 
 
+# Where in a span its stills are taken: near the start, the middle and near the end.
+STILL_FRACTIONS = (0.15, 0.5, 0.85)
+
+
+@dataclass
+class CharacterFromTake:
+    """What a span of a take gave a character: its clip, stills, and a registration job
+    where the take's provider keeps characters."""
+
+    clip: ReferenceAsset
+    stills: list[ReferenceAsset]
+    registration: Job | None
+
+
 def character_from_take(
     *,
     take: Take,
@@ -496,24 +511,25 @@ def character_from_take(
     start: float,
     end: float,
     created_by: AbstractBaseUser | None = None,
-) -> tuple[ReferenceAsset, Job]:
-    """Cut [start, end) of a finished take into the character's library and register it there.
+) -> CharacterFromTake:
+    """Cut [start, end) of a finished take into the character's library, with stills from it.
 
-    The cut joins the character's references; the take's provider learns the
-    character from it (OpenAI: the cut as the character's clip; the relay: its own
-    extract call on the finished task).
+    The clip and stills join the character's references, so it travels to every provider:
+    saved where a provider keeps characters (the take's provider learns it from the span
+    now: OpenAI from the clip, the relay by its own extract call on the finished task),
+    as reference images and a clip where a provider keeps none (Seedance).
     """
     job = take.job
     if job.state != JobState.SUCCEEDED or not job.video:
         raise ValidationError("Only a finished take can become a character.")
     if character.workspace_id != take.scene.episode.series.workspace_id:
         raise ValidationError("The character must belong to this workspace.")
-    provider = provider_for(job.provider_account)
-    try:
-        window = provider.capabilities.character_clip_seconds or (1.0, 30.0)
-        uses_extract = provider.capabilities.character_from_job and bool(job.provider_job_id)
-    finally:
-        provider.close()
+    caps = job.provider_account.capabilities
+    if caps.native_characters:
+        window = caps.character_clip_seconds or (1.0, 30.0)
+    else:  # the span becomes a reference clip: the provider's window for those
+        window = caps.reference_clip_seconds or (1.0, float(settings.REFERENCE_CLIP_MAX_SECONDS))
+    uses_extract = caps.native_characters and caps.character_from_job and bool(job.provider_job_id)
     low, high = window
     if not (low <= end - start <= high):
         raise ValidationError(
@@ -526,7 +542,10 @@ def character_from_take(
                 out.write(chunk)
         try:
             clip = media.cut_clip(path, start=start, end=end)
-        except ValueError as error:
+            cut = Path(folder) / "cut.mp4"
+            cut.write_bytes(clip)
+            pictures = media.stills(cut, list(STILL_FRACTIONS))
+        except (ValueError, media.ResultUnusable) as error:
             raise ValidationError(str(error)) from None
     asset = asset_add(
         character=character,
@@ -534,6 +553,17 @@ def character_from_take(
         label=f"from take {take.pk}",
         created_by=created_by,
     )
+    stills = [
+        asset_add(
+            character=character,
+            upload=SimpleUploadedFile(f"take-{take.pk}-still-{n}.jpg", picture, "image/jpeg"),
+            label=f"still from take {take.pk} at {start + (end - start) * fraction:.1f} s",
+            created_by=created_by,
+        )
+        for n, (picture, fraction) in enumerate(zip(pictures, STILL_FRACTIONS, strict=False), 1)
+    ]
+    if not caps.native_characters:
+        return CharacterFromTake(clip=asset, stills=stills, registration=None)
     source = {"subject": subject_of(character), "name": character.name}
     if uses_extract:
         source["from_provider_job_id"] = job.provider_job_id
@@ -547,7 +577,7 @@ def character_from_take(
             kind=JobKind.REGISTER_CHARACTER,
             budget_scope=budget_scope_of(take.scene),
         )
-    return asset, registration_job
+    return CharacterFromTake(clip=asset, stills=stills, registration=registration_job)
 
 
 def take_retry(*, take: Take, created_by: AbstractBaseUser | None = None) -> Take:

@@ -5,13 +5,17 @@ from __future__ import annotations
 from django.db.models import Case, Count, Prefetch, Q, QuerySet, When
 
 from characters.models import Character, ReferenceAsset
-from characters.selectors import characters_visible_to
+from characters.selectors import characters_visible_to, share_offers_for
+from studio.dashboard import work_of
 from studio.models import Episode, Scene, Series, Workspace
 
 
 def workspace_dashboard(*, workspace: Workspace) -> dict[str, object]:
+    """The dashboard: the workspace's counts and recent series, and its work (studio.dashboard:
+    in progress, awaiting review, failures, this month's spend, recent activity)."""
     series = (
         Series.objects.filter(workspace=workspace)
+        .select_related("workspace")  # for each card's link
         .annotate(episode_count=Count("episodes"))
         .order_by("-updated_at")[:6]
     )
@@ -21,6 +25,8 @@ def workspace_dashboard(*, workspace: Workspace) -> dict[str, object]:
         "series_count": Series.objects.filter(workspace=workspace).count(),
         "scene_count": Scene.objects.filter(episode__series__workspace=workspace).count(),
         "member_count": workspace.memberships.count(),
+        "offers_waiting": share_offers_for(workspace=workspace).count(),
+        **work_of(workspace),
     }
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from studio.env import env_bool, env_int, env_list, env_secret, env_str
+from studio.env import env_bool, env_int, env_list, env_rate, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CASTBOARD_VAR_DIR", str(BASE_DIR / "var")))
@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "studio.throttles.RefusalMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -197,7 +198,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Longer than any countdown/eta the app schedules (CELERY_MAX_TASK_DELAY), so a
 # delayed message is never redelivered while it is still waiting.
 CELERY_MAX_TASK_DELAY = 30 * 60
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60, "socket_connect_timeout": 3}
+# A web request that enqueues while Redis is down gives up quickly: the job's row is the
+# outbox the sweep reads (jobs.dispatch), so nothing is lost by not waiting.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
@@ -217,8 +226,18 @@ JOBS_PUBLIC_URL_SECONDS = env_int("JOBS_PUBLIC_URL_SECONDS", 3600, minimum=60)
 JOBS_MIN_POLL_SECONDS = float(env_int("JOBS_MIN_POLL_MS", 1000, minimum=100)) / 1000
 JOBS_WEBHOOK_SAFETY_POLL_SECONDS = env_int("JOBS_WEBHOOK_SAFETY_POLL_SECONDS", 60, minimum=5)
 JOBS_LEASE_SECONDS = env_int("JOBS_LEASE_SECONDS", 30, minimum=1)
-JOBS_DOWNLOAD_LEASE_SECONDS = env_int("JOBS_DOWNLOAD_LEASE_SECONDS", 300, minimum=5)
-JOBS_SUBMIT_STALE_SECONDS = env_int("JOBS_SUBMIT_STALE_SECONDS", 120, minimum=1)
+# A download holds its job for this long and renews it (a heartbeat) every third of it
+# while bytes arrive, so a killed worker's download is taken over within one lease.
+JOBS_DOWNLOAD_LEASE_SECONDS = env_int("JOBS_DOWNLOAD_LEASE_SECONDS", 30, minimum=3)
+# A job still "sending" this long past its provider call's timeout was lost with its worker:
+# it is reconciled (the call can no longer be under way, so looking cannot race it).
+JOBS_SUBMIT_STALE_SECONDS = env_int("JOBS_SUBMIT_STALE_SECONDS", 15, minimum=1)
+# Results: the largest video kept, the longest one download may take in all, and how long a
+# video the provider reports finished may take to become downloadable before the job fails.
+JOBS_RESULT_MAX_BYTES = env_int("JOBS_RESULT_MAX_BYTES", 4 * 1024**3, minimum=1024)
+JOBS_DOWNLOAD_TIMEOUT_SECONDS = env_int("JOBS_DOWNLOAD_TIMEOUT_SECONDS", 900, minimum=1)
+JOBS_RESULT_WAIT_SECONDS = env_int("JOBS_RESULT_WAIT_SECONDS", 900, minimum=1)
+JOBS_MAX_DOWNLOAD_ATTEMPTS = env_int("JOBS_MAX_DOWNLOAD_ATTEMPTS", 8, minimum=1)
 JOBS_RECONCILE_DELAY_SECONDS = env_int("JOBS_RECONCILE_DELAY_SECONDS", 5, minimum=0)
 JOBS_SWEEP_GRACE_SECONDS = env_int("JOBS_SWEEP_GRACE_SECONDS", 10, minimum=0)
 JOBS_LANE_RECHECK_SECONDS = env_int("JOBS_LANE_RECHECK_SECONDS", 30, minimum=1)
@@ -232,10 +251,28 @@ JOBS_BREAKER_FAILURES = env_int("JOBS_BREAKER_FAILURES", 3, minimum=1)
 JOBS_BREAKER_COOLDOWN_SECONDS = env_int("JOBS_BREAKER_COOLDOWN_SECONDS", 30, minimum=1)
 # The stability policy judges an account by its jobs of the last this-many days.
 JOBS_STABILITY_DAYS = env_int("JOBS_STABILITY_DAYS", 7, minimum=1)
+# Private networks (CIDRs) provider requests may go to: a self-hosted gateway, or the
+# emulators of `make run` (which sets 127.0.0.1/32). Empty by default: base URLs and result
+# links must be public addresses (jobs.providers.transport).
+PROVIDER_ALLOWED_NETWORKS = env_list("PROVIDER_ALLOWED_NETWORKS", [])
 # The emulators `make run` starts; the demo workspace's accounts point at them.
 EMULATOR_OPENAI_URL = env_str("EMULATOR_OPENAI_URL", "http://127.0.0.1:8101/v1")
 EMULATOR_RELAY_URL = env_str("EMULATOR_RELAY_URL", "http://127.0.0.1:8102/v1")
 EMULATOR_SEEDANCE_URL = env_str("EMULATOR_SEEDANCE_URL", "http://127.0.0.1:8103/api/v3")
+
+# Rate limits (studio.throttles), as requests/seconds, shared by every process through Redis.
+# Starting takes and importing references from the web: per user, and per workspace.
+RATE_LIMIT_GENERATE = env_rate("RATE_LIMIT_GENERATE", "20/60")
+RATE_LIMIT_GENERATE_WORKSPACE = env_rate("RATE_LIMIT_GENERATE_WORKSPACE", "60/60")
+RATE_LIMIT_IMPORT = env_rate("RATE_LIMIT_IMPORT", "20/60")
+RATE_LIMIT_IMPORT_WORKSPACE = env_rate("RATE_LIMIT_IMPORT_WORKSPACE", "60/60")
+# Failed sign-ins: per account name at one address, per address, and per account name.
+RATE_LIMIT_LOGIN = env_rate("RATE_LIMIT_LOGIN", "5/900")
+RATE_LIMIT_LOGIN_ADDRESS = env_rate("RATE_LIMIT_LOGIN_ADDRESS", "30/900")
+RATE_LIMIT_LOGIN_ACCOUNT = env_rate("RATE_LIMIT_LOGIN_ACCOUNT", "50/3600")
+# The request header holding the client's address when a proxy sets it (e.g.
+# HTTP_X_REAL_IP); empty: REMOTE_ADDR. Only set it behind a proxy that overwrites it.
+CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER", "")
 
 # Security: production defaults whenever DEBUG is off; each can be overridden.
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)

@@ -6,7 +6,7 @@ from django.urls import include, path
 
 from characters import views as characters
 from jobs import views as jobs
-from studio.views import costs, production, takes, workspaces
+from studio.views import auth, costs, production, takes, workspaces
 
 workspace_patterns = [
     path("", workspaces.dashboard, name="dashboard"),
@@ -56,6 +56,20 @@ workspace_patterns = [
         characters.character_unshare,
         name="character_unshare",
     ),
+    path(
+        "characters/<int:character_id>/shares/remove/",
+        characters.share_remove,
+        name="share_remove",
+    ),
+    path("characters/offers/<int:share_id>/accept/", characters.share_accept, name="share_accept"),
+    path(
+        "characters/offers/<int:share_id>/decline/", characters.share_decline, name="share_decline"
+    ),
+    path(
+        "characters/offers/<int:share_id>/picture/",
+        characters.share_offer_picture,
+        name="share_offer_picture",
+    ),
     # Series, episodes, scenes
     path("series/", production.series_list, name="series_list"),
     path("series/new/", production.series_create, name="series_create"),
@@ -91,7 +105,7 @@ workspace_patterns = [
 
 urlpatterns = [
     path("", workspaces.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", auth.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("workspaces/new/", workspaces.workspace_create, name="workspace_create"),
     path("w/<slug:slug>/", include(workspace_patterns)),

@@ -96,9 +96,10 @@ def _celery_uses_the_test_redis(redis_url):
 
 @pytest.fixture(autouse=True)
 def _breakers_start_closed(redis_url):
-    """Account ids come back between tests: no breaker state may leak from one to the next."""
+    """Account and user ids come back between tests: no breaker state or rate-limit count
+    may leak from one test to the next."""
     client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter("castboard:breaker:*"))
+    keys = [*client.scan_iter("castboard:breaker:*"), *client.scan_iter("castboard:rate:*")]
     if keys:
         client.delete(*keys)
     client.close()

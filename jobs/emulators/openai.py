@@ -38,6 +38,7 @@ from jobs.emulators.state import (
     QUEUED,
     RUNNING,
     SUCCEEDED,
+    InFlight,
     Once,
     Store,
     Timeline,
@@ -266,6 +267,7 @@ class OpenAIVideosEmulator(Emulator):
     def __init__(self, **config: Any) -> None:
         self.videos: Store[Video] = Store()
         self.characters: Store[Character] = Store()
+        self.in_flight = InFlight()
         self._seq = 0
         self._seq_lock = threading.Lock()
         self.webhooks = WebhookSender()
@@ -351,11 +353,13 @@ class OpenAIVideosEmulator(Emulator):
         self.videos.clear()
         self.characters.clear()
         self.webhooks.clear()
+        self.in_flight.clear()
 
     def extra_state(self) -> dict[str, Any]:
         return {
             "videos": len(self.videos),
             "characters": len(self.characters),
+            **self.in_flight.report(self.clock.now()),
             "webhooks": {"deliveries": self.webhooks.records()},
         }
 
@@ -631,6 +635,7 @@ class OpenAIVideosEmulator(Emulator):
             fps=config.fps,
             ttl=config.asset_ttl_seconds,
         )
+        self.in_flight.add(timeline)
         return self.videos.add(video.id, video)
 
     def _video(self, video_id: str) -> Video:

@@ -352,6 +352,40 @@ class Counters:
             self.downloads.clear()
 
 
+class InFlight:
+    """Provider jobs created and not yet finished at the emulator's clock, and the most
+    there ever were at once since reset: what a client's concurrency limit is checked by.
+
+    Each job is kept as its (start, finish) span, so the maximum is exact even when two
+    creates are recorded out of order by concurrent request threads.
+    """
+
+    def __init__(self) -> None:
+        self._spans: list[tuple[float, float]] = []
+        self._lock = threading.Lock()
+
+    def add(self, timeline: Timeline) -> None:
+        with self._lock:
+            self._spans.append((timeline.started, timeline.finishes_at))
+
+    def report(self, now: float) -> dict[str, int]:
+        """{"in_flight": jobs started and unfinished at `now`, "max_in_flight": the most ever}."""
+        with self._lock:
+            spans = list(self._spans)
+        in_flight = sum(1 for started, finishes in spans if started <= now < finishes)
+        # A job is in flight on [start, finish): at a shared instant, a finish comes first.
+        events = sorted([(finishes, -1) for _, finishes in spans] + [(s, 1) for s, _ in spans])
+        most = running = 0
+        for _, step in events:
+            running += step
+            most = max(most, running)
+        return {"in_flight": in_flight, "max_in_flight": most}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._spans.clear()
+
+
 # --- Prompt markers and timelines ------------------------------------------------------------
 
 _MARKER = re.compile(r"\s*\[\[emulate:(moderation|fail|latency=(\d+(?:\.\d+)?))\]\]")

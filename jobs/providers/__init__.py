@@ -31,4 +31,5 @@ def provider_for(account: ProviderAccount, *, timeout: float | None = None) -> P
         api_key=account.api_key(),
         model=account.model,
         http=shared_client(timeout),
+        max_result_bytes=settings.JOBS_RESULT_MAX_BYTES,
     )

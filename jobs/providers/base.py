@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -11,13 +12,25 @@ from typing import ClassVar, Literal
 
 import httpx
 
+from jobs.providers.transport import guarded_client
+from studio.netguard import AddressRefused
+
 # Where a compiled prompt names a character, e.g. {{character:12}}.
 PLACEHOLDER = re.compile(r"\{\{([a-z_]+:\d+)\}\}")
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 PricingUnit = Literal["second", "request", "token"]
+# "not_ready": a result that exists but cannot be downloaded yet (OpenAI's video_not_ready).
 ErrorKind = Literal[
-    "moderation", "invalid", "rate_limit", "quota", "unavailable", "auth", "not_found", "timeout"
+    "moderation",
+    "invalid",
+    "rate_limit",
+    "quota",
+    "unavailable",
+    "auth",
+    "not_found",
+    "not_ready",
+    "timeout",
 ]
 
 
@@ -45,6 +58,9 @@ class Capabilities:
     # The provider can take a character straight from one of its finished jobs.
     character_from_job: bool = False
     can_list_jobs: bool = False
+    # The list shows every create the account made, at once: a create it does not show
+    # never arrived, so it may be sent again (after a crash or a 500 on the create).
+    list_is_authoritative: bool = False
     can_cancel: bool = False
     result_variants: tuple[str, ...] = ("video",)
     # Reference clips per request (Seedance: up to 3) and how long each may be.
@@ -119,11 +135,33 @@ class ProviderJob:
 
 
 @dataclass(frozen=True)
+class SentRequest:
+    """What went to a provider, in its own words: the prompt it read, and each other thing
+    the request carried (its model, length, size, characters, references), one per line."""
+
+    prompt: str
+    inputs: tuple[str, ...] = ()
+
+
+def shown_briefly(value: object, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
 class WebhookNotice:
     event_id: str
     event_type: str
     provider_job_id: str
     payload: Mapping[str, object]
+
+
+def _in_words(size: int) -> str:
+    """A byte count as people read it: "78.1 KB", "1.2 GB"."""
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}"
+    return f"{size} bytes"
 
 
 class ProviderError(Exception):
@@ -168,14 +206,15 @@ class Provider(abc.ABC):
         model: str = "",
         http: httpx.Client | None = None,
         timeout: float = 30.0,
+        max_result_bytes: int | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.model = model
+        # The largest result we take: a declared size above it is refused before reading.
+        self.max_result_bytes = max_result_bytes
         self._owns_http = http is None
-        self.http = http or httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=5.0), follow_redirects=False
-        )
+        self.http = http or guarded_client(timeout)
 
     # --- Shared plumbing ----------------------------------------------------
 
@@ -194,14 +233,34 @@ class Provider(abc.ABC):
         )
 
     def _stream(self, url: str, **kwargs) -> Iterator[bytes]:
-        """GET `url` and yield its body in 1 MiB chunks; errors are classified like any answer."""
+        """GET `url` and yield its body as it arrives; errors are classified like any answer.
+
+        Chunks are whatever each read brings (not gathered into fixed sizes), so a caller
+        that watches the time sees a server that trickles bytes.
+        """
         from jobs.providers.http import classify_response
 
-        with self.http.stream("GET", url, **kwargs) as response:
-            if response.status_code >= 400:
-                response.read()
-                classify_response(response, provider=self.label)
-            yield from response.iter_bytes(chunk_size=1024 * 1024)
+        try:
+            with self.http.stream("GET", url, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    classify_response(response, provider=self.label)
+                declared = response.headers.get("content-length", "").strip()
+                cap = self.max_result_bytes
+                if cap is not None and declared.isdigit() and int(declared) > cap:
+                    raise self.result_too_large(int(declared), cap)
+                yield from response.iter_bytes()
+        except AddressRefused as refused:
+            raise ProviderError("invalid", refused.message, code="address_refused") from None
+
+    def result_too_large(self, size: int, cap: int) -> ProviderError:
+        """The refusal of a result larger than we keep (JOBS_RESULT_MAX_BYTES)."""
+        return ProviderError(
+            "invalid",
+            f"{self.label}'s video is {_in_words(size)}, more than the {_in_words(cap)} "
+            "Castboard keeps (JOBS_RESULT_MAX_BYTES); it was not stored.",
+            code="result_too_large",
+        )
 
     def close(self) -> None:
         if self._owns_http:  # a shared client stays open for the next adapter
@@ -244,6 +303,17 @@ class Provider(abc.ABC):
     def cancel(self, provider_job_id: str) -> bool:
         """Ask the provider to stop; False where it cannot."""
         return False
+
+    @classmethod
+    def describe_sent(cls, payload: Mapping[str, object]) -> SentRequest:
+        """A payload as it was sent (Job.sent_payload), for people: most providers take a
+        `prompt` field beside the rest; one whose body differs (Seedance) overrides this."""
+        return SentRequest(
+            prompt=str(payload.get("prompt") or ""),
+            inputs=tuple(
+                f"{key}: {shown_briefly(value)}" for key, value in payload.items() if key != "prompt"
+            ),
+        )
 
     def is_sent_job(self, candidate: ProviderJob, sent: Mapping[str, object]) -> bool:
         """Whether a listed job is the create recorded as `sent` (its prompt, seconds, size).

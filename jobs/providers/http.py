@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 
 from jobs.providers.base import ProviderError
+from jobs.providers.transport import guarded_client
+from studio.netguard import AddressRefused
 
 _clients: dict[tuple[int, float], httpx.Client] = {}
 _clients_lock = threading.Lock()
@@ -26,9 +28,7 @@ def shared_client(timeout: float) -> httpx.Client:
     with _clients_lock:
         client = _clients.get(key)
         if client is None or client.is_closed:
-            client = _clients[key] = httpx.Client(
-                timeout=httpx.Timeout(timeout, connect=5.0), follow_redirects=False
-            )
+            client = _clients[key] = guarded_client(timeout)
         return client
 
 
@@ -42,6 +42,10 @@ def send_once(
     """
     try:
         return http.request(method, url, **kwargs)
+    except AddressRefused as refused:
+        # Nothing was sent: the account (or the provider's link) points somewhere we do
+        # not go. A setting to change, not an outage: no retry, no breaker.
+        raise ProviderError("invalid", refused.message, code="address_refused") from None
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
         raise ProviderError("unavailable", f"Could not reach the provider ({error}).") from error
     except httpx.TimeoutException as error:

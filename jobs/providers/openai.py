@@ -50,6 +50,7 @@ class OpenAIProvider(Provider):
         extend_seconds=(4, 8, 12),
         character_clip_seconds=(2.0, 4.0),
         can_list_jobs=True,
+        list_is_authoritative=True,
         can_cancel=True,
         result_variants=("video", "thumbnail", "spritesheet"),
     )
@@ -179,7 +180,16 @@ class OpenAIProvider(Provider):
 
     def stream_result(self, job: ProviderJob, variant: str = "video") -> Iterator[bytes]:
         url = self._url(f"/videos/{job.provider_job_id}/content")
-        yield from self._stream(url, params={"variant": variant}, headers=self._headers())
+        try:
+            yield from self._stream(url, params={"variant": variant}, headers=self._headers())
+        except ProviderError as error:
+            if error.code != "video_not_ready":
+                raise
+            # Finished by its own account (a webhook can run ahead of the content), or
+            # still being made: either way, not gone. The pipeline waits for it.
+            raise ProviderError(
+                "not_ready", error.message, status_code=error.status_code, code=error.code
+            ) from error
 
     def list_recent(self, *, since: int) -> list[ProviderJob]:
         found: list[ProviderJob] = []

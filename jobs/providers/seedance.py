@@ -21,6 +21,8 @@ from jobs.providers.base import (
     ProviderJob,
     Reference,
     RegisteredCharacter,
+    SentRequest,
+    shown_briefly,
 )
 from jobs.providers.http import classify_response, send_once
 
@@ -86,6 +88,7 @@ class SeedanceProvider(Provider):
         character_clip_seconds=None,
         character_from_job=False,
         can_list_jobs=True,
+        list_is_authoritative=True,
         can_cancel=True,
         result_variants=("video",),
         max_reference_clips=3,
@@ -216,6 +219,24 @@ class SeedanceProvider(Provider):
             else:
                 content.append({**item, key: {"url": _shortened(item[key]["url"])}})
         return {**payload, "content": content}
+
+    @classmethod
+    def describe_sent(cls, payload: Mapping[str, Any]) -> SentRequest:
+        """Ark's body is a `content` list: the text item is the prompt, and each reference is
+        named as the prompt names it ("image 1", "video 1"), with its role and address."""
+        if "content" not in payload:  # the record made just before sending
+            return super().describe_sent(payload)
+        prompt, inputs, counts = "", [], {}
+        for item in payload.get("content") or []:
+            if item.get("type") == "text":
+                prompt = str(item.get("text") or "")
+                continue
+            kind = str(item.get("type", "")).removesuffix("_url")
+            counts[kind] = counts.get(kind, 0) + 1
+            url = str((item.get(item.get("type")) or {}).get("url") or "")
+            inputs.append(f"{kind} {counts[kind]} ({item.get('role', '')}): {shown_briefly(url, 90)}")
+        inputs += [f"{key}: {value}" for key, value in payload.items() if key != "content"]
+        return SentRequest(prompt=prompt, inputs=tuple(inputs))
 
     def fetch(self, provider_job_id: str) -> ProviderJob:
         response = send_once(

@@ -17,14 +17,30 @@ from django_htmx.http import reswap, retarget
 
 from characters import services as characters
 from characters.models import Character
+from characters.selectors import character_registrations
 from jobs import services as jobs
 from jobs.models import JobKind, ProviderAccount
-from studio import generation, takes
+from studio import generation, takes, throttles
 from studio.access import episode_for, membership_for, require, scene_for, take_for
 from studio.forms import DeriveForm, SceneForm, TakeCharacterForm
 from studio.http import HTMX_STOP_POLLING, HtmxHttpRequest, render_fragment, serve_stored_file
 from studio.models import Episode, Membership, Scene, Take
 from studio.storyboard import storyboard_scene, storyboard_scenes
+
+QUEUED_NOTE = (
+    "The job queue cannot be reached right now, so {what} will be sent as soon as it is back. "
+    "It is saved and its price reserved; do not generate it again, it will not be paid twice."
+)
+
+
+def _queued_note(takes: list[Take]) -> str:
+    """Where a take's first step could not be handed to the workers (Redis down), say that it
+    waits, so nobody retries work that will happen (jobs.dispatch)."""
+    waiting = [t for t in takes if getattr(t.job, "dispatch_deferred", False)]
+    if not waiting:
+        return ""
+    what = "it" if len(takes) == 1 else ("they" if len(waiting) == len(takes) else "some")
+    return " " + QUEUED_NOTE.format(what=what)
 
 
 def _accounts(membership: Membership) -> list[ProviderAccount]:
@@ -156,6 +172,8 @@ def scene_generate(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRe
             **_preflight(scene, _accounts(membership)),
         }
         return render(request, "studio/storyboard/generate_panel.html", context)
+    if refusal := throttles.generate(request, membership):
+        return throttles.generate_refused(request, refusal)
     choice = request.POST.get("account") or ""
     account = None
     if choice != "auto":
@@ -174,10 +192,12 @@ def scene_generate(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRe
             for problem in error.messages:
                 messages.error(request, problem)
         else:
+            going = "is queued for" if _queued_note([take]) else "is on its way to"
             messages.success(
                 request,
-                f"Take {take.pk} of scene {scene.number} is on its way to "
-                f"{take.job.provider_account.name} (about ${take.job.cost_estimate:.2f}).",
+                f"Take {take.pk} of scene {scene.number} {going} "
+                f"{take.job.provider_account.name} (about ${take.job.cost_estimate:.2f})."
+                f"{_queued_note([take])}",
             )
     if request.htmx:
         context = {"membership": membership, "scene": storyboard_scene(scene=scene)}
@@ -248,6 +268,8 @@ def episode_generate(request: HtmxHttpRequest, slug: str, episode_id: int) -> Ht
     membership = membership_for(request.user, slug)
     episode = episode_for(membership, episode_id)
     require(membership, "edit")
+    if request.method == "POST" and (refusal := throttles.generate(request, membership)):
+        return throttles.generate_refused(request, refusal)
     accounts = _accounts(membership)
     plan = _generate_plan(episode, accounts)
     if request.method == "POST" and request.POST.get("account") == "auto":
@@ -306,7 +328,7 @@ def _make_takes(request: HtmxHttpRequest, scenes: list[Scene], make, *, where: s
         messages.success(
             request,
             f"{len(made)} take{pluralize(len(made))} on {'their' if len(made) != 1 else 'its'} "
-            f"way{where} (about ${total:.2f}).",
+            f"way{where} (about ${total:.2f}).{_queued_note(made)}",
         )
     for problem in failed:
         messages.error(request, problem)
@@ -394,13 +416,17 @@ def take_retry(request: HtmxHttpRequest, slug: str, take_id: int) -> HttpRespons
     membership = membership_for(request.user, slug)
     take = take_for(membership, take_id)
     require(membership, "edit")
+    if refusal := throttles.generate(request, membership):
+        return throttles.generate_refused(request, refusal)
     try:
         new = generation.take_retry(take=take, created_by=request.user)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return _after_take_action(request, membership, take)
     account = new.job.provider_account
-    messages.success(request, f"Take {new.pk} retries take {take.pk} at {account}.")
+    messages.success(
+        request, f"Take {new.pk} retries take {take.pk} at {account}.{_queued_note([new])}"
+    )
     if request.htmx and request.POST.get("from") != "storyboard":
         response = render_fragment(
             request, "studio/scene_detail.html#takes", _scene_context(membership, take.scene)
@@ -435,6 +461,8 @@ def _derive(request: HtmxHttpRequest, slug: str, take_id: int, kind: str) -> Htt
     membership = membership_for(request.user, slug)
     take = take_for(membership, take_id)
     require(membership, "edit")
+    if refusal := throttles.generate(request, membership):
+        return throttles.generate_refused(request, refusal)
     form = DeriveForm(request.POST, kind=kind, capabilities=take.job.provider_account.capabilities)
     if form.is_valid():
         try:
@@ -451,7 +479,8 @@ def _derive(request: HtmxHttpRequest, slug: str, take_id: int, kind: str) -> Htt
             verb = "remixes" if kind == JobKind.REMIX else "extends"
             messages.success(
                 request,
-                f"Take {new.pk} {verb} take {take.pk} (about ${new.job.cost_estimate:.2f}).",
+                f"Take {new.pk} {verb} take {take.pk} (about ${new.job.cost_estimate:.2f})."
+                f"{_queued_note([new])}",
             )
             return redirect(f"{take.scene.get_absolute_url()}#take-{new.pk}")
     for field, problems in form.errors.items():
@@ -490,14 +519,21 @@ def take_character(request: HtmxHttpRequest, slug: str, take_id: int) -> HttpRes
             character = data.get("character") or Character(
                 workspace=membership.workspace, name=data["name"], handle=data["handle"]
             )
-            asset, _ = _character_from_take(request, take, character, data)
+            made = _character_from_take(request, take, character, data)
         except ValidationError as error:
             form.add_error(None, error)
         else:
+            asset = made.clip
+            travels = " ".join(
+                status.summary
+                for status in character_registrations(
+                    character=asset.character, workspace=membership.workspace
+                )
+            )
             messages.success(
                 request,
-                f"@{asset.character.handle} has a new {asset.duration_seconds:.1f} s clip "
-                f"from take {take.pk}; {take.job.provider_account.name} is learning it now.",
+                f"@{asset.character.handle} has a new {asset.duration_seconds:.1f} s clip and "
+                f"{len(made.stills)} stills from take {take.pk}. {travels}",
             )
             return redirect(asset.character.get_absolute_url())
     for problems in form.errors.values():

@@ -7,12 +7,15 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from studio import services
 from studio.access import member_for, membership_for, require
+from studio.dashboard import IN_PROGRESS_ID, ended_work_of, in_progress
 from studio.forms import MemberAddForm, MemberRoleForm, WorkspaceForm
-from studio.http import HtmxHttpRequest
+from studio.http import HTMX_STOP_POLLING, HtmxHttpRequest
 from studio.models import Membership
 from studio.selectors import workspace_dashboard
 
@@ -42,13 +45,39 @@ def workspace_create(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "studio/workspace_form.html", {"form": form})
 
 
+def _shown(value: str) -> set[int]:
+    """The take ids a polling block says it showed ("3,7,12"); anything else is ignored."""
+    return {int(part) for part in value.split(",") if part.isdigit()}
+
+
 @login_required
 @require_GET
 def dashboard(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """The workspace's work at a glance. Its in-progress block polls this same view (htmx,
+    targeting #in-progress) for itself alone, and for the sections a finished take changes
+    once one has left it; 286 stops the polling when nothing is in progress."""
     membership = membership_for(request.user, slug)
-    request.session["workspace"] = slug
-    context = {"membership": membership, **workspace_dashboard(workspace=membership.workspace)}
-    return render(request, "studio/dashboard.html", context)
+    workspace = membership.workspace
+    polled = (
+        request.htmx
+        and request.htmx.target == IN_PROGRESS_ID
+        and not request.htmx.history_restore_request
+    )
+    if polled:
+        work = in_progress(workspace, now=timezone.now())
+        context: dict[str, object] = {"membership": membership, "in_progress": work}
+        if work.moved_on(shown=_shown(request.GET.get("shown", ""))):
+            context |= {"refresh": True, **ended_work_of(workspace)}
+        response = render(request, "studio/dashboard.html#poll", context)
+        if not work.count:
+            response.status_code = HTMX_STOP_POLLING
+    else:
+        if request.session.get("workspace") != slug:  # a session write only when it changes
+            request.session["workspace"] = slug
+        context = {"membership": membership, **workspace_dashboard(workspace=workspace)}
+        response = render(request, "studio/dashboard.html", context)
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])  # one URL, two answers
+    return response
 
 
 @login_required

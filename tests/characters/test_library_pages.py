@@ -115,7 +115,8 @@ def test_it_shows_a_partner_only_the_registrations_at_its_own_accounts(
 ):
     partner = WorkspaceFactory(name="Harbour")
     partner_owner = MembershipFactory(workspace=partner, role=Role.OWNER).user
-    services.character_share(character=character, workspace_slug=partner.slug)
+    offer = services.character_share(character=character, workspace_slug=partner.slug)
+    services.share_accept(share=offer, accepted_by=partner_owner)
     theirs = ProviderAccountFactory(workspace=partner, name="Harbour relay")
     register(accounts["openai"], character, external_id="char_1")
     register(theirs, character, external_id="har_1")
@@ -172,7 +173,22 @@ def test_it_shows_where_the_character_is_registered_and_where_not_yet(
     assert "OpenAI main" in page
     assert "Registered</span>" in page
     assert "as Mina v2 <code>char_7f3</code>" in page
-    assert "Not registered yet; it registers on the first take that needs it." in page
+    # The relay makes characters from a clip of at least 1 s, and Mina has none yet.
+    assert "Not registered yet; it needs a reference clip of at least 1 s" in page
+
+
+def test_it_says_a_character_travels_as_references_where_a_provider_keeps_none(
+    owner_client, workspace, character
+):
+    ProviderAccountFactory(workspace=workspace, name="Ark", kind="seedance")
+    upload = SimpleUploadedFile("front.png", image_bytes("PNG"), "image/png")
+    services.asset_add(character=character, upload=upload)
+
+    page = owner_client.get(detail_url(character)).content.decode()
+
+    assert "As references</span>" in page
+    assert "travels with each take as 1 reference image" in page
+    assert "Not registered yet" not in page  # it never will be: nothing to wait for
 
 
 def test_it_shows_a_registration_under_way_as_registering(
@@ -378,12 +394,12 @@ def test_it_shares_with_the_workspace_chosen_in_the_select(
     client, members, character, own_workspaces
 ):
     client.force_login(members["editor"])
-    target = own_workspaces["edits"]
+    target = own_workspaces["owns"]  # they own it, so they accept it there too
 
     response = client.post(share_url(character), {"destination": target.pk}, follow=True)
 
     assert response.redirect_chain[-1][0] == character.get_absolute_url()
-    assert "Mina is now shared with B-roll." in messages_of(response)
+    assert "Mina is now shared with Ads." in messages_of(response)
     assert CharacterShare.objects.filter(character=character, workspace=target).exists()
 
 
@@ -487,7 +503,9 @@ def test_it_leaves_the_scenes_of_a_workspace_it_is_shared_with_alone(
     owner_client, workspace, character, episode
 ):
     partner = WorkspaceFactory()
-    services.character_share(character=character, workspace_slug=partner.slug)
+    offer = services.character_share(character=character, workspace_slug=partner.slug)
+    partner_owner = MembershipFactory(workspace=partner, role=Role.OWNER).user
+    services.share_accept(share=offer, accepted_by=partner_owner)
     theirs = scene_create(
         episode=EpisodeFactory(series=SeriesFactory(workspace=partner)), prompt="@mina waves."
     )

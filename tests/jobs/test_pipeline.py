@@ -298,10 +298,11 @@ def test_a_span_of_a_finished_take_becomes_a_registered_character(
     stranger = Character.objects.create(
         workspace=studio["workspace"], name="Stranger", handle="stranger"
     )
-    asset, job = character_from_take(take=take, character=stranger, start=0.5, end=3.0)
-    assert asset.kind == "clip"
-    assert asset.duration_seconds == pytest.approx(2.5, abs=0.3)
-    job = wait_for_job(job)
+    made = character_from_take(take=take, character=stranger, start=0.5, end=3.0)
+    assert made.clip.kind == "clip"
+    assert made.clip.duration_seconds == pytest.approx(2.5, abs=0.3)
+    assert [still.kind for still in made.stills] == ["image"] * 3
+    job = wait_for_job(made.registration)
     assert job.state == "succeeded", job.error_message
     registration = Registration.objects.get(subject=f"character:{stranger.pk}")
     assert job.result["external_id"] == registration.external_id

@@ -486,7 +486,12 @@ def test_suggestions_list_own_characters_first_then_shared_ones_by_prefix(owner_
     CharacterFactory(workspace=workspace, handle="mira", name="Mira")
     CharacterFactory(workspace=workspace, handle="ilse", name="Ilse")
     shared = CharacterFactory(workspace=partner, handle="maat", name="Maat")
-    CharacterShare.objects.create(character=shared, workspace=workspace)
+    CharacterShare.objects.create(
+        character=shared,
+        workspace=workspace,
+        offered_slug=workspace.slug,
+        status=CharacterShare.Status.ACCEPTED,
+    )
     CharacterFactory(workspace=partner, handle="mole", name="Mole")  # not shared with us
     url = _url("mention_suggestions", workspace.slug)
     response = owner_client.get(url, {"q": "@Mi"}, headers=HTMX)

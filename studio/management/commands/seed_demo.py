@@ -7,8 +7,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.urls import reverse
 from PIL import Image, ImageDraw
@@ -198,12 +199,21 @@ class Command(BaseCommand):
             ("Seedance (emulator)", ProviderKind.SEEDANCE, settings.EMULATOR_SEEDANCE_URL, ""),
         ):
             if not ProviderAccount.objects.filter(workspace=workspace, kind=kind).exists():
-                account_save(
-                    account=ProviderAccount(
-                        workspace=workspace, name=name, kind=kind, base_url=url, model=model
-                    ),
-                    api_key="emulator-demo-key",
-                )
+                try:
+                    account_save(
+                        account=ProviderAccount(
+                            workspace=workspace, name=name, kind=kind, base_url=url, model=model
+                        ),
+                        api_key="emulator-demo-key",
+                    )
+                except ValidationError as error:
+                    # The emulators listen on loopback, which accounts may only reach where
+                    # an operator allows it (make run does).
+                    raise CommandError(
+                        f"The demo account {name} at {url} was refused: "
+                        f"{' '.join(error.messages)} Run the demo with make run, or set "
+                        "PROVIDER_ALLOWED_NETWORKS=127.0.0.1/32."
+                    ) from None
 
         # A monthly cap, so the Costs page and the refusal of an over-budget take are on show.
         Budget.objects.get_or_create(

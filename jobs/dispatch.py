@@ -1,0 +1,65 @@
+"""Handing a job's next step to the workers, after the transaction that made it due commits.
+
+The job's row is the outbox: its state and due time (Job.next_poll_at) say what must
+happen next, and the sweep (beat) enqueues whatever is due. So a message that cannot be
+sent, because Redis is down or restarting, loses nothing: the step is marked due and
+goes once the broker is back. Sending is only the fast path, and its failure is never
+an error for the person who asked for the work (a generate that answered 500 while
+its take was already made and would later be paid for led to retries that paid twice).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from celery import Task
+from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
+
+from jobs.models import Job, JobState
+
+log = logging.getLogger(__name__)
+
+# What publishing raises when the broker cannot be reached (kombu wraps most of them).
+BROKER_ERRORS = (KombuError, RedisError, OSError)
+
+
+def send(
+    task: Task, job: Job | int, *args: Any, countdown: float | None = None, **kwargs: Any
+) -> None:
+    """Enqueue `task(job_id, *args)` when the current transaction commits (at once outside one).
+
+    If the broker cannot take it, the job is marked due and, when `job` is a Job,
+    `job.dispatch_deferred` is set, so a caller can say the work is queued, not under way.
+    """
+    job_id = job if isinstance(job, int) else job.pk
+
+    def publish() -> None:
+        options = {"countdown": countdown} if countdown else {}
+        try:
+            task.apply_async((job_id, *args), kwargs or None, **options)
+        except BROKER_ERRORS as error:
+            if not isinstance(job, int):
+                job.dispatch_deferred = True
+            log.warning(
+                "Job %s: could not enqueue %s (%s); the sweep sends it once the broker is back.",
+                job_id,
+                task.name,
+                error,
+            )
+            _due_now(job_id, countdown)
+
+    transaction.on_commit(publish)
+
+
+def _due_now(job_id: int, countdown: float | None) -> None:
+    due = timezone.now() + timedelta(seconds=countdown or 0)
+    # Only rows that would otherwise wait: a PENDING job never enqueued has no due time,
+    # and the sweep would first wait out its grace period.
+    Job.objects.filter(pk=job_id, state=JobState.PENDING, next_poll_at__isnull=True).update(
+        next_poll_at=due
+    )
