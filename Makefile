@@ -41,9 +41,9 @@ run: install  ## Migrate, seed the demo, and start Redis, emulators, worker, bea
 	$(BIN)/python manage.py seed_demo
 ifeq ($(origin REDIS_URL),undefined)
 	@echo "REDIS_URL is unset: starting an embedded Redis on 127.0.0.1:$(EMBEDDED_REDIS_PORT)."
-	REDIS_URL=redis://127.0.0.1:$(EMBEDDED_REDIS_PORT)/0 $(BIN)/honcho -f Procfile start
+	REDIS_URL=redis://127.0.0.1:$(EMBEDDED_REDIS_PORT)/0 $(BIN)/python -m studio.supervisor Procfile
 else
-	$(BIN)/honcho -f Procfile start worker beat web emulators announce
+	$(BIN)/python -m studio.supervisor Procfile worker beat web emulators announce
 endif
 
 worker: install  ## Run one Celery worker (needs REDIS_URL)

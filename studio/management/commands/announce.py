@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 import urllib.request
 
@@ -40,5 +39,4 @@ class Command(BaseCommand):
                 "  Ctrl-C stops everything.\n"
             )
         )
-        # Stay alive: the supervisor stops every process when one exits.
-        signal.pause()
+        # Then exit: the Procfile marks it `once`, so the supervisor does not restart it.
