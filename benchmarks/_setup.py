@@ -329,8 +329,9 @@ class Bench:
             (self.run_dir / folder).mkdir(parents=True)
         # Registered first, so it runs last: after the worker has stopped writing.
         self._stack.callback(self._remove_files)
-        redis, self.redis_url = start_redis_server(self.run_dir / "redis")
-        self._stack.callback(stop_process, redis)
+        self.redis, self.redis_url = start_redis_server(self.run_dir / "redis")
+        # Whichever Redis runs at the end (a benchmark may stop and restart it).
+        self._stack.callback(lambda: stop_process(self.redis))
         web_port = free_port()
         configure_django(
             self.run_dir, redis_url=self.redis_url, public_url=f"http://127.0.0.1:{web_port}"
