@@ -342,7 +342,8 @@ class Bench:
         self.worker = start_worker(
             self.run_dir, redis_url=self.redis_url, concurrency=self.worker_concurrency
         )
-        self._stack.callback(self.worker.stop)
+        # Whichever worker runs at the end (recovery.py replaces the one it kills).
+        self._stack.callback(lambda: self.worker.stop())
         self.sweeper = Sweeper()
         self.sweeper.start()
         self._stack.callback(self.sweeper.stop)
