@@ -68,7 +68,7 @@ class ReferenceAssetAdmin(admin.ModelAdmin):
         url = reverse(
             "asset_file", args=[character.workspace.slug, character.pk, asset.pk, "thumbnail"]
         )
-        return format_html('<img src="{}" alt="" style="height:48px;border-radius:4px">', url)
+        return format_html('<img src="{}" alt="" height="48">', url)
 
 
 @admin.register(CharacterShare)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from studio.csp import CSP, storage_origins
 from studio.env import env_bool, env_int, env_list, env_rate, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "studio.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -285,6 +287,34 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (studio.csp, in Django 6.0's SECURE_CSP shape), enforced in every
+# run mode: scripts and styles come from our static files only, never inline, and htmx is
+# told never to eval (templates/base.html). On S3, media views redirect players and
+# thumbnails to signed URLs on the bucket's host. SECURE_CSP_REPORT_ONLY=true is the escape
+# hatch: the same policy is only reported (in the browser's console), not enforced.
+_MEDIA_ORIGINS = storage_origins(
+    bucket=AWS_STORAGE_BUCKET_NAME,
+    endpoint_url=env_str("AWS_S3_ENDPOINT_URL"),
+    region=env_str("AWS_S3_REGION_NAME"),
+)
+_CONTENT_SECURITY_POLICY = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:", "blob:", *_MEDIA_ORIGINS],
+    "media-src": [CSP.SELF, "blob:", *_MEDIA_ORIGINS],
+    "connect-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+if env_bool("SECURE_CSP_REPORT_ONLY", False):
+    SECURE_CSP, SECURE_CSP_REPORT_ONLY = {}, _CONTENT_SECURITY_POLICY
+else:
+    SECURE_CSP, SECURE_CSP_REPORT_ONLY = _CONTENT_SECURITY_POLICY, {}
 
 LOGGING = {
     "version": 1,

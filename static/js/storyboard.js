@@ -97,22 +97,22 @@
 
   // The textarea asks the server (htmx) for characters matching what follows the "@" at
   // the caret; a newer keystroke replaces an older request, and nothing is asked when the
-  // caret is not in a mention.
-  window.castboardMentionQuery = function (textarea) {
-    return typedMention(textarea);
-  };
-
+  // caret is not in a mention. The input listener below sends "mention-query" only while
+  // the caret is in one, and the query is added as the request leaves: htmx evaluates no
+  // expression under the Content-Security-Policy (no trigger filter, no js: values).
   function enableMentions(textarea) {
     var form = textarea.closest("[data-mention-url]");
     if (!form || textarea.hasAttribute("hx-get")) return;
     var box = mentionBox(textarea);
     textarea.setAttribute("hx-get", form.dataset.mentionUrl);
-    textarea.setAttribute("hx-trigger", "input[castboardMentionQuery(this) !== null] changed delay:120ms");
+    textarea.setAttribute("hx-trigger", "mention-query changed delay:120ms");
     textarea.setAttribute("hx-target", "#" + box.id);
     textarea.setAttribute("hx-swap", "innerHTML");
     textarea.setAttribute("hx-sync", "this:replace");
     textarea.setAttribute("hx-params", "q");
-    textarea.setAttribute("hx-vals", "js:{q: castboardMentionQuery(event.target) || ''}");
+    textarea.addEventListener("htmx:configRequest", function (event) {
+      if (event.detail.elt === textarea) event.detail.parameters.q = typedMention(textarea) || "";
+    });
     htmx.process(textarea);
     box.addEventListener("htmx:afterSwap", function () {
       var query = typedMention(textarea);
@@ -128,8 +128,11 @@
 
   document.addEventListener("input", function (event) {
     var textarea = event.target;
-    if (textarea.matches("[data-mention-url] textarea[name=prompt]") && typedMention(textarea) === null) {
+    if (!textarea.matches("[data-mention-url] textarea[name=prompt]")) return;
+    if (typedMention(textarea) === null) {
       closeBox(textarea);
+    } else if (textarea.hasAttribute("hx-get")) {
+      htmx.trigger(textarea, "mention-query");
     }
   });
 

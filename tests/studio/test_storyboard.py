@@ -123,7 +123,7 @@ def test_a_take_in_flight_shows_its_state_progress_and_estimate_and_polls(
     assert '<span class="badge state-running">Generating</span>' in card
     assert f'aria-label="Take {take.pk} progress"' in card
     assert 'aria-valuenow="40"' in card
-    assert 'style="width: 40%"' in card
+    assert '<progress class="progress" max="100" value="40"' in card  # filled, with no style=
     assert "OpenAI · 40% · about $0.80" in card
     assert f'hx-get="{_url("scene_status", _slug(episode), scene.pk)}"' in card
     assert 'hx-trigger="every 1s"' in card
