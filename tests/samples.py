@@ -78,3 +78,38 @@ def bomb_png_bytes(size: tuple[int, int] = (20_000, 20_000)) -> bytes:
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     crc = zlib.crc32(kind + data)
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def detailed_image_bytes(fmt: str = "PNG", size: tuple[int, int] = (640, 480), **options) -> bytes:
+    """An RGB image with detail all over (a Mandelbrot set and two gradients), so its
+    encoded pixels run to the end of the file and cutting it short damages them."""
+    gradient = Image.linear_gradient("L")
+    bands = (
+        Image.effect_mandelbrot(size, (-2.0, -1.2, 0.8, 1.2), 40),
+        gradient.resize(size),
+        gradient.transpose(Image.Transpose.ROTATE_90).resize(size),
+    )
+    buffer = io.BytesIO()
+    Image.merge("RGB", bands).save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def flat_rgba_png_bytes(size: tuple[int, int] = (6300, 6300)) -> bytes:
+    """A transparent RGBA PNG with an opaque red band across its middle third.
+
+    Written by hand, a row at a time: 6300x6300 takes about 150 KB and under a second,
+    and never holds the 160 MB picture that Pillow would need to save it.
+    """
+    width, height = size
+    clear = b"\x00" + bytes(4 * width)
+    band = b"\x00" + bytes((200, 40, 40, 255)) * width
+    rows = (band if height // 3 <= y < 2 * height // 3 else clear for y in range(height))
+    compressor = zlib.compressobj(6)
+    pixels = b"".join(compressor.compress(row) for row in rows) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", pixels)
+        + _png_chunk(b"IEND", b"")
+    )

@@ -8,6 +8,7 @@ import struct
 
 import av
 import pytest
+import pyvips
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.http.multipartparser import MultiPartParser
@@ -17,10 +18,18 @@ from PIL import ExifTags, Image, ImageFile
 
 from characters.media import InspectedMedia, MediaRejected, inspect_upload
 from characters.uploads import CappedUploadHandler, rejected_upload_messages
-from tests.samples import bomb_png_bytes, clip_bytes, gif_bytes, image_bytes
+from tests.samples import (
+    bomb_png_bytes,
+    clip_bytes,
+    detailed_image_bytes,
+    gif_bytes,
+    image_bytes,
+)
 
 BLUE = (20, 40, 220)
 RED = (200, 40, 40)
+# Large enough that every format is decoded reduced (JPEG at 1/2, PNG and WebP halved).
+LARGE = (2000, 1500)
 
 
 def inspect(data: bytes, name: str) -> InspectedMedia:
@@ -49,6 +58,16 @@ def marked_picture(size: tuple[int, int]) -> Image.Image:
 def is_blue(pixel: tuple[int, ...]) -> bool:
     red, _green, blue = pixel[:3]
     return blue > 150 and red < 100
+
+
+def encoded(picture: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def damaged_message(name: str) -> str:
+    return f"{name} looks like an image but could not be read; it may be damaged or cut short."
 
 
 # --- Images ---------------------------------------------------------------------------------
@@ -145,6 +164,116 @@ def test_it_applies_exif_orientation_to_thumbnails():
     assert (media.width, media.height) == (48, 64)
     assert thumbnail.size == (48, 64)
     assert is_blue(thumbnail.getpixel((40, 4)))  # the blue corner is now top right
+
+
+# --- Large images, decoded reduced ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_it_turns_a_large_image_upright_by_its_exif_orientation(fmt):
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # stored sideways; shown turned 90° clockwise
+
+    media = inspect(encoded(marked_picture(LARGE), fmt, exif=exif), "portrait.bin")
+    thumbnail = thumbnail_of(media)
+
+    assert (media.width, media.height) == (1500, 2000)
+    assert thumbnail.size == (360, 480)
+    assert is_blue(thumbnail.getpixel((300, 20)))  # the blue corner is now top right
+    assert not is_blue(thumbnail.getpixel((60, 20)))
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_a_large_images_dominant_color_is_the_mean_of_the_picture(fmt):
+    """Three quarters red and one quarter blue average to (155, 40, 85), #9b2855.
+
+    Decoding the whole picture at full size gave exactly that for PNG and JPEG, and
+    #9a2855 for this lossy WebP; libwebp's scaled decode gives #9a2854.
+    """
+    media = inspect(encoded(marked_picture(LARGE), fmt), "front.bin")
+    color = bytes.fromhex(media.dominant_color.removeprefix("#"))
+
+    assert all(abs(got - mean) <= 1 for got, mean in zip(color, (155, 40, 85), strict=True))
+    if fmt != "WEBP":
+        assert media.dominant_color == "#9b2855"
+
+
+def half_clear(size: tuple[int, int]) -> Image.Image:
+    """The marked picture with its right half transparent."""
+    picture = marked_picture(size).convert("RGBA")
+    picture.paste((0, 0, 0, 0), (size[0] // 2, 0, size[0], size[1]))
+    return picture
+
+
+def blue_and_clear_paletted(size: tuple[int, int]) -> bytes:
+    """Palette index 0 transparent (a tRNS chunk), the left half blue."""
+    picture = Image.new("P", size, 0)
+    picture.putpalette([0, 0, 0, *BLUE])
+    picture.paste(1, (0, 0, size[0] // 2, size[1]))
+    return encoded(picture, "PNG", transparency=0)
+
+
+CUTOUTS = {
+    "rgba-png": (lambda: encoded(half_clear(LARGE), "PNG"), "#b693c0"),
+    "rgba-webp": (lambda: encoded(half_clear(LARGE), "WEBP", lossless=True, method=0), "#b693c0"),
+    "paletted-png": (lambda: blue_and_clear_paletted(LARGE), "#8993ed"),
+    "clear-png": (lambda: encoded(Image.new("RGBA", LARGE, (0, 0, 0, 0)), "PNG"), "#ffffff"),
+    "clear-webp": (lambda: encoded(Image.new("RGBA", LARGE, (0, 0, 0, 0)), "WEBP"), "#ffffff"),
+}
+
+
+@pytest.mark.parametrize("cutout", CUTOUTS)
+def test_transparent_areas_of_a_large_image_count_as_white(cutout):
+    """As the thumbnail shows them; the same colours as flattening at full size gave."""
+    make, color = CUTOUTS[cutout]
+
+    assert inspect(make(), "cutout.bin").dominant_color == color
+
+
+@pytest.mark.parametrize(
+    ("fmt", "options"),
+    [
+        ("JPEG", {}),
+        ("JPEG", {"progressive": True}),
+        ("PNG", {}),
+        ("WEBP", {}),
+        ("WEBP", {"lossless": True, "method": 0}),
+    ],
+    ids=["jpeg", "progressive-jpeg", "png", "webp", "lossless-webp"],
+)
+def test_it_rejects_a_large_image_that_is_cut_short(fmt, options):
+    """Decoding reduced still reads every byte of the picture."""
+    data = detailed_image_bytes(fmt, LARGE, **options)
+
+    assert rejection(data[: len(data) * 95 // 100], "front.bin") == damaged_message("front.bin")
+
+
+def test_it_rejects_a_large_png_with_damaged_pixel_data():
+    data = bytearray(detailed_image_bytes("PNG", LARGE))
+    middle = len(data) * 2 // 3
+    data[middle : middle + 64] = bytes(64)
+
+    assert rejection(bytes(data), "front.bin") == damaged_message("front.bin")
+
+
+def test_it_rejects_a_jpeg_that_is_cut_short():
+    data = detailed_image_bytes("JPEG", (300, 300))
+
+    assert rejection(data[: len(data) // 2], "front.jpg") == damaged_message("front.jpg")
+
+
+def test_it_rejects_a_webp_over_the_pixel_cap_without_decoding_it(settings, monkeypatch):
+    settings.REFERENCE_IMAGE_MAX_PIXELS = 1000
+    decodes = []
+    monkeypatch.setattr(pyvips.Image, "webpload_source", lambda *args, **kw: decodes.append(args))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda image: decodes.append(image))
+
+    message = rejection(image_bytes("WEBP", size=(64, 48)), "big.webp")
+
+    assert (
+        message == "big.webp is 64\N{MULTIPLICATION SIGN}48 pixels; the limit is 0.001 megapixels."
+    )
+    assert decodes == []
 
 
 # --- Clips ----------------------------------------------------------------------------------
@@ -253,6 +382,10 @@ def rotated_90_clockwise(mp4: bytes) -> bytes:
         (image_bytes("PNG", size=(1200, 600)), "wide.png"),
         (image_bytes("PNG", size=(300, 900)), "tall.png"),
         (image_bytes("PNG", size=(100, 80)), "small.png"),
+        (image_bytes("PNG", size=(4000, 1000)), "wide-shrunk.png"),
+        (image_bytes("PNG", size=(1000, 4000)), "tall-shrunk.png"),
+        (image_bytes("JPEG", size=(4000, 3000)), "drafted.jpg"),
+        (image_bytes("WEBP", size=(3000, 1000)), "scaled.webp"),
         (clip_bytes(seconds=0.25, size=(640, 360)), "wide.mp4"),
     ],
 )
