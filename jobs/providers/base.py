@@ -311,7 +311,9 @@ class Provider(abc.ABC):
         return SentRequest(
             prompt=str(payload.get("prompt") or ""),
             inputs=tuple(
-                f"{key}: {shown_briefly(value)}" for key, value in payload.items() if key != "prompt"
+                f"{key}: {shown_briefly(value)}"
+                for key, value in payload.items()
+                if key != "prompt"
             ),
         )
 

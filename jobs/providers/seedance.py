@@ -234,7 +234,8 @@ class SeedanceProvider(Provider):
             kind = str(item.get("type", "")).removesuffix("_url")
             counts[kind] = counts.get(kind, 0) + 1
             url = str((item.get(item.get("type")) or {}).get("url") or "")
-            inputs.append(f"{kind} {counts[kind]} ({item.get('role', '')}): {shown_briefly(url, 90)}")
+            role = item.get("role", "")
+            inputs.append(f"{kind} {counts[kind]} ({role}): {shown_briefly(url, 90)}")
         inputs += [f"{key}: {value}" for key, value in payload.items() if key != "content"]
         return SentRequest(prompt=prompt, inputs=tuple(inputs))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def _rows() -> dict[str, list[str]]:
 
 
 def _lengths(durations: tuple[int, ...]) -> str:
-    steps = {b - a for a, b in zip(durations, durations[1:], strict=False)}
+    steps = {b - a for a, b in itertools.pairwise(durations)}
     if len(durations) > 3 and steps == {1}:
         return f"{durations[0]} to {durations[-1]}"
     return ", ".join(str(d) for d in durations)
@@ -45,9 +46,10 @@ def test_each_row_states_the_lengths_sizes_and_limits_the_adapter_declares(kind)
         assert references.startswith(f"{caps.max_references} image")
     if caps.max_reference_clips:
         assert f"{caps.max_reference_clips} clips" in references
-    assert priced == {"second": "per second", "request": "per video", "token": "per token"}[
-        caps.pricing_unit
-    ]
+    assert (
+        priced
+        == {"second": "per second", "request": "per video", "token": "per token"}[caps.pricing_unit]
+    )
 
 
 def test_the_readme_sends_users_to_the_guide_in_the_repository():

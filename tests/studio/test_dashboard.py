@@ -602,7 +602,7 @@ def test_owners_see_how_many_character_offers_wait_for_them(client, members, wor
     client.force_login(members["owner"])
     page = client.get(url).content.decode()
     assert "1 character offered to this workspace is waiting for an owner" in page
-    assert f'{reverse("character_list", args=[workspace.slug])}#offers' in page
+    assert f"{reverse('character_list', args=[workspace.slug])}#offers" in page
 
     client.force_login(members["editor"])  # only owners can answer an offer
     assert "offered to this workspace" not in client.get(url).content.decode()

@@ -54,9 +54,7 @@ def test_a_missing_secret_is_refused_by_name_where_none_may_be_generated(monkeyp
     assert not path.exists()  # nothing generated behind the operator's back
 
 
-def test_a_secret_generated_earlier_is_not_used_where_none_may_be_generated(
-    monkeypatch, tmp_path
-):
+def test_a_secret_generated_earlier_is_not_used_where_none_may_be_generated(monkeypatch, tmp_path):
     # A var/ folder copied from a development machine must not slip into production.
     monkeypatch.delenv("SOME_SECRET", raising=False)
     path = tmp_path / "secret"
