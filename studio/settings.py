@@ -98,6 +98,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite makes the file, not its folder: on a fresh checkout var/ does not exist yet.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     # IMMEDIATE takes the write lock at BEGIN, so read-then-write services
     # (scene reordering) serialise on SQLite as they do on PostgreSQL's row locks.
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}

@@ -78,3 +78,12 @@ def test_a_development_machine_still_starts_with_generated_keys(tmp_path):
     result = _manage("check", env=env)
     assert result.returncode == 0, result.stderr
     assert {p.name for p in tmp_path.iterdir()} >= {"secret_key", "encryption_key"}
+
+
+def test_a_fresh_checkout_migrates_without_a_var_folder(tmp_path):
+    folder = tmp_path / "var-not-made-yet"
+    env = _production_env(folder)  # keys given: nothing else would make the folder
+    env.pop("DATABASE_URL", None)  # the default: SQLite under the var folder
+    result = _manage("migrate", "--noinput", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (folder / "castboard.sqlite3").exists()
