@@ -226,7 +226,7 @@ def character_share(
     try:
         with transaction.atomic():
             share = (
-                CharacterShare.objects.select_for_update()
+                CharacterShare.objects.select_for_update(of=("self",))
                 .select_related("workspace")
                 .filter(character=character, offered_slug=slug)
                 .first()
