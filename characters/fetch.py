@@ -29,7 +29,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile
 
 from characters.media import format_bytes
-from studio.netguard import (  # noqa: F401 - is_public_address is part of this module's API
+from jobs.netguard import (  # noqa: F401 - is_public_address is part of this module's API
     IPNetwork,
     address_allowed,
     is_local_name,

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class StudioConfig(AppConfig):
     name = "studio"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from studio import startup  # noqa: F401 - registers the deploy check of the keys

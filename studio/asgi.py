@@ -6,3 +6,7 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
 application = get_asgi_application()
+
+from studio.startup import require_secrets  # noqa: E402 - needs the apps loaded
+
+require_secrets()

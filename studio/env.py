@@ -71,17 +71,14 @@ def env_secret(name: str, *, fallback_file: Path, generate: bool, length: int = 
     `generate` is on only with DEBUG (settings.py): in production every web process and
     worker must share one value, and a key generated per machine would make what one host
     stored (provider keys encrypted with ENCRYPTION_KEYS, signed sessions) unreadable on
-    another. So off DEBUG a missing secret stops the process, naming the variable.
+    another. So off DEBUG a missing secret is left empty (never generated), and the
+    processes that would use it refuse to start, naming it (studio.startup).
     """
     raw = os.environ.get(name)
     if raw:
         return raw
     if not generate:
-        raise ImproperlyConfigured(
-            f"{name} must be set when DEBUG is off: every web process and worker needs the "
-            f"same value (see .env.example). Castboard only generates one itself for a "
-            f"development machine, with DEBUG=true."
-        )
+        return ""
     if fallback_file.exists():
         return fallback_file.read_text().strip()
     fallback_file.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CASTBOARD_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-# Off DEBUG both must be set (the same on every process); a missing one stops the process.
+# Off DEBUG both must be set, the same on every process: the web, workers and beat refuse to
+# start without them (studio.startup), naming them; commands that need neither still run.
 SECRET_KEY = env_secret("SECRET_KEY", fallback_file=VAR_DIR / "secret_key", generate=DEBUG)
 # Keys that encrypt provider API keys at rest. Comma-separated: the first
 # encrypts, all of them decrypt, so a key can be rotated without downtime.
@@ -27,6 +28,11 @@ ENCRYPTION_KEYS = [
         "ENCRYPTION_KEYS", fallback_file=VAR_DIR / "encryption_key", generate=DEBUG
     ).split(",")
     if key.strip()
+]
+MISSING_SECRETS = [
+    name
+    for name, value in (("SECRET_KEY", SECRET_KEY), ("ENCRYPTION_KEYS", ENCRYPTION_KEYS))
+    if not value
 ]
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])

@@ -7,6 +7,10 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
 application = get_wsgi_application()
 
+from studio.startup import require_secrets  # noqa: E402 - needs the apps loaded
+
+require_secrets()
+
 from studio.heap import freeze_startup_objects  # noqa: E402 - needs the apps loaded
 
 freeze_startup_objects()

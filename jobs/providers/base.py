@@ -12,8 +12,8 @@ from typing import ClassVar, Literal
 
 import httpx
 
+from jobs.netguard import AddressRefused
 from jobs.providers.transport import guarded_client
-from studio.netguard import AddressRefused
 
 # Where a compiled prompt names a character, e.g. {{character:12}}.
 PLACEHOLDER = re.compile(r"\{\{([a-z_]+:\d+)\}\}")

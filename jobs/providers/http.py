@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
+from jobs.netguard import AddressRefused
 from jobs.providers.base import ProviderError
 from jobs.providers.transport import guarded_client
-from studio.netguard import AddressRefused
 
 _clients: dict[tuple[int, float], httpx.Client] = {}
 _clients_lock = threading.Lock()

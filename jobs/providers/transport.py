@@ -19,7 +19,7 @@ import httpcore
 import httpx
 from django.conf import settings
 
-from studio import netguard
+from jobs import netguard
 
 PRIVATE = (
     "{where} is on a private network; Castboard only sends provider requests, and "

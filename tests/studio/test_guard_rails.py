@@ -61,15 +61,52 @@ def test_a_malformed_setting_stops_the_process_with_its_name(tmp_path):
     assert "DEBUG must be a boolean (true/false, 1/0), got 'perhaps'" in result.stderr
 
 
+def _run(argv: list[str], *, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - our own interpreter and tools, fixed arguments
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+# The processes that serve or work, each started as an operator would.
+SERVING = {
+    "web (WSGI)": [sys.executable, "-c", "import studio.wsgi"],
+    "web (ASGI)": [sys.executable, "-c", "import studio.asgi"],
+    "worker": [sys.executable, "-m", "celery", "-A", "studio", "worker", "--pool", "solo"],
+    "beat": [sys.executable, "-m", "celery", "-A", "studio", "beat"],
+}
+
+
+@pytest.mark.parametrize("process", sorted(SERVING))
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "ENCRYPTION_KEYS"])
-def test_production_without_a_key_stops_the_process_with_its_name(tmp_path, missing):
-    env = _production_env(tmp_path)
+def test_production_without_a_key_stops_the_process_with_its_name(tmp_path, missing, process):
+    env = _production_env(tmp_path) | {"REDIS_URL": "redis://127.0.0.1:9/0"}
     del env[missing]
-    result = _manage("check", env=env)
+    argv = [*SERVING[process]]
+    if process == "beat":
+        argv += ["--schedule", str(tmp_path / "beat-schedule")]
+    result = _run(argv, env=env)
     assert result.returncode != 0
-    assert f"{missing} must be set when DEBUG is off" in result.stderr
+    assert f"{missing} must be set when DEBUG is off" in result.stdout + result.stderr
     # Nothing generated: a second host would have had a different key.
-    assert not list(tmp_path.iterdir())
+    assert not (tmp_path / "secret_key").exists()
+    assert not (tmp_path / "encryption_key").exists()
+
+
+def test_the_deploy_check_names_a_missing_key(tmp_path):
+    env = _production_env(tmp_path)
+    del env["ENCRYPTION_KEYS"]
+    result = _manage("check", "--deploy", env=env)
+    assert result.returncode != 0
+    assert "studio.E001" in result.stdout + result.stderr
+    assert "ENCRYPTION_KEYS must be set when DEBUG is off" in result.stdout + result.stderr
+
+
+def test_commands_that_need_no_key_still_run_without_them(tmp_path):
+    env = _production_env(tmp_path)
+    del env["SECRET_KEY"], env["ENCRYPTION_KEYS"]
+    result = _manage("makemigrations", "--check", "--dry-run", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "No changes detected" in result.stdout
 
 
 def test_a_development_machine_still_starts_with_generated_keys(tmp_path):
