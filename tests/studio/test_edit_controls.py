@@ -5,27 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-
-from characters.models import CharacterShare
-from characters.services import asset_add
-from jobs.models import Budget, JobState
-from jobs.services import budget_set
-from studio.models import Take
-from tests.factories import (
-    CharacterFactory,
-    EpisodeFactory,
-    SceneFactory,
-    SeriesFactory,
-    WorkspaceFactory,
-)
-from tests.jobs.factories import JobFactory, ProviderAccountFactory
-from tests.samples import image_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -53,51 +36,6 @@ class Controls(HTMLParser):
         for name in ("hx-post", "hx-get"):
             if attributes.get(name):
                 self.found.add((name, attributes[name]))
-
-
-@pytest.fixture
-def world(workspace, members) -> dict:
-    """A series, an episode whose first scene has a running, a finished and a failed take,
-    a character with a reference and a share, and a series budget; values are primary keys."""
-    account = ProviderAccountFactory(workspace=workspace, name="OpenAI", kind="openai")
-    series = SeriesFactory(workspace=workspace)
-    episode = EpisodeFactory(series=series)
-    dawn = SceneFactory(episode=episode, title="Dawn")
-    SceneFactory(episode=episode, title="Dusk")
-    character = CharacterFactory(workspace=workspace, name="Mina", handle="mina")
-    asset = asset_add(
-        character=character, upload=SimpleUploadedFile("front.png", image_bytes(), "image/png")
-    )
-    share = CharacterShare.objects.create(character=character, workspace=WorkspaceFactory())
-
-    def take(state: str, **job_fields) -> int:
-        job = JobFactory(provider_account=account, state=state, **job_fields)
-        return Take.objects.create(scene=dawn, job=job).pk
-
-    return {
-        "slug": workspace.slug,
-        "series": series.pk,
-        "episode": episode.pk,
-        "scene": dawn.pk,
-        "character": character.pk,
-        "asset": asset.pk,
-        "share": share.pk,
-        "member": workspace.memberships.get(user=members["viewer"]).pk,
-        "budget": budget_set(
-            workspace=workspace,
-            scope=f"series:{series.pk}",
-            cap=Decimal("50"),
-            period=Budget.Period.MONTH,
-            label=series.title,
-        ).pk,
-        "running": take(JobState.PENDING),
-        "finished": take(
-            JobState.SUCCEEDED,
-            provider_job_id="video_finished",
-            result={"duration": 8.0, "width": 1280, "height": 720},
-        ),
-        "failed": take(JobState.FAILED),
-    }
 
 
 @dataclass(frozen=True)
