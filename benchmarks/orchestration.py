@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import math
 import secrets
 import statistics
@@ -98,6 +99,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--worker-concurrency", type=int, default=4, help="Celery prefork processes (4)"
     )
     parser.add_argument("--skip-baseline", action="store_true", help="skip the slow baseline")
+    parser.add_argument(
+        "--dump", type=Path, help="write each pass's request log and timelines as JSON here"
+    )
     return parser.parse_args(argv)
 
 
@@ -394,6 +398,17 @@ def print_header(args) -> None:
     )
 
 
+def dump(folder: Path, *results: PassResult | None) -> None:
+    """Each pass's emulator log, completion and storage times and webhooks, for analysis."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for result in results:
+        if result is None:
+            continue
+        name = result.label.split(" (")[0].replace(", ", "-").replace(" ", "-").lower()
+        data = {k: v for k, v in vars(result).items() if k != "memory"}
+        (folder / f"{name}.json").write_text(json.dumps(data, indent=1))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with _setup.Bench(
@@ -416,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         for result in (polled, hooked, baseline):
             if result is not None:
                 print_time_breakdown(result, args.concurrency if "Castboard" in result.label else 1)
+        if args.dump:
+            dump(args.dump, polled, hooked, baseline)
         print(f"  sweep enqueued: {dict(bench.sweeper.enqueued)}; machine: {_setup.machine_load()}")
         print_targets(args, polled, hooked, baseline)
     return 0

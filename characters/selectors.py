@@ -9,7 +9,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from characters.models import Character, CharacterShare, ReferenceAsset
-from jobs.models import Job, JobKind, JobState, ProviderAccount, Registration
+from jobs import engine
+from jobs.models import JobState, ProviderAccount, Registration
 from studio.models import Role, Workspace
 
 
@@ -154,11 +155,8 @@ def character_registrations(
             )
     pending: set[int] = set()
     jobs = (
-        Job.objects.filter(
-            provider_account__in=accounts,
-            kind=JobKind.REGISTER_CHARACTER,
-            request__character__subject=subject,
-        )
+        engine.registration_jobs(subject=subject)
+        .filter(provider_account__in=accounts)
         .exclude(state__in=(JobState.SUCCEEDED, JobState.CANCELLED))
         .only("provider_account_id", "state", "error_message", "created_at")
         .order_by("created_at", "pk")

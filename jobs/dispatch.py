@@ -6,15 +6,22 @@ sent, because Redis is down or restarting, loses nothing: the step is marked due
 goes once the broker is back. Sending is only the fast path, and its failure is never
 an error for the person who asked for the work (a generate that answered 500 while
 its take was already made and would later be paid for led to retries that paid twice).
+
+This is the engine's scheduling port: the pipeline, the sweep and the services name the
+next step (Step), and never import the Celery tasks that run it (jobs.tasks imports the
+pipeline, not the other way). Steps are sent by task name; CELERY_TASK_ROUTES puts the
+download, the one long step, on its own queue, so a send, a poll or a reconciliation never
+waits behind a download for a worker process.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
-from celery import Task
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import KombuError
@@ -28,10 +35,19 @@ log = logging.getLogger(__name__)
 BROKER_ERRORS = (KombuError, RedisError, OSError)
 
 
+class Step(StrEnum):
+    """A pipeline step, by the name of the Celery task that runs it (jobs.tasks)."""
+
+    SUBMIT = "jobs.tasks.submit_job"
+    POLL = "jobs.tasks.poll_job"
+    DOWNLOAD = "jobs.tasks.download_job"
+    RECONCILE = "jobs.tasks.reconcile_job"
+
+
 def send(
-    task: Task, job: Job | int, *args: Any, countdown: float | None = None, **kwargs: Any
+    step: Step, job: Job | int, *args: Any, countdown: float | None = None, **kwargs: Any
 ) -> None:
-    """Enqueue `task(job_id, *args)` when the current transaction commits (at once outside one).
+    """Enqueue `step(job_id, *args)` when the current transaction commits (at once outside one).
 
     If the broker cannot take it, the job is marked due and, when `job` is a Job,
     `job.dispatch_deferred` is set, so a caller can say the work is queued, not under way.
@@ -41,14 +57,14 @@ def send(
     def publish() -> None:
         options = {"countdown": countdown} if countdown else {}
         try:
-            task.apply_async((job_id, *args), kwargs or None, **options)
+            current_app.send_task(str(step), (job_id, *args), kwargs or None, **options)
         except BROKER_ERRORS as error:
             if not isinstance(job, int):
                 job.dispatch_deferred = True
             log.warning(
                 "Job %s: could not enqueue %s (%s); the sweep sends it once the broker is back.",
                 job_id,
-                task.name,
+                step.name.lower(),
                 error,
             )
             _due_now(job_id, countdown)

@@ -10,10 +10,12 @@ import secrets
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from jobs.requests import FittedRequest
 from studio.crypto import decrypt_secret, encrypt_secret
 
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ class ProviderAccount(models.Model):
     """A workspace's access to one provider: where it is, its key, its limits."""
 
     workspace = models.ForeignKey(
-        "studio.Workspace", on_delete=models.CASCADE, related_name="provider_accounts"
+        settings.JOBS_WORKSPACE_MODEL, on_delete=models.CASCADE, related_name="provider_accounts"
     )
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=20, choices=ProviderKind.choices)
@@ -161,7 +163,9 @@ def _result_path(job: Job, filename: str) -> str:
 
 
 class Job(models.Model):
-    workspace = models.ForeignKey("studio.Workspace", on_delete=models.CASCADE, related_name="jobs")
+    workspace = models.ForeignKey(
+        settings.JOBS_WORKSPACE_MODEL, on_delete=models.CASCADE, related_name="jobs"
+    )
     # RESTRICT: an account with jobs stays (their costs and results refer to it),
     # unless its whole workspace goes.
     provider_account = models.ForeignKey(
@@ -234,17 +238,18 @@ class Job(models.Model):
         return self.prompt_to_send
 
     @property
+    def job_request(self) -> FittedRequest:
+        """The request as the engine reads it (jobs.requests); RequestShapeError if malformed."""
+        return FittedRequest.from_dict(self.request)
+
+    @property
     def prompt_to_send(self) -> str:
         """The compiled prompt with each character placeholder shown as its @handle."""
         from jobs.providers.base import PLACEHOLDER
 
-        handles = {
-            c["subject"]: f"@{c.get('handle') or c.get('name', '')}"
-            for c in self.request.get("characters", [])
-            if c.get("subject")
-        }
-        prompt = str(self.request.get("prompt", ""))
-        return PLACEHOLDER.sub(lambda m: handles.get(m.group(1), m.group(0)), prompt)
+        request = self.job_request.request
+        handles = {m.subject: f"@{m.handle or m.name}" for m in request.cast}
+        return PLACEHOLDER.sub(lambda m: handles.get(m.group(1), m.group(0)), request.prompt)
 
     def move(self, to: str, *, only_from: tuple[str, ...] | None = None, **fields) -> bool:
         """Move forward to `to` with a conditional UPDATE; False if another worker moved first.
@@ -383,7 +388,7 @@ class Budget(models.Model):
         TOTAL = "total", "in all"
 
     workspace = models.ForeignKey(
-        "studio.Workspace", on_delete=models.CASCADE, related_name="budgets"
+        settings.JOBS_WORKSPACE_MODEL, on_delete=models.CASCADE, related_name="budgets"
     )
     scope = models.CharField(max_length=40, default="workspace")
     label = models.CharField(max_length=200, blank=True)
@@ -412,7 +417,7 @@ class LedgerEntry(models.Model):
         CHARGE = "charge", "Charged"
 
     workspace = models.ForeignKey(
-        "studio.Workspace", on_delete=models.CASCADE, related_name="ledger_entries"
+        settings.JOBS_WORKSPACE_MODEL, on_delete=models.CASCADE, related_name="ledger_entries"
     )
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="ledger_entries")
     provider_account = models.ForeignKey(

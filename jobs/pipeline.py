@@ -24,6 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from jobs import breaker, dispatch, ledger, media, prices
+from jobs.dispatch import Step
 from jobs.locks import shared_lock
 from jobs.models import (
     IN_FLIGHT_STATES,
@@ -44,6 +45,7 @@ from jobs.providers.base import (
     Reference,
     RegisteredCharacter,
 )
+from jobs.requests import Asset, CastMember
 from jobs.signing import public_file_url
 
 log = logging.getLogger(__name__)
@@ -101,8 +103,6 @@ def _release_lane(job: Job) -> None:
     none stays idle because two releases picked the same waiting job (the claim
     makes the duplicate harmless).
     """
-    from jobs.tasks import submit_job
-
     account = job.provider_account
     in_flight = Job.objects.filter(provider_account=account, state__in=IN_FLIGHT_STATES).count()
     room = account.concurrency_limit - in_flight
@@ -115,7 +115,7 @@ def _release_lane(job: Job) -> None:
         .values_list("pk", flat=True)[:room]
     )
     for job_id in waiting:
-        dispatch.send(submit_job, job_id)
+        dispatch.send(Step.SUBMIT, job_id)
 
 
 # --- Submit -----------------------------------------------------------------
@@ -193,13 +193,11 @@ def claim_for_submit(job_id: int, *, delivery: str = "") -> Job | None:
 
 def _lost_with_its_worker(job: Job) -> None:
     """A send whose worker process died: reconcile it now instead of after its lease."""
-    from jobs.tasks import reconcile_job
-
     if Job.objects.filter(pk=job.pk, state=JobState.SUBMITTING).update(
         state=JobState.UNKNOWN, next_poll_at=_now(), claimed_by="", updated_at=_now()
     ):
         log.warning("Job %s: its worker died while sending; reconciling now.", job.pk)
-        dispatch.send(reconcile_job, job)
+        dispatch.send(Step.RECONCILE, job)
 
 
 class _Moved(Exception):
@@ -210,7 +208,7 @@ def _route_around_outage(job: Job) -> bool:
     """Whether the (waiting) job may go now, after moving it to a fallback if its provider is down.
 
     A job only ever moves while PENDING: nothing was sent for it, so nothing can be
-    paid twice. Its fallbacks were compiled when it was created (studio.generation),
+    paid twice. Its fallbacks were quoted when it was created (jobs.engine.routes),
     best first under its routing policy; one whose estimate no longer fits the budget
     is passed over. When none is up, the job waits for the first breaker to cool down.
     """
@@ -219,35 +217,28 @@ def _route_around_outage(job: Job) -> bool:
     down = job.provider_account
     why = breaker.state(down.pk)
     reason = f"{down.name} is not answering ({why.last_error or 'repeated failures'})."
-    fallbacks = list(job.request.get("fallbacks", []))
+    fitted = job.job_request
     waits = [why.reopens_in]
-    for index, fallback in enumerate(fallbacks):
-        account = ProviderAccount.objects.filter(pk=fallback["account_id"], enabled=True).first()
+    for index, fallback in enumerate(fitted.fallbacks):
+        account = ProviderAccount.objects.filter(pk=fallback.account_id, enabled=True).first()
         if account is None:
             continue
         if not breaker.allow(account.pk):
             waits.append(breaker.state(account.pk).reopens_in)
             continue
-        estimate = Decimal(str(fallback["estimate"]))
+        estimate = fallback.estimate
         # The one it leaves goes last, in case the others are down by the time it is back.
-        rest = fallbacks[:index] + fallbacks[index + 1 :]
-        rest.append(
-            {
-                "account_id": down.pk,
-                "estimate": str(job.cost_estimate),
-                "request": {k: v for k, v in job.request.items() if k != "fallbacks"},
-                "degraded": bool(job.routing.get("degraded")),
-                "degraded_note": job.routing.get("degraded_note", ""),
-            }
+        moved = fitted.falling_back(
+            index, leaving_account_id=down.pk, leaving_estimate=job.cost_estimate
         )
         routing = dict(job.routing)
         routing["fallbacks"] = [
             *routing.get("fallbacks", []),
             {"from": down.name, "to": account.name, "reason": reason, "at": _now().isoformat()},
         ]
-        routing["degraded"] = bool(fallback.get("degraded"))
-        routing["degraded_note"] = fallback.get("degraded_note", "")
-        request = {**fallback["request"], "fallbacks": rest}
+        routing["degraded"] = fallback.degraded
+        routing["degraded_note"] = fallback.degraded_note
+        request = moved.to_dict()
         try:
             with transaction.atomic():  # the new reservation and the move, or neither
                 ledger.re_reserve(
@@ -294,12 +285,13 @@ def ensure_registrations(job: Job, provider: Provider) -> dict[str, RegisteredCh
     """
     if not provider.capabilities.native_characters:
         return _reference_mentions(job, provider)
+    fitted = job.job_request
     found: dict[str, RegisteredCharacter] = {}
     active = Registration.objects.filter(
         provider_account_id=job.provider_account_id, status=Registration.Status.ACTIVE
     )
-    for character in job.request.get("characters", []):
-        subject = character["subject"]
+    for member in fitted.request.cast:
+        subject = member.subject
         existing = active.filter(subject=subject).first()
         if existing is None:
             # Takes submitted together must not each register (and maybe pay for) the
@@ -311,31 +303,38 @@ def ensure_registrations(job: Job, provider: Provider) -> dict[str, RegisteredCh
                 existing = active.filter(subject=subject).first()
                 if existing is None:
                     _renew_send_lease(job)  # one provider call from now
-                    existing = _register(job, provider, character)
+                    existing = _register(
+                        job, provider, member, fitted.fit.registration_clip(subject)
+                    )
         found[subject] = RegisteredCharacter(existing.external_id, existing.external_name)
     return found
 
 
 def _reference_mentions(job: Job, provider: Provider) -> dict[str, RegisteredCharacter]:
-    names = {c["subject"]: c["name"] for c in job.request.get("characters", [])}
+    fitted = job.job_request
+    names = {m.subject: m.name for m in fitted.request.cast}
     found: dict[str, RegisteredCharacter] = {}
     counts: dict[str, int] = {}
-    for item in job.request.get("references", []):
-        kind = item.get("kind", "image")
+    for reference in fitted.fit.references:
+        kind = reference.asset.kind
         counts[kind] = counts.get(kind, 0) + 1
-        subject = item.get("subject", "")
+        subject = reference.subject
         if subject in names and subject not in found:
             label = provider.reference_label(kind, counts[kind])
             found[subject] = RegisteredCharacter(external_id=label, name=names[subject])
     return found
 
 
-def _register(job: Job, provider: Provider, character: dict) -> Registration:
-    clip_name = character.get("clip") or ""
+def _register(
+    job: Job, provider: Provider, member: CastMember, clip_asset: Asset | None
+) -> Registration:
+    """Register a cast member at the provider, from its clip (cut to the provider's longest)
+    or from a finished job there; a create that may have gone through is looked up first."""
+    clip_name = clip_asset.file if clip_asset is not None else ""
     clip = None
     if provider.capabilities.character_clip_seconds and clip_name:
         high = provider.capabilities.character_clip_seconds[1]
-        duration = float(character.get("clip_seconds") or 0)
+        duration = float(clip_asset.seconds or 0)
         with default_storage.open(clip_name, "rb") as stored:
             if duration > high:
                 with tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:
@@ -346,11 +345,11 @@ def _register(job: Job, provider: Provider, character: dict) -> Registration:
             else:
                 clip = stored.read()
     source = CharacterSource(
-        name=character["name"],
-        description=character.get("description", ""),
+        name=member.name,
+        description=member.description,
         clip=clip,
         clip_url=public_file_url(clip_name) if clip_name else None,
-        from_provider_job_id=character.get("from_provider_job_id"),
+        from_provider_job_id=member.from_provider_job_id or None,
     )
     started = int(timezone.now().timestamp()) - 5
     try:
@@ -369,51 +368,51 @@ def _register(job: Job, provider: Provider, character: dict) -> Registration:
         with transaction.atomic():
             return Registration.objects.create(
                 provider_account_id=job.provider_account_id,
-                subject=character["subject"],
+                subject=member.subject,
                 external_id=registered.external_id,
                 external_name=registered.name,
-                source=clip_name or character.get("from_provider_job_id", ""),
+                source=clip_name or member.from_provider_job_id,
                 job=job,
             )
     except IntegrityError:  # another job registered the same character meanwhile
         return Registration.objects.get(
             provider_account_id=job.provider_account_id,
-            subject=character["subject"],
+            subject=member.subject,
             status=Registration.Status.ACTIVE,
         )
 
 
 def _generation_request(job: Job, provider: Provider, mentions: dict) -> GenerationRequest:
-    req = job.request
+    fitted = job.job_request
+    req = fitted.request
     references = []
-    for item in req.get("references", []):
-        with default_storage.open(item["file"], "rb") as stored:
+    for reference in fitted.fit.references:
+        asset = reference.asset
+        with default_storage.open(asset.file, "rb") as stored:
             references.append(
                 Reference(
-                    kind=item.get("kind", "image"),
+                    kind=asset.kind,
                     data=stored.read(),
-                    url=public_file_url(item["file"]),
-                    content_type=item.get("content_type", ""),
-                    name=item.get("name", ""),
-                    role=item.get("role", ""),
+                    url=public_file_url(asset.file),
+                    content_type=asset.content_type,
+                    # How prompts name it where the provider names references (an @tag).
+                    name=req.member(reference.subject).handle,
                 )
             )
     return GenerationRequest(
-        prompt=provider.render_mentions(req["prompt"], mentions),
-        seconds=int(req["seconds"]),
-        size=req.get("size", ""),
+        prompt=provider.render_mentions(req.prompt, mentions),
+        seconds=req.seconds,
+        size=req.size,
         character_ids=tuple(m.external_id for m in mentions.values())
         if provider.capabilities.native_characters
         else (),
         references=tuple(references),
-        kind=req.get("kind", JobKind.GENERATE),
-        source_provider_job_id=req.get("source_provider_job_id", ""),
+        kind=req.kind,
+        source_provider_job_id=req.source_provider_job_id,
     )
 
 
 def submit(job_id: int, *, delivery: str = "") -> None:
-    from jobs.tasks import poll_job
-
     job = claim_for_submit(job_id, delivery=delivery)
     if job is None:
         return
@@ -475,21 +474,23 @@ def submit(job_id: int, *, delivery: str = "") -> None:
                 Job.objects.filter(pk=job.pk).values_list("state", flat=True).first(),
             )
             return
-        dispatch.send(poll_job, job, countdown=delay)
+        dispatch.send(Step.POLL, job, countdown=delay)
     finally:
         provider.close()
 
 
 def _submit_registration(job: Job, provider: Provider) -> None:
     """A REGISTER_CHARACTER job: one synchronous call, no polling."""
-    character = job.request["character"]
+    fitted = job.job_request
+    (member,) = fitted.request.cast
     Registration.objects.filter(
         provider_account_id=job.provider_account_id,
-        subject=character["subject"],
+        subject=member.subject,
         status=Registration.Status.ACTIVE,
     ).update(status=Registration.Status.FAILED, error_message="Replaced by a newer registration.")
     try:
-        registration = _register(job, provider, character)
+        clip = fitted.fit.registration_clip(member.subject)
+        registration = _register(job, provider, member, clip)
     except ProviderError as error:
         _handle_submit_error(job, error, registering=True)
         return
@@ -574,8 +575,6 @@ def _requeue(job: Job, *, from_state: str, wait: float, error_code: str, message
     The one way a job moves back: only from a state whose create is known not to have
     reached the provider (refused outright, or absent from an authoritative list).
     """
-    from jobs.tasks import submit_job
-
     moved = Job.objects.filter(pk=job.pk, state=from_state).update(
         state=JobState.PENDING,
         attempts=F("attempts") + 1,
@@ -590,7 +589,7 @@ def _requeue(job: Job, *, from_state: str, wait: float, error_code: str, message
         return False
     _release_lane(job)
     if wait <= 0:
-        dispatch.send(submit_job, job)
+        dispatch.send(Step.SUBMIT, job)
     return True
 
 
@@ -612,8 +611,6 @@ def _next_poll_delay(job: Job, provider_job: ProviderJob) -> float:
 
 
 def poll(job_id: int, *, force: bool = False) -> None:
-    from jobs.tasks import download_job, poll_job
-
     now = _now()
     lease = _later(settings.JOBS_LEASE_SECONDS)
     due = Job.objects.filter(pk=job_id, state__in=(JobState.QUEUED, JobState.RUNNING))
@@ -640,13 +637,13 @@ def poll(job_id: int, *, force: bool = False) -> None:
     apply_provider_status(job, provider_job)
     job.refresh_from_db()
     if job.state == JobState.DOWNLOADING:
-        dispatch.send(download_job, job)
+        dispatch.send(Step.DOWNLOAD, job)
     elif job.state in (JobState.QUEUED, JobState.RUNNING):
         delay = _next_poll_delay(job, provider_job)
         Job.objects.filter(pk=job.pk, state=job.state).update(
             next_poll_at=_later(delay), attempts=0
         )
-        dispatch.send(poll_job, job, countdown=delay)
+        dispatch.send(Step.POLL, job, countdown=delay)
 
 
 def apply_provider_status(job: Job, provider_job: ProviderJob) -> None:
@@ -793,13 +790,14 @@ def download(job_id: int, *, delivery: str = "") -> None:
     finally:
         provider.close()
     usage = job.result.get("usage")
+    requested = job.job_request.request
     # Billed on what was made (an extension reports the stitched total: keep its estimate).
     cost = prices.actual(
         job.provider_account,
         provider,
         estimate=job.cost_estimate,
-        size=job.request.get("size", ""),
-        requested_seconds=int(job.request.get("seconds") or 0),
+        size=requested.size,
+        requested_seconds=requested.seconds,
         made_seconds=facts.duration if job.kind == JobKind.GENERATE else None,
         usage=Decimal(usage) if usage is not None else None,
     )
@@ -909,8 +907,6 @@ def reconcile(job_id: int) -> None:
     is authoritative) and this one is not there, it never arrived and goes back in line to
     be sent once; elsewhere it fails as unconfirmed, unpaid.
     """
-    from jobs.tasks import poll_job
-
     claimed = Job.objects.filter(_reconcile_due(_now()), pk=job_id).update(
         state=JobState.UNKNOWN, next_poll_at=_later(settings.JOBS_LEASE_SECONDS), claimed_by=""
     )
@@ -978,7 +974,7 @@ def reconcile(job_id: int) -> None:
         provider_job_id=found.provider_job_id,
         next_poll_at=_now(),
     ):
-        dispatch.send(poll_job, job)
+        dispatch.send(Step.POLL, job)
 
 
 def _resend(job: Job, why: str) -> None:

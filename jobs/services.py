@@ -1,4 +1,8 @@
-"""Writes of the engine: provider accounts, creating and cancelling jobs, receiving webhooks."""
+"""Writes of the engine: provider accounts, creating and cancelling jobs, receiving webhooks.
+
+A job's owner is an opaque workspace row (settings.JOBS_WORKSPACE_MODEL): the engine
+stores it and scopes by it, and knows nothing else about it.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 from django.utils import timezone
 
-from jobs import dispatch
+from jobs import dispatch, ledger, pipeline
+from jobs.dispatch import Step
 from jobs.models import Budget, Job, JobKind, JobState, ProviderAccount, WebhookEvent
 from jobs.providers import provider_for
 from jobs.providers.base import ProviderError, ProviderJob, WebhookRejected
-from studio.models import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +38,7 @@ def account_save(
 
 def job_create(
     *,
-    workspace: Workspace,
+    workspace: Model,
     account: ProviderAccount,
     request: dict,
     kind: str = JobKind.GENERATE,
@@ -45,9 +50,6 @@ def job_create(
 
     Raises ledger.OverBudget, creating nothing, when the estimate does not fit a budget.
     """
-    from jobs import ledger
-    from jobs.tasks import submit_job
-
     with transaction.atomic():
         job = Job.objects.create(
             workspace=workspace,
@@ -61,12 +63,12 @@ def job_create(
         ledger.reserve(job=job, amount=cost_estimate)
     # If the broker is down, the job waits as PENDING and the sweep sends it later; the
     # caller can tell from job.dispatch_deferred (and must not report an error).
-    dispatch.send(submit_job, job)
+    dispatch.send(Step.SUBMIT, job)
     return job
 
 
 def budget_set(
-    *, workspace: Workspace, scope: str, cap: Decimal, period: str, label: str = ""
+    *, workspace: Model, scope: str, cap: Decimal, period: str, label: str = ""
 ) -> Budget:
     """Create or change the budget of a scope ("workspace" or e.g. "series:12").
 
@@ -90,8 +92,6 @@ def job_cancel(*, job: Job) -> bool:
     if job.state == JobState.PENDING:
         moved = job.move(JobState.CANCELLED, only_from=(JobState.PENDING,), next_poll_at=None)
         if moved:
-            from jobs import ledger
-
             ledger.settle(job)
         return moved
     if job.state not in (JobState.QUEUED, JobState.RUNNING, JobState.UNKNOWN):
@@ -110,9 +110,7 @@ def job_cancel(*, job: Job) -> bool:
         next_poll_at=None,
     )
     if moved:
-        from jobs.pipeline import ended
-
-        ended(job)
+        pipeline.ended(job)
     return moved
 
 
@@ -120,9 +118,6 @@ def webhook_receive(
     *, account: ProviderAccount, headers: Mapping[str, str], body: bytes
 ) -> tuple[int, str]:
     """Verify, store once, and let the job refresh itself. Returns (HTTP status, message)."""
-    from jobs.pipeline import apply_provider_status
-    from jobs.tasks import download_job, poll_job
-
     provider = provider_for(account)
     try:
         notice = provider.verify_webhook(
@@ -152,12 +147,12 @@ def webhook_receive(
         # Verified news of completion: go straight to the download, which reads the
         # result from the provider (and, if it is not downloadable yet, waits for it
         # with backoff until the result's deadline: jobs.pipeline._wait_for_result).
-        apply_provider_status(
+        pipeline.apply_provider_status(
             job, ProviderJob(provider_job_id=notice.provider_job_id, status="succeeded")
         )
-        dispatch.send(download_job, job)
+        dispatch.send(Step.DOWNLOAD, job)
     else:
         # Anything else is a nudge: a poll reads the provider's truth (a failure's reason).
         Job.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())
-        dispatch.send(poll_job, job)
+        dispatch.send(Step.POLL, job)
     return 200, "Received."

@@ -14,7 +14,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from jobs import ledger
+from jobs import dispatch, ledger
+from jobs.dispatch import Step
 from jobs.models import Job, JobState
 
 
@@ -23,8 +24,6 @@ def _due_ids(queryset, limit: int = 500) -> list[int]:
 
 
 def run() -> dict[str, int]:
-    from jobs.tasks import download_job, poll_job, reconcile_job, submit_job
-
     now = timezone.now()
     lease = now + timedelta(seconds=settings.JOBS_LEASE_SECONDS)
     counts = {}
@@ -39,16 +38,16 @@ def run() -> dict[str, int]:
     ids = _due_ids(pending)
     Job.objects.filter(pk__in=ids, state=JobState.PENDING).update(next_poll_at=lease)
     for job_id in ids:
-        submit_job.delay(job_id)
+        dispatch.send(Step.SUBMIT, job_id)
     counts["submit"] = len(ids)
 
-    for states, task, name in (
-        ((JobState.QUEUED, JobState.RUNNING), poll_job, "poll"),
-        ((JobState.DOWNLOADING,), download_job, "download"),
+    for states, step, name in (
+        ((JobState.QUEUED, JobState.RUNNING), Step.POLL, "poll"),
+        ((JobState.DOWNLOADING,), Step.DOWNLOAD, "download"),
     ):
         ids = _due_ids(Job.objects.filter(state__in=states, next_poll_at__lte=now))
         for job_id in ids:
-            task.delay(job_id)
+            dispatch.send(step, job_id)
         counts[name] = len(ids)
 
     # Sends whose lease ran out (their worker died: the call's timeout has long passed),
@@ -60,7 +59,7 @@ def run() -> dict[str, int]:
         )
     )
     for job_id in ids:
-        reconcile_job.delay(job_id)
+        dispatch.send(Step.RECONCILE, job_id)
     counts["reconcile"] = len(ids)
 
     # Money of jobs that ended without being settled (a crash between the two steps).

@@ -1,257 +1,119 @@
-"""Turning scenes into takes: compile a scene for a provider, price it, and create its job."""
+"""Turning scenes into takes: a scene becomes a request for the engine (jobs.engine), which
+quotes it at each provider account; the take and its job are created together."""
 
 from __future__ import annotations
 
-import tempfile
-from dataclasses import dataclass, field
-from decimal import Decimal
-from pathlib import Path
+import re
+from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 
 from characters.mentions import MENTION_RE
 from characters.models import Character, ReferenceAsset
 from characters.services import asset_add
-from jobs import breaker, ledger, media, prices, routing
-from jobs import services as jobs
-from jobs.models import Job, JobKind, JobState, ProviderAccount, Registration
-from jobs.providers import provider_for
-from jobs.providers.base import Capabilities, GenerationRequest, Reference
-from jobs.signing import public_file_url
+from jobs import engine
+from jobs.models import Job, JobKind, JobState, ProviderAccount
 from studio.models import RoutingPolicy, Scene, Take, series_scope
 from studio.services import scene_resolve_mentions
 
 
-def subject_of(character: Character) -> str:
-    return f"character:{character.pk}"
-
-
-@dataclass
-class CompiledScene:
-    request: dict
-    estimate: Decimal
-    problems: list[str] = field(default_factory=list)
-    # Set where the characters travel as references (a provider without saved characters).
-    degraded_note: str = ""
-
-
-def _fitting_clip(character: Character, window: tuple[float, float] | None):
-    low, high = window or (0.0, float("inf"))
-    for asset in character.assets.all():
-        if asset.kind == ReferenceAsset.Kind.CLIP and low <= (asset.duration_seconds or 0) <= high:
-            return asset
-    return None
-
-
-def _as_references(
-    characters: list[Character], caps: Capabilities, label: str
-) -> tuple[list[dict], list[str], str]:
-    """Characters as reference images (and clips) within the provider's limits.
-
-    Returns (references, problems, a note for the take). Each character gets an equal
-    share of the images the provider takes, its first ones (the library's order), and
-    a clip where the provider takes clips and one fits.
-    """
-    if not characters:
-        return [], [], ""
-    share = caps.max_references // len(characters) if caps.max_references else 0
-    references: list[dict] = []
-    problems: list[str] = []
-    clips = 0
-    for character in characters:
-        subject = subject_of(character)
-        images = [a for a in character.assets.all() if a.kind == ReferenceAsset.Kind.IMAGE]
-        chosen = [{"asset": a, "kind": "image"} for a in images[:share]]
-        if clips < caps.max_reference_clips:
-            clip = _fitting_clip(character, caps.reference_clip_seconds)
-            if clip is not None:
-                chosen.append({"asset": clip, "kind": "video"})
-                clips += 1
-        if not chosen:
-            problems.append(
-                f"{label} has no saved characters, so it needs a reference image of "
-                f"{character.name} (@{character.handle}); add one in the character library."
-                if share
-                else f"{label} takes too few references for {len(characters)} characters."
-            )
-        for item in chosen:
-            asset = item["asset"]
-            references.append(
-                {
-                    "file": asset.file.name,
-                    "kind": item["kind"],
-                    "content_type": asset.content_type,
-                    "subject": subject,
-                    "name": character.handle,
-                }
-            )
-    images = sum(1 for r in references if r["kind"] == "image")
-    parts = [f"{images} reference image{'s' if images != 1 else ''}"]
-    if clips:
-        parts.append(f"{clips} clip{'s' if clips != 1 else ''}")
-    names = ", ".join(c.name for c in characters)
-    note = (
-        f"{names} travel{'s' if len(characters) == 1 else ''} as {' and '.join(parts)}: "
-        f"{label} has no saved characters, so consistency rests on the references."
+def cast_member(character: Character) -> engine.CastMember:
+    """A character as the engine sees it: its subject, names, and its images and clips in
+    the library's order (the engine picks which travel where)."""
+    assets = list(character.assets.all())
+    return engine.CastMember(
+        subject=character.registration_subject,
+        name=character.name,
+        handle=character.handle,
+        description=character.description,
+        images=tuple(_as_engine_asset(a) for a in assets if a.kind == ReferenceAsset.Kind.IMAGE),
+        clips=tuple(_as_engine_asset(a) for a in assets if a.kind == ReferenceAsset.Kind.CLIP),
     )
-    return references, problems, note
 
 
-def _clip_for(character: Character, window: tuple[float, float] | None) -> ReferenceAsset | None:
-    """The character's clip that best fits the provider's window (a longer one gets cut)."""
-    clips = [a for a in character.assets.all() if a.kind == ReferenceAsset.Kind.CLIP]
-    if not clips:
-        return None
-    if window:
-        low, high = window
-        fitting = [c for c in clips if low <= (c.duration_seconds or 0) <= high]
-        if fitting:
-            return fitting[0]
-        longer = [c for c in clips if (c.duration_seconds or 0) > high]
-        if longer:
-            return longer[0]
-        return None
-    return clips[0]
+def _as_engine_asset(asset: ReferenceAsset) -> engine.Asset:
+    if asset.kind == ReferenceAsset.Kind.CLIP:
+        return engine.Asset(
+            file=asset.file.name,
+            kind=engine.VIDEO,
+            content_type=asset.content_type,
+            seconds=asset.duration_seconds,
+        )
+    return engine.Asset(file=asset.file.name, kind=engine.IMAGE, content_type=asset.content_type)
+
+
+def scene_request(*, scene: Scene, prompt: str | None = None) -> engine.JobRequest:
+    """What the scene asks for, at any provider: its prompt with each @handle replaced by the
+    engine's placeholder and the series' style guide appended, its length and size, and the
+    characters it mentions. Raises ValidationError naming unknown or ambiguous handles."""
+    series = scene.episode.series
+    prompt = scene.prompt if prompt is None else prompt
+    characters = scene_resolve_mentions(workspace=series.workspace, prompt=prompt)
+    prefetch_related_objects(characters, "assets")
+    by_handle = {c.handle: c for c in characters}
+
+    def as_placeholder(mention: re.Match[str]) -> str:
+        character = by_handle.get(mention.group(1).lower())
+        if character is None:  # left as written: scene_resolve_mentions refused it already
+            return mention.group(0)
+        return engine.placeholder(character.registration_subject)
+
+    template = MENTION_RE.sub(as_placeholder, prompt)
+    if series.style_guide.strip():
+        template = f"{template}\n\nStyle: {series.style_guide.strip()}"
+    return engine.JobRequest(
+        kind=JobKind.GENERATE,
+        prompt=template,
+        seconds=scene.duration,
+        size=scene.size,
+        cast=tuple(cast_member(c) for c in characters),
+    )
 
 
 def scene_compile(
     *, scene: Scene, account: ProviderAccount, prompt: str | None = None
-) -> CompiledScene:
-    """The request this scene becomes at this provider, its price, and why it cannot go (if so)."""
-    series = scene.episode.series
-    prompt = scene.prompt if prompt is None else prompt
-    characters = scene_resolve_mentions(workspace=series.workspace, prompt=prompt)
-    by_handle = {c.handle: c for c in characters}
-    template = MENTION_RE.sub(
-        lambda m: (
-            f"{{{{{subject_of(by_handle[m.group(1).lower()])}}}}}"
-            if m.group(1).lower() in by_handle
-            else m.group(0)
-        ),
-        prompt,
-    )
-    if series.style_guide.strip():
-        template = f"{template}\n\nStyle: {series.style_guide.strip()}"
-    provider = provider_for(account)
-    try:
-        caps = provider.capabilities
-        if not caps.native_characters:
-            references, problems, note = _as_references(characters, caps, provider.label)
-            problems = (
-                provider.validate(
-                    GenerationRequest(
-                        prompt=template,
-                        seconds=scene.duration,
-                        size=scene.size,
-                        references=tuple(
-                            Reference(kind=r["kind"], url=public_file_url(r["file"]))
-                            for r in references
-                        ),
-                    )
-                )
-                + problems
-            )
-            request = {
-                "kind": JobKind.GENERATE,
-                "prompt": template,
-                "seconds": scene.duration,
-                "size": scene.size,
-                "characters": [
-                    {
-                        "subject": subject_of(c),
-                        "name": c.name,
-                        "handle": c.handle,
-                        "as_references": True,
-                    }
-                    for c in characters
-                ],
-                "references": references,
-            }
-            estimate = prices.estimate(account, provider, seconds=scene.duration, size=scene.size)
-            return CompiledScene(request, estimate, problems, degraded_note=note)
-        problems = provider.validate(
-            GenerationRequest(
-                prompt=template,
-                seconds=scene.duration,
-                size=scene.size,
-                character_ids=tuple(subject_of(c) for c in characters),
-            )
-        )
-        registered = set(
-            Registration.objects.filter(
-                provider_account=account,
-                status=Registration.Status.ACTIVE,
-                subject__in=[subject_of(c) for c in characters],
-            ).values_list("subject", flat=True)
-        )
-        snapshot, to_register = [], 0
-        for character in characters:
-            entry = {
-                "subject": subject_of(character),
-                "name": character.name,
-                "handle": character.handle,
-                "description": character.description,
-            }
-            # The clip travels even when the character is registered already: if the
-            # provider has lost it by the time the take is sent, it registers it again.
-            clip = _clip_for(character, caps.character_clip_seconds)
-            if clip is not None:
-                entry["clip"] = clip.file.name
-                entry["clip_seconds"] = clip.duration_seconds
-            if entry["subject"] not in registered:
-                if clip is None and caps.native_characters:
-                    low, high = caps.character_clip_seconds or (1, 30)
-                    problems.append(
-                        f"{character.name} (@{character.handle}) has no reference clip of at least "
-                        f"{low:g} s; {provider.label} makes characters from a "
-                        f"{low:g}-{high:g} s clip. "
-                        "Add one in the character library."
-                    )
-                elif clip is not None:
-                    to_register += 1
-            snapshot.append(entry)
-        request = {
-            "kind": JobKind.GENERATE,
-            "prompt": template,
-            "seconds": scene.duration,
-            "size": scene.size,
-            "characters": snapshot,
-        }
-        estimate = prices.estimate(
-            account,
-            provider,
-            seconds=scene.duration,
-            size=scene.size,
-            characters_to_register=to_register,
-        )
-    finally:
-        provider.close()
-    return CompiledScene(request=request, estimate=estimate, problems=problems)
+) -> engine.Quote:
+    """The scene at this account: the request as it would travel, its price, and why it
+    cannot go (if so)."""
+    return engine.quote(scene_request(scene=scene, prompt=prompt), account)
 
 
 @dataclass
 class SceneRoutes:
     """Every enabled account's answer for a scene, ranked by the scene's routing policy."""
 
-    policy: str
+    routes: engine.Routes
     pinned: ProviderAccount | None
-    accounts: list[ProviderAccount]
-    compiled: dict[int, CompiledScene]
-    ranking: routing.Ranking
-    breakers: dict[int, breaker.BreakerState]
+
+    @property
+    def policy(self) -> str:
+        return self.routes.policy
+
+    @property
+    def accounts(self) -> list[ProviderAccount]:
+        return self.routes.accounts
+
+    @property
+    def compiled(self) -> dict[int, engine.Quote]:
+        """Each account's quote, by its id."""
+        return self.routes.quotes
+
+    @property
+    def ranking(self) -> engine.Ranking:
+        return self.routes.ranking
+
+    @property
+    def breakers(self) -> dict[int, engine.BreakerState]:
+        return self.routes.breakers
 
     @property
     def chosen(self) -> ProviderAccount | None:
-        option = self.ranking.chosen
-        return None if option is None else self._account(option.account_id)
-
-    def _account(self, account_id: int) -> ProviderAccount:
-        return next(a for a in self.accounts if a.pk == account_id)
+        chosen = self.routes.chosen
+        return None if chosen is None else chosen.account
 
     def options(self) -> list[dict]:
         """For the page: each account with its price, place in the order, or why it is out."""
@@ -302,48 +164,23 @@ def scene_routes(
     prompt: str | None = None,
     accounts: list[ProviderAccount] | None = None,
 ) -> SceneRoutes:
-    """Compile the scene for every enabled account of its workspace and rank them."""
+    """Quote the scene at every enabled account of its workspace and rank them."""
     workspace = scene.episode.series.workspace
     if accounts is None:
         accounts = list(workspace.provider_accounts.filter(enabled=True).order_by("name", "pk"))
     policy, pinned = scene_policy(scene)
-    compiled, options = {}, []
-    health = routing.health_of(a.pk for a in accounts) if policy == RoutingPolicy.STABILITY else {}
-    breakers = {a.pk: breaker.state(a.pk) for a in accounts}
-    for account in accounts:
-        try:
-            result = scene_compile(scene=scene, account=account, prompt=prompt)
-        except ValidationError as error:
-            result = CompiledScene(request={}, estimate=Decimal("0"), problems=error.messages)
-        compiled[account.pk] = result
-        options.append(
-            routing.Option(
-                account_id=account.pk,
-                name=account.name,
-                estimate=result.estimate,
-                native_characters=account.capabilities.native_characters,
-                problems=tuple(result.problems),
-                health=health.get(account.pk, routing.Health()),
-                breaker_open=breakers[account.pk].is_open,
-            )
-        )
     try:
-        mentions = bool(_mentioned(scene, prompt))
-    except ValidationError:  # an unknown handle: every account already says so
-        mentions = False
-    ranking = routing.rank(
-        options,
+        request, problems = scene_request(scene=scene, prompt=prompt), []
+    except ValidationError as error:  # an unknown handle: every account says so
+        request, problems = None, error.messages
+    routes = engine.routes(
+        request,
+        accounts=accounts,
         policy=policy,
-        mentions_characters=mentions,
         pinned_account_id=pinned.pk if pinned else None,
+        problems=problems,
     )
-    return SceneRoutes(policy, pinned, accounts, compiled, ranking, breakers)
-
-
-def _mentioned(scene: Scene, prompt: str | None) -> list[Character]:
-    series = scene.episode.series
-    text = scene.prompt if prompt is None else prompt
-    return scene_resolve_mentions(workspace=series.workspace, prompt=text)
+    return SceneRoutes(routes=routes, pinned=pinned)
 
 
 def take_create(
@@ -367,60 +204,35 @@ def take_create(
     if account is not None and (account.workspace_id != workspace_id or not account.enabled):
         raise ValidationError("That provider account is not available in this workspace.")
     if account is not None:
-        compiled = scene_compile(scene=scene, account=account, prompt=prompt)
-        if compiled.problems:
-            raise ValidationError(compiled.problems)
-        record = {
-            "policy": "manual",
-            "reason": f"Chosen by hand: {account.name} (about ${compiled.estimate:.2f}).",
-            "degraded": bool(compiled.degraded_note),
-            "degraded_note": compiled.degraded_note,
-            "fallbacks": [],
-        }
-        request = compiled.request
+        quote = scene_compile(scene=scene, account=account, prompt=prompt)
+        if quote.problems:
+            raise ValidationError(quote.problems)
+        policy = "manual"
+        reason = f"Chosen by hand: {account.name} (about ${quote.estimate:.2f})."
+        fallbacks: tuple[engine.Fallback, ...] = ()
     else:
         routes = routes or scene_routes(scene=scene, prompt=prompt)
-        if routes.chosen is None:
+        chosen = routes.routes.chosen
+        if chosen is None:
             reasons = [f"{o.name}: {why}" for o, why in routes.ranking.excluded]
             raise ValidationError(
                 ["No provider can make this scene as it stands.", *reasons]
                 if reasons
                 else ["No provider account is switched on in this workspace."]
             )
-        account = routes.chosen
-        compiled = routes.compiled[account.pk]
-        record = {
-            "policy": routes.policy,
-            "reason": routes.ranking.reason,
-            "degraded": bool(compiled.degraded_note),
-            "degraded_note": compiled.degraded_note,
-            "fallbacks": [],
-        }
-        request = {
-            **compiled.request,
-            "fallbacks": [
-                {
-                    "account_id": option.account_id,
-                    "estimate": str(routes.compiled[option.account_id].estimate),
-                    "request": routes.compiled[option.account_id].request,
-                    "degraded": bool(routes.compiled[option.account_id].degraded_note),
-                    "degraded_note": routes.compiled[option.account_id].degraded_note,
-                }
-                for option in routes.ranking.ordered[1:]
-            ],
-        }
+        quote, policy, reason = chosen, routes.policy, routes.ranking.reason
+        fallbacks = routes.routes.fallbacks()
     try:
         with transaction.atomic():
-            job = jobs.job_create(
-                workspace=account.workspace,
-                account=account,
-                request=request,
-                cost_estimate=compiled.estimate,
-                routing=record,
+            job = engine.start(
+                quote,
+                policy=policy,
+                reason=reason,
+                fallbacks=fallbacks,
                 budget_scope=budget_scope_of(scene),
             )
             return Take.objects.create(scene=scene, job=job, created_by=created_by)
-    except ledger.OverBudget as over:
+    except engine.OverBudget as over:
         raise ValidationError(over.message) from None
 
 
@@ -441,52 +253,21 @@ def take_derive(
     job = parent.job
     if job.state != JobState.SUCCEEDED:
         raise ValidationError("Only a finished take can be remixed or extended.")
-    provider = provider_for(job.provider_account)
-    try:
-        caps = provider.capabilities
-        if kind == JobKind.REMIX and not caps.remix:
-            raise ValidationError(f"{provider.label} cannot remix videos.")
-        if kind == JobKind.EXTEND and not caps.extend_seconds:
-            raise ValidationError(f"{provider.label} cannot extend videos.")
-        # Remix: the source's length. Extend: the length of the segment to add.
-        length = seconds if seconds is not None else int(job.request.get("seconds", 0))
-        request = {
-            "kind": kind,
-            "prompt": prompt,
-            "seconds": length,
-            "size": job.request.get("size", ""),
-            "characters": [],
-            "source_provider_job_id": job.provider_job_id,
-        }
-        problems = provider.validate(
-            GenerationRequest(prompt=prompt, seconds=length, size=request["size"], kind=kind)
-        )
-        if problems:
-            raise ValidationError(problems)
-        estimate = prices.estimate(
-            job.provider_account, provider, seconds=length, size=request["size"]
-        )
-    finally:
-        provider.close()
+    quote = engine.derive(job, kind=kind, prompt=prompt, seconds=seconds)
+    if quote.problems:
+        raise ValidationError(quote.problems)
     try:
         with transaction.atomic():
-            new_job = jobs.job_create(
-                workspace=job.workspace,
-                account=job.provider_account,
-                request=request,
-                kind=kind,
-                cost_estimate=estimate,
-                routing={
-                    "policy": "same",
-                    "reason": f"A {kind} stays at the provider that made its source.",
-                    "fallbacks": [],
-                },
+            new_job = engine.start(
+                quote,
+                policy="same",
+                reason=f"A {kind} stays at the provider that made its source.",
                 budget_scope=budget_scope_of(parent.scene),
             )
             return Take.objects.create(
                 scene=parent.scene, job=new_job, parent=parent, created_by=created_by
             )
-    except ledger.OverBudget as over:
+    except engine.OverBudget as over:
         raise ValidationError(over.message) from None
 
 
@@ -524,29 +305,15 @@ def character_from_take(
         raise ValidationError("Only a finished take can become a character.")
     if character.workspace_id != take.scene.episode.series.workspace_id:
         raise ValidationError("The character must belong to this workspace.")
-    caps = job.provider_account.capabilities
-    if caps.native_characters:
-        window = caps.character_clip_seconds or (1.0, 30.0)
-    else:  # the span becomes a reference clip: the provider's window for those
-        window = caps.reference_clip_seconds or (1.0, float(settings.REFERENCE_CLIP_MAX_SECONDS))
-    uses_extract = caps.native_characters and caps.character_from_job and bool(job.provider_job_id)
-    low, high = window
+    low, high = engine.span_window(job.provider_account)
     if not (low <= end - start <= high):
         raise ValidationError(
             f"Choose a span of {low:g} to {high:g} seconds; this one lasts {end - start:.1f} s."
         )
-    with tempfile.TemporaryDirectory(prefix="castboard-cut-") as folder:
-        path = Path(folder) / "take.mp4"
-        with default_storage.open(job.video.name, "rb") as stored, path.open("wb") as out:
-            for chunk in stored.chunks():
-                out.write(chunk)
-        try:
-            clip = media.cut_clip(path, start=start, end=end)
-            cut = Path(folder) / "cut.mp4"
-            cut.write_bytes(clip)
-            pictures = media.stills(cut, list(STILL_FRACTIONS))
-        except (ValueError, media.ResultUnusable) as error:
-            raise ValidationError(str(error)) from None
+    try:
+        clip, pictures = engine.cut_span(job, start=start, end=end, stills_at=STILL_FRACTIONS)
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
     asset = asset_add(
         character=character,
         upload=SimpleUploadedFile(f"take-{take.pk}-{start:g}-{end:g}.mp4", clip, "video/mp4"),
@@ -562,22 +329,18 @@ def character_from_take(
         )
         for n, (picture, fraction) in enumerate(zip(pictures, STILL_FRACTIONS, strict=False), 1)
     ]
-    if not caps.native_characters:
-        return CharacterFromTake(clip=asset, stills=stills, registration=None)
-    source = {"subject": subject_of(character), "name": character.name}
-    if uses_extract:
-        source["from_provider_job_id"] = job.provider_job_id
-    else:
-        source |= {"clip": asset.file.name, "clip_seconds": asset.duration_seconds}
+    # Registered from the span alone (its name, not its description, as it always was).
+    member = engine.CastMember(
+        subject=character.registration_subject,
+        name=character.name,
+        handle=character.handle,
+        clips=(_as_engine_asset(asset),),
+    )
     with transaction.atomic():
-        registration_job = jobs.job_create(
-            workspace=job.workspace,
-            account=job.provider_account,
-            request={"kind": JobKind.REGISTER_CHARACTER, "character": source},
-            kind=JobKind.REGISTER_CHARACTER,
-            budget_scope=budget_scope_of(take.scene),
+        registration = engine.register_from_job(
+            job, member=member, budget_scope=budget_scope_of(take.scene)
         )
-    return CharacterFromTake(clip=asset, stills=stills, registration=registration_job)
+    return CharacterFromTake(clip=asset, stills=stills, registration=registration)
 
 
 def take_retry(*, take: Take, created_by: AbstractBaseUser | None = None) -> Take:
@@ -594,20 +357,13 @@ def take_retry(*, take: Take, created_by: AbstractBaseUser | None = None) -> Tak
         raise ValidationError(
             f"{account.name} is switched off; generate the scene with another provider."
         )
-    record = {**job.routing, "fallbacks": [], "reason": f"A retry of take {take.pk}."}
     try:
         with transaction.atomic():
-            new_job = jobs.job_create(
-                workspace=job.workspace,
-                account=account,
-                request=job.request,
-                kind=job.kind,
-                cost_estimate=job.cost_estimate,
-                routing=record,
-                budget_scope=job.budget_scope or budget_scope_of(take.scene),
+            new_job = engine.retry(
+                job, reason=f"A retry of take {take.pk}.", budget_scope=budget_scope_of(take.scene)
             )
             return Take.objects.create(
                 scene=take.scene, job=new_job, parent=take.parent, created_by=created_by
             )
-    except ledger.OverBudget as over:
+    except engine.OverBudget as over:
         raise ValidationError(over.message) from None

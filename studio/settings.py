@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from kombu import Queue
 
 from studio.csp import CSP, storage_origins
 from studio.env import env_bool, env_int, env_list, env_rate, env_secret, env_str
@@ -217,6 +218,13 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
+# Two queues: downloads (streaming, probing, previews: seconds each) on their own, so the
+# short steps (send, poll, reconcile, sweep) never wait behind them for a worker process.
+# A worker started without -Q consumes both; `make run` (Procfile) runs one worker per queue.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_MEDIA_QUEUE = "media"
+CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_MEDIA_QUEUE))
+CELERY_TASK_ROUTES = {"jobs.tasks.download_job": {"queue": CELERY_MEDIA_QUEUE}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
@@ -232,6 +240,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # The generation engine (jobs). Times in seconds.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# The row that owns provider accounts, jobs, budgets and spend. The engine treats it as an
+# opaque reference (a foreign key it scopes by), like AUTH_USER_MODEL.
+JOBS_WORKSPACE_MODEL = "studio.Workspace"
 JOBS_PUBLIC_URL_SECONDS = env_int("JOBS_PUBLIC_URL_SECONDS", 3600, minimum=60)
 JOBS_MIN_POLL_SECONDS = float(env_int("JOBS_MIN_POLL_MS", 1000, minimum=100)) / 1000
 JOBS_WEBHOOK_SAFETY_POLL_SECONDS = env_int("JOBS_WEBHOOK_SAFETY_POLL_SECONDS", 60, minimum=5)

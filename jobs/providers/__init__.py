@@ -1,29 +1,40 @@
-"""Provider adapters, one module each, behind one interface (jobs.providers.base.Provider)."""
+"""Provider adapters, one module each, behind one interface (jobs.providers.base.Provider).
+
+Importing this package imports every adapter module, and each adapter registers itself
+by its kind (Provider.__init_subclass__). Nothing here knows the engine's rows: an
+account is anything with a kind, a base URL, a model and a key.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from jobs.providers.base import Provider
+from django.conf import settings
+
+from jobs.providers import openai, seedance, sora_relay  # noqa: F401 - they register themselves
+from jobs.providers.base import ADAPTERS, Capabilities, Provider
 from jobs.providers.http import shared_client
-from jobs.providers.openai import OpenAIProvider
-from jobs.providers.seedance import SeedanceProvider
-from jobs.providers.sora_relay import SoraRelayProvider
 
-if TYPE_CHECKING:
-    from jobs.models import ProviderAccount
-
-ADAPTERS: dict[str, type[Provider]] = {
-    OpenAIProvider.kind: OpenAIProvider,
-    SoraRelayProvider.kind: SoraRelayProvider,
-    SeedanceProvider.kind: SeedanceProvider,
-}
+__all__ = ["ADAPTERS", "AccountSettings", "capabilities_of", "provider_for"]
 
 
-def provider_for(account: ProviderAccount, *, timeout: float | None = None) -> Provider:
+class AccountSettings(Protocol):
+    """What an adapter needs of a provider account (jobs.models.ProviderAccount has it)."""
+
+    kind: str
+    base_url: str
+    model: str
+
+    def api_key(self) -> str: ...
+
+
+def capabilities_of(kind: str) -> Capabilities:
+    """What a kind of provider can make, as its adapter declares it."""
+    return ADAPTERS[kind].capabilities
+
+
+def provider_for(account: AccountSettings, *, timeout: float | None = None) -> Provider:
     """An adapter speaking to the account's provider with its decrypted key."""
-    from django.conf import settings
-
     timeout = float(timeout or settings.JOBS_PROVIDER_TIMEOUT_SECONDS)
     adapter = ADAPTERS[account.kind]
     return adapter(

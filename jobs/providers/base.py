@@ -13,25 +13,17 @@ from typing import ClassVar, Literal
 import httpx
 
 from jobs.netguard import AddressRefused
+from jobs.providers.errors import ErrorKind, ProviderError, WebhookRejected
+from jobs.providers.http import classify_response
 from jobs.providers.transport import guarded_client
+
+__all__ = ["ErrorKind", "ProviderError", "WebhookRejected"]  # where adapters have read them
 
 # Where a compiled prompt names a character, e.g. {{character:12}}.
 PLACEHOLDER = re.compile(r"\{\{([a-z_]+:\d+)\}\}")
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 PricingUnit = Literal["second", "request", "token"]
-# "not_ready": a result that exists but cannot be downloaded yet (OpenAI's video_not_ready).
-ErrorKind = Literal[
-    "moderation",
-    "invalid",
-    "rate_limit",
-    "quota",
-    "unavailable",
-    "auth",
-    "not_found",
-    "not_ready",
-    "timeout",
-]
 
 
 @dataclass(frozen=True)
@@ -164,39 +156,27 @@ def _in_words(size: int) -> str:
     return f"{size} bytes"
 
 
-class ProviderError(Exception):
-    """A refusal or failure from a provider, classified for the pipeline."""
-
-    def __init__(
-        self,
-        kind: ErrorKind,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        status_code: int | None = None,
-        code: str = "",
-        maybe_accepted: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.retry_after = retry_after
-        self.status_code = status_code
-        self.code = code
-        # True when a create may have reached the provider (timeout, reset, 5xx after
-        # sending): the job must be reconciled, never re-sent blindly.
-        self.maybe_accepted = maybe_accepted
-
-
-class WebhookRejected(Exception):
-    """A webhook whose signature or timestamp does not verify."""
+# Every adapter, by its kind: filled in as adapter modules are imported (jobs.providers).
+ADAPTERS: dict[str, type[Provider]] = {}
 
 
 class Provider(abc.ABC):
-    """One provider's wire protocol. Adapters never retry creates by themselves."""
+    """One provider's wire protocol. Adapters never retry creates by themselves.
+
+    A subclass that declares a `kind` registers itself in ADAPTERS; nothing else needs
+    to know the list.
+    """
 
     kind: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("kind")
+        if kind:
+            if kind in ADAPTERS and ADAPTERS[kind] is not cls:
+                raise TypeError(f"Two adapters declare the kind {kind!r}.")
+            ADAPTERS[kind] = cls
 
     def __init__(
         self,
@@ -238,8 +218,6 @@ class Provider(abc.ABC):
         Chunks are whatever each read brings (not gathered into fixed sizes), so a caller
         that watches the time sees a server that trickles bytes.
         """
-        from jobs.providers.http import classify_response
-
         try:
             with self.http.stream("GET", url, **kwargs) as response:
                 if response.status_code >= 400:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from jobs.netguard import AddressRefused
-from jobs.providers.base import ProviderError
+from jobs.providers.errors import ProviderError
 from jobs.providers.transport import guarded_client
 
 _clients: dict[tuple[int, float], httpx.Client] = {}

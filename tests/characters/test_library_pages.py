@@ -12,6 +12,7 @@ from django.utils.html import escape
 from characters import services
 from characters.models import Character, CharacterShare
 from jobs.models import JobKind, JobState, Registration
+from jobs.requests import CastMember
 from studio.models import Role, Scene
 from studio.services import scene_create
 from tests.factories import (
@@ -21,7 +22,7 @@ from tests.factories import (
     SeriesFactory,
     WorkspaceFactory,
 )
-from tests.jobs.factories import JobFactory, ProviderAccountFactory
+from tests.jobs.factories import JobFactory, ProviderAccountFactory, job_request
 from tests.samples import image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -52,10 +53,13 @@ def registration_job(account, character, state, **fields):
     return JobFactory(
         provider_account=account,
         kind=JobKind.REGISTER_CHARACTER,
-        request={
-            "kind": JobKind.REGISTER_CHARACTER,
-            "character": {"subject": character.registration_subject, "name": character.name},
-        },
+        request=job_request(
+            "",
+            seconds=0,
+            size="",
+            kind=JobKind.REGISTER_CHARACTER,
+            cast=(CastMember(subject=character.registration_subject, name=character.name),),
+        ),
         state=state,
         **fields,
     )

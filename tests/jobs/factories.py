@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from characters.services import asset_add
 from jobs.models import Job, ProviderAccount
+from jobs.requests import GENERATE, CastMember, Fit, FittedRequest, JobRequest
 from jobs.services import account_save
 from tests.factories import CharacterFactory, EpisodeFactory, SeriesFactory, WorkspaceFactory
 from tests.samples import clip_bytes
@@ -23,21 +24,35 @@ class ProviderAccountFactory(factory.django.DjangoModelFactory):
     model = "sora-2"
 
 
+def job_request(
+    prompt: str = "A harbour",
+    *,
+    seconds: int = 4,
+    size: str = "1280x720",
+    kind: str = GENERATE,
+    cast: tuple[CastMember, ...] = (),
+    fit: Fit | None = None,
+    source_provider_job_id: str = "",
+) -> dict:
+    """A Job.request as the engine stores it (jobs.requests), for jobs made directly."""
+    request = JobRequest(
+        kind=kind,
+        prompt=prompt,
+        seconds=seconds,
+        size=size,
+        cast=cast,
+        source_provider_job_id=source_provider_job_id,
+    )
+    return FittedRequest(request, fit or Fit()).to_dict()
+
+
 class JobFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Job
 
     provider_account = factory.SubFactory(ProviderAccountFactory)
     workspace = factory.SelfAttribute("provider_account.workspace")
-    request = factory.LazyFunction(
-        lambda: {
-            "kind": "generate",
-            "prompt": "A harbour",
-            "seconds": 4,
-            "size": "1280x720",
-            "characters": [],
-        }
-    )
+    request = factory.LazyFunction(job_request)
 
 
 def build_studio(*, openai_url: str, relay_url: str | None = None) -> dict:

@@ -20,7 +20,7 @@ from jobs.services import job_create
 from studio.models import Role
 from tests.characters import webserver
 from tests.factories import MembershipFactory
-from tests.jobs.factories import ProviderAccountFactory
+from tests.jobs.factories import ProviderAccountFactory, job_request
 
 pytestmark = pytest.mark.django_db
 
@@ -203,7 +203,7 @@ def test_an_account_saved_before_the_guard_sends_nothing_to_a_private_address(
     job = job_create(
         workspace=account.workspace,
         account=account,
-        request={"kind": "generate", "prompt": "A harbour", "seconds": 4, "size": "1280x720"},
+        request=job_request("A harbour"),
     )
 
     pipeline.submit(job.pk)
@@ -225,7 +225,7 @@ def test_a_result_link_to_a_private_address_is_never_fetched(settings):
         job = Job.objects.create(
             workspace=account.workspace,
             provider_account=account,
-            request={"kind": "generate", "prompt": "x", "seconds": 10, "size": "720x1280"},
+            request=job_request("x", seconds=10, size="720x1280"),
             state=JobState.DOWNLOADING,
             provider_job_id="task_1",
             result={"video_url": f"http://127.0.0.2:{ear.port}/files/task_1.mp4"},
@@ -263,7 +263,7 @@ def _downloading_relay_job(video_url: str) -> Job:
     return Job.objects.create(
         workspace=account.workspace,
         provider_account=account,
-        request={"kind": "generate", "prompt": "x", "seconds": 10, "size": "720x1280"},
+        request=job_request("x", seconds=10, size="720x1280"),
         state=JobState.DOWNLOADING,
         provider_job_id="task_1",
         result={"video_url": video_url, "completed_at": 1e12},

@@ -273,6 +273,7 @@ def test_the_relay_cannot_remix():
 @pytest.mark.django_db
 def test_a_relay_character_whose_registration_timed_out_is_found_not_recreated(relay_emulator):
     from jobs.pipeline import _register
+    from jobs.requests import CastMember
     from tests.jobs.factories import JobFactory, ProviderAccountFactory
 
     account = ProviderAccountFactory(kind="sora_relay", base_url=relay_emulator.api_url, model="")
@@ -285,11 +286,10 @@ def test_a_relay_character_whose_registration_timed_out_is_found_not_recreated(r
             "faults",
             {"faults": [{"op": "character", "kind": "timeout", "timeout_seconds": 6}]},
         )
-        registration = _register(
-            job,
-            adapter,
-            {"subject": "character:7", "name": "Pip", "from_provider_job_id": task.provider_job_id},
+        pip = CastMember(
+            subject="character:7", name="Pip", from_provider_job_id=task.provider_job_id
         )
+        registration = _register(job, adapter, pip, None)
     characters = httpx.get(
         f"{relay_emulator.api_url}/sora/characters", headers={"Authorization": "Bearer k"}
     ).json()["characters"]

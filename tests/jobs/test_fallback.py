@@ -75,7 +75,7 @@ def test_a_take_for_a_provider_that_is_down_is_made_by_the_next_one(
     _outage(studio["openai"], True)
     take = take_create(scene=_scene(studio))
     assert take.job.provider_account == studio["accounts"]["openai"]  # the cheapest, first
-    assert [f["account_id"] for f in take.job.request["fallbacks"]] == [gateway["account"].pk]
+    assert [f.account_id for f in take.job.job_request.fallbacks] == [gateway["account"].pk]
 
     job = wait_for_job(take.job)
 

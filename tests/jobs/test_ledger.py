@@ -11,7 +11,7 @@ from django.db import connection, connections
 from jobs import ledger
 from jobs.models import Budget, JobState, LedgerEntry
 from jobs.services import job_create
-from tests.jobs.factories import ProviderAccountFactory
+from tests.jobs.factories import ProviderAccountFactory, job_request
 
 EIGHTY_CENTS = Decimal("0.80")
 
@@ -20,7 +20,7 @@ def _create(account, amount=EIGHTY_CENTS, scope="series:1"):
     return job_create(
         workspace=account.workspace,
         account=account,
-        request={"kind": "generate", "prompt": "A harbour", "seconds": 8, "size": "1280x720"},
+        request=job_request("A harbour", seconds=8),
         cost_estimate=amount,
         budget_scope=scope,
     )

@@ -113,7 +113,7 @@ def test_moderation_is_terminal_and_says_so_in_plain_words(studio, wait_for_job)
     job = wait_for_job(take.job)
     assert (job.state, job.error_code) == ("failed", ErrorCode.MODERATION)
     assert "moderation blocked this video" in job.error_message
-    assert job.request["prompt"] == prompt  # the prompt is kept for editing
+    assert job.job_request.request.prompt == prompt  # the prompt is kept for editing
     assert not job.video
     assert len(_log(studio, "openai", "create")) == 1
 
@@ -345,7 +345,7 @@ def test_takes_submitted_together_register_their_character_once(studio):
             provider_account=account,
             request=scene_compile(
                 scene=_scene(studio, f"@mina, shot {n}."), account=account
-            ).request,
+            ).fitted.to_dict(),
             state="submitting",
         )
         for n in range(4)

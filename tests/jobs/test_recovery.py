@@ -27,6 +27,7 @@ from studio.generation import take_create
 from studio.models import Role, Take
 from studio.redis_server import free_port
 from tests.factories import MembershipFactory, SceneFactory
+from tests.jobs.factories import job_request
 from tests.support.processes import point_celery_at
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -202,7 +203,7 @@ def _held_job(studio, prompt: str) -> Job:
         job = job_create(
             workspace=studio["workspace"],
             account=account,
-            request={"kind": "generate", "prompt": prompt, "seconds": 4, "size": "1280x720"},
+            request=job_request(prompt),
             cost_estimate=account.capabilities.price * 4,
         )
         Job.objects.filter(pk=job.pk).update(not_before=timezone.now() + timedelta(days=1))

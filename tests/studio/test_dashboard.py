@@ -30,7 +30,7 @@ from tests.factories import (
     SeriesFactory,
     UserFactory,
 )
-from tests.jobs.factories import ProviderAccountFactory
+from tests.jobs.factories import ProviderAccountFactory, job_request
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +68,7 @@ def make_take(
     job = job_create(
         workspace=account.workspace,
         account=account,
-        request={"prompt": prompt, "seconds": 8, "size": "1280x720", "characters": []},
+        request=job_request(prompt, seconds=8),
         cost_estimate=Decimal(estimate),
     )
     take = Take.objects.create(scene=scene, job=job, created_by=by)

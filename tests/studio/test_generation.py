@@ -52,10 +52,12 @@ def test_mentions_become_placeholders_and_the_style_guide_is_appended(workspace,
     scene = _scene(series, "@Mina waves.", duration=8, size="1280x720")
     compiled = generation.scene_compile(scene=scene, account=openai)
     assert compiled.problems == []
-    assert compiled.request["prompt"] == (
+    assert compiled.request.prompt == (
         f"{{{{character:{mina.pk}}}}} waves.\n\nStyle: Watercolour, teal and amber."
     )
-    assert compiled.request["characters"][0]["clip"].endswith(".mp4")
+    (clip,) = compiled.fit.registration_clips  # OpenAI registers Mina from her clip
+    assert (clip.subject, clip.asset.kind) == (f"character:{mina.pk}", "video")
+    assert clip.asset.file.endswith(".mp4")
     assert compiled.estimate == Decimal("0.80")  # 8 s at $0.10
 
 
@@ -102,7 +104,7 @@ def test_an_already_registered_character_needs_no_clip(workspace, series, openai
     scene = _scene(series, "@pip swims.", duration=4, size="1280x720")
     compiled = generation.scene_compile(scene=scene, account=openai)
     assert compiled.problems == []
-    assert "clip" not in compiled.request["characters"][0]
+    assert compiled.fit.registration_clips == ()
 
 
 def test_a_take_is_created_with_its_job_and_nothing_when_refused(series, openai, relay):

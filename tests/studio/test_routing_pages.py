@@ -91,7 +91,8 @@ def test_at_a_provider_without_characters_they_travel_as_references(episode, min
     take = take_create(scene=_scene(episode))
     job = take.job
     assert job.provider_account == accounts["seedance"]
-    assert [(r["kind"], r["subject"]) for r in job.request["references"]] == [
+    fitted = job.job_request
+    assert [(r.asset.kind, r.subject) for r in fitted.fit.references] == [
         ("image", f"character:{mina.pk}"),
         ("video", f"character:{mina.pk}"),
     ]
@@ -99,9 +100,12 @@ def test_at_a_provider_without_characters_they_travel_as_references(episode, min
     assert job.routing["degraded_note"].startswith("Mina travels as 1 reference image and 1 clip")
     assert job.routing["reason"] == "Cheapest: Seedance (about $0.66)."
     assert job.budget_scope == f"series:{episode.series_id}"
-    fallback = job.request["fallbacks"][0]
-    assert fallback["account_id"] == accounts["openai"].pk
-    assert fallback["request"]["characters"][0]["clip"]  # OpenAI registers Mina from her clip
+    (fallback,) = fitted.fallbacks
+    assert fallback.account_id == accounts["openai"].pk
+    assert fallback.estimate == Decimal("0.80")
+    assert not fallback.degraded
+    # OpenAI registers Mina from her clip
+    assert [c.subject for c in fallback.fit.registration_clips] == [f"character:{mina.pk}"]
 
 
 def test_a_character_without_any_picture_cannot_go_to_a_provider_without_characters(
