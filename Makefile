@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 EMBEDDED_REDIS_PORT ?= 6390
-export DJANGO_SETTINGS_MODULE := studio.settings
+export DJANGO_SETTINGS_MODULE := studio.project.settings
 export EMBEDDED_REDIS_PORT
 
 .DEFAULT_GOAL := help
@@ -41,12 +41,12 @@ run: install  ## Migrate, seed the demo, and start Redis, emulators, worker, bea
 	$(BIN)/python manage.py seed_demo
 ifeq ($(origin REDIS_URL),undefined)
 	@echo "REDIS_URL is unset: starting an embedded Redis on 127.0.0.1:$(EMBEDDED_REDIS_PORT)."
-	REDIS_URL=redis://127.0.0.1:$(EMBEDDED_REDIS_PORT)/0 $(BIN)/python -m studio.supervisor Procfile
+	REDIS_URL=redis://127.0.0.1:$(EMBEDDED_REDIS_PORT)/0 $(BIN)/python -m studio.project.supervisor Procfile
 else
-	$(BIN)/python -m studio.supervisor Procfile worker beat web emulators announce
+	$(BIN)/python -m studio.project.supervisor Procfile worker media beat web emulators announce
 endif
 
-worker: install  ## Run one Celery worker (needs REDIS_URL)
+worker: install  ## Run one Celery worker on every queue (needs REDIS_URL)
 	$(BIN)/celery -A studio worker --loglevel INFO
 
 beat: install  ## Run Celery beat (needs REDIS_URL)

@@ -127,7 +127,7 @@ def main() -> int:
             )
             _, right = _login(base, "editor", PASSWORD)
             print(f"  {'then the right password, same address':44} {right}")
-            from studio import ratelimit
+            from studio.project import ratelimit
 
             ratelimit.clear("login:account-address", "editor@127.0.0.1")
             client, status = _login(base, "editor", PASSWORD)
@@ -207,7 +207,7 @@ def main() -> int:
             settings.PROVIDER_ALLOWED_NETWORKS = ["127.0.0.1/32"]
 
             # A take made while Redis is down.
-            from studio.redis_server import start_redis
+            from studio.project.redis_server import start_redis
 
             ratelimit.clear("generate:user", str(user.pk))
             ratelimit.clear("generate:workspace", str(studio.workspace.pk))

@@ -1,6 +1,6 @@
 """Reference image benchmark: the peak memory and time one upload check costs the web process.
 
-`characters.media.inspect_upload` runs in the request (uploads, imports from a URL,
+`characters.reference_checks.inspect_upload` runs in the request (uploads, imports from a URL,
 "make a character from a take"), so its peak memory is the web process's. Each input
 below is checked in its own fresh child process (Django set up, the image's decoder
 warmed on a tiny file of the same format), so no figure inherits another's heap:
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RUN_DIR = ROOT / "var" / "bench" / "reference_memory"
 MIB = 1024 * 1024
-# The bound characters.media promises for one check: the bytes a pixel of the one
+# The bound characters.reference_checks promises for one check: the bytes a pixel of the one
 # full-size decode each kind of file needs (its Sample's budget), plus a fixed allowance
 # for the thumbnail, the bands, the decoder's state and the file's bytes.
 FIXED_ALLOWANCE_MIB = 40
@@ -197,7 +197,7 @@ def child(path: Path, threads: int) -> dict:
     django.setup()
     from PIL import Image
 
-    from characters.media import MediaRejected, inspect_upload
+    from characters.reference_checks import MediaRejected, inspect_upload
 
     # Warm the decoder and encoders up on a tiny file of the same format, unmeasured.
     with Image.open(path) as header:
@@ -246,7 +246,7 @@ def child(path: Path, threads: int) -> dict:
 
 
 def measure(path: Path, threads: int = 1) -> dict:
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="studio.settings", DEBUG="false")
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="studio.project.settings", DEBUG="false")
     # DEBUG is off, so the keys must be given; nothing is signed or stored here.
     env.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     env.setdefault("ENCRYPTION_KEYS", secrets.token_urlsafe(50))
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(
         "Castboard reference image benchmark: one check per fresh process, peak RSS growth "
-        "against the bound in characters/media.py"
+        "against the bound in characters/reference_checks.py"
     )
     ensure_inputs()
     for sample in SAMPLES:

@@ -181,9 +181,9 @@ def profile(request: Callable, *, runs: int = 5, top: int = 25) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_django(_setup.BENCH_DIR / "storyboard")
-    from studio.heap import freeze_startup_objects
+    from studio.project.heap import freeze_startup_objects
 
-    frozen = freeze_startup_objects()  # as studio/wsgi.py does when the server starts
+    frozen = freeze_startup_objects()  # as studio/project/wsgi.py does when the server starts
     client, page_url, status_url = build(args.scenes)
 
     def page():
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Castboard storyboard benchmark: {args.scenes} scenes, {3 * args.scenes} takes, "
         f"2 mentions a scene; Django test Client in process (server time), SQLite, DEBUG off; "
         f"{args.warmups} warm-ups then {args.runs} runs each; {frozen:,} startup objects "
-        f"frozen out of the GC as the server does (studio/heap.py); "
+        f"frozen out of the GC as the server does (studio/project/heap.py); "
         f"machine: {_setup.machine_load()}"
     )
     page_times = measure(page, runs=args.runs, warmups=args.warmups, expect=200)

@@ -28,7 +28,7 @@ import httpx
 from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile
 
-from characters.media import format_bytes
+from characters.reference_checks import format_bytes
 from jobs.netguard import (  # noqa: F401 - is_public_address is part of this module's API
     IPNetwork,
     address_allowed,
@@ -198,7 +198,7 @@ def reference_fetch(url: str) -> TemporaryUploadedFile:
     """Download the file at `url` into an uploaded file named after the URL's path.
 
     Only the transport is checked here (address, redirects, size, time); what the file
-    is gets decided by its content, as for uploads (characters.media). Raises
+    is gets decided by its content, as for uploads (characters.reference_checks). Raises
     FetchRefused with a plain reason. The caller closes the returned file.
     """
     allowed = allowed_networks()
@@ -332,7 +332,7 @@ def _redirect(target: _Target, response: httpx.Response) -> _Target:
 
 
 def _cap_for(content_type: str) -> int:
-    # The declared type only picks which cap to stream against; media.py applies the
+    # The declared type only picks which cap to stream against; reference_checks applies the
     # exact one for what the content turns out to be.
     if content_type.startswith("image/"):
         return settings.REFERENCE_IMAGE_MAX_BYTES

@@ -14,9 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from characters.fetch import FetchRefused, reference_fetch
-from characters.media import MediaRejected, inspect_upload
 from characters.mentions import MENTION_RE
 from characters.models import Character, CharacterShare, ReferenceAsset
+from characters.reference_checks import MediaRejected, inspect_upload
 from studio.models import Membership, Role, Scene, Workspace
 
 _EXTENSIONS = {

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import HttpRequest
 
-from characters.media import format_bytes
+from characters.reference_checks import format_bytes
 
 # (form field name, file name as sent, message for the person who sent it)
 RejectedUpload = tuple[str, str, str]
@@ -16,7 +16,7 @@ class CappedUploadHandler(FileUploadHandler):
     """Stops storing any one file once it passes the largest reference cap.
 
     Whether a file is an image or a clip is only known once its content is inspected,
-    so this applies the larger of the two caps; characters.media applies the exact one.
+    so this applies the larger of the two caps; characters.reference_checks applies the exact one.
     The oversized file is skipped, the rest of the form still parses, and the reason
     is kept on ``request.rejected_uploads`` for the view to show.
     """

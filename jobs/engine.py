@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 
-from jobs import breaker, ledger, media, prices, routing, services
+from jobs import breaker, ledger, prices, routing, services, video_files
 from jobs.models import Job, ProviderAccount, Registration
 from jobs.providers import provider_for
 from jobs.providers.base import PLACEHOLDER, Capabilities, GenerationRequest, Provider, Reference
@@ -462,10 +462,10 @@ def cut_span(
         with default_storage.open(job.video.name, "rb") as stored, path.open("wb") as out:
             for chunk in stored.chunks():
                 out.write(chunk)
-        clip = media.cut_clip(path, start=start, end=end)
+        clip = video_files.cut_clip(path, start=start, end=end)
         cut = Path(folder) / "cut.mp4"
         cut.write_bytes(clip)
-        return clip, media.stills(cut, list(stills_at))
+        return clip, video_files.stills(cut, list(stills_at))
 
 
 def register_from_job(job: Job, *, member: CastMember, budget_scope: str = "") -> Job | None:

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from jobs.crypto import decrypt_secret, encrypt_secret
+from jobs.providers import ADAPTERS
+from jobs.providers.base import PLACEHOLDER, Capabilities, SentRequest
+from jobs.providers.transport import base_url_problem
 from jobs.requests import FittedRequest
-from studio.crypto import decrypt_secret, encrypt_secret
-
-if TYPE_CHECKING:
-    from jobs.providers.base import Capabilities, SentRequest
 
 
 class ProviderKind(models.TextChoices):
@@ -73,8 +72,6 @@ class ProviderAccount(models.Model):
     def clean(self) -> None:
         """The base URL must be a public address (or in PROVIDER_ALLOWED_NETWORKS): the
         worker sends requests there with this account's key."""
-        from jobs.providers.transport import base_url_problem
-
         problem = base_url_problem(self.base_url) if self.base_url else None
         if problem:
             raise ValidationError({"base_url": problem})
@@ -82,8 +79,6 @@ class ProviderAccount(models.Model):
     @property
     def capabilities(self) -> Capabilities:
         """What this account's provider can make (declared by its adapter)."""
-        from jobs.providers import ADAPTERS
-
         return ADAPTERS[self.kind].capabilities
 
     def set_api_key(self, plaintext: str) -> None:
@@ -225,8 +220,6 @@ class Job(models.Model):
         """What went over the wire, in the provider's own words (None until it was sent)."""
         if not self.sent_payload:
             return None
-        from jobs.providers import ADAPTERS
-
         return ADAPTERS[self.provider_account.kind].describe_sent(self.sent_payload)
 
     @property
@@ -245,8 +238,6 @@ class Job(models.Model):
     @property
     def prompt_to_send(self) -> str:
         """The compiled prompt with each character placeholder shown as its @handle."""
-        from jobs.providers.base import PLACEHOLDER
-
         request = self.job_request.request
         handles = {m.subject: f"@{m.handle or m.name}" for m in request.cast}
         return PLACEHOLDER.sub(lambda m: handles.get(m.group(1), m.group(0)), request.prompt)

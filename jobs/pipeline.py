@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from jobs import breaker, dispatch, ledger, media, prices
+from jobs import breaker, dispatch, ledger, prices, video_files
 from jobs.dispatch import Step
 from jobs.locks import shared_lock
 from jobs.models import (
@@ -341,7 +341,7 @@ def _register(
                     for chunk in stored.chunks():
                         tmp.write(chunk)
                     tmp.flush()
-                    clip = media.cut_clip(Path(tmp.name), start=0.0, end=high)
+                    clip = video_files.cut_clip(Path(tmp.name), start=0.0, end=high)
             else:
                 clip = stored.read()
     source = CharacterSource(
@@ -762,10 +762,10 @@ def download(job_id: int, *, delivery: str = "") -> None:
                         )
                     out.write(chunk)
                     lease.renew()
-            facts = media.probe_video(path)
+            facts = video_files.probe_video(path)
             lease.renew()
-            thumbnail = media.make_thumbnail(path)
-            spritesheet = media.make_spritesheet(path)
+            thumbnail = video_files.make_thumbnail(path)
+            spritesheet = video_files.make_spritesheet(path)
             lease.renew()
             with path.open("rb") as stored:
                 name = default_storage.save(
@@ -784,7 +784,7 @@ def download(job_id: int, *, delivery: str = "") -> None:
     except ProviderError as error:
         _download_failed(job, provider, error)
         return
-    except media.ResultUnusable as error:
+    except video_files.ResultUnusable as error:
         _fail(job, ErrorCode.RESULT_INVALID, str(error))
         return
     finally:

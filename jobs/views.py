@@ -1,22 +1,21 @@
-"""Endpoints of the engine: provider webhooks, signed files for providers, provider accounts."""
+"""Engine endpoints outside any workspace: provider webhooks and signed files for providers.
+
+A token authenticates each request. A workspace's provider account pages are the studio's
+(studio/views/providers.py).
+"""
 
 from __future__ import annotations
 
-from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from jobs import selectors, services
-from jobs.forms import ProviderAccountForm
-from jobs.models import PriceEntry, ProviderAccount
+from jobs import services
+from jobs.models import ProviderAccount
 from jobs.signing import name_from_token
-from studio.access import membership_for, require
-from studio.http import HtmxHttpRequest
 
 MAX_WEBHOOK_BYTES = 256 * 1024
 
@@ -43,68 +42,3 @@ def public_file(request: HttpRequest, token: str) -> HttpResponse:
     if not default_storage.exists(name):
         raise Http404
     return FileResponse(default_storage.open(name, "rb"))
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def provider_accounts(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    membership = membership_for(request.user, slug)
-    require(membership, "manage")
-    form = ProviderAccountForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        account = form.save(commit=False)
-        account.workspace = membership.workspace
-        services.account_save(
-            account=account,
-            api_key=form.cleaned_data["api_key"],
-            webhook_secret=form.cleaned_data["webhook_secret"],
-        )
-        messages.success(
-            request, f"Provider account “{account.name}” added. Its key is stored encrypted."
-        )
-        return redirect("provider_accounts", slug)
-    accounts = ProviderAccount.objects.filter(workspace=membership.workspace).order_by("name")
-    context = {"membership": membership, "accounts": accounts, "form": form}
-    return render(request, "jobs/provider_accounts.html", context)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def provider_account_edit(request: HtmxHttpRequest, slug: str, account_id: int) -> HttpResponse:
-    membership = membership_for(request.user, slug)
-    require(membership, "manage")
-    account = get_object_or_404(ProviderAccount, pk=account_id, workspace=membership.workspace)
-    form = ProviderAccountForm(request.POST or None, instance=account)
-    if request.method == "POST" and form.is_valid():
-        services.account_save(
-            account=form.save(commit=False),
-            api_key=form.cleaned_data["api_key"],
-            webhook_secret=form.cleaned_data["webhook_secret"],
-        )
-        messages.success(request, "Provider account saved.")
-        return redirect("provider_accounts", slug)
-    webhook_url = request.build_absolute_uri(f"/hooks/{account.webhook_token}/")
-    context = {
-        "membership": membership,
-        "account": account,
-        "form": form,
-        "webhook_url": webhook_url,
-    }
-    return render(request, "jobs/provider_account_form.html", context)
-
-
-@login_required
-@require_GET
-def provider_capabilities(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    """What each of the workspace's provider accounts can make, how it names characters,
-    what it charges, and how it is doing (every member may read it)."""
-    membership = membership_for(request.user, slug)
-    accounts = list(
-        ProviderAccount.objects.filter(workspace=membership.workspace).order_by("name", "pk")
-    )
-    context = {
-        "membership": membership,
-        "columns": selectors.capability_matrix(accounts),
-        "price_book": PriceEntry.objects.order_by("provider_kind", "model", "size", "unit"),
-    }
-    return render(request, "jobs/provider_capabilities.html", context)

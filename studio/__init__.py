@@ -1,5 +1,8 @@
-"""Castboard's Django project package and its production domain."""
+"""Castboard's production domain; what runs the site is in studio.project.
 
-from studio.celery import app as celery_app
+The Celery app is exposed here so that `celery -A studio` finds it.
+"""
+
+from studio.project.celery import app as celery_app
 
 __all__ = ("celery_app",)

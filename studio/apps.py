@@ -6,4 +6,4 @@ class StudioConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from studio import startup  # noqa: F401 - registers the deploy check of the keys
+        from studio.project import startup  # noqa: F401 - registers the deploy check of the keys

@@ -1,6 +1,6 @@
 """What storyboard cards show, for both template engines: links, prompts with chips, money.
 
-The storyboard's cards are rendered by Jinja2 (templates/jinja2/, studio/jinja_env.py)
+The storyboard's cards are rendered by Jinja2 (templates/jinja2/, studio/project/jinja_env.py)
 because a 300-scene board spent 0.8 ms a card in Django's template engine; the other
 pages reach the same helpers through studio/templatetags/storyboard.py.
 

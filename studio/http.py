@@ -30,13 +30,24 @@ class HtmxHttpRequest(HttpRequest):
 # htmx stops polling an element that answers with this status.
 HTMX_STOP_POLLING = 286
 
+# The engine of the storyboard's cards (templates/jinja2/, its NAME in settings.TEMPLATES).
+# Every render of a card passes using=JINJA, so the call says which engine runs it; a
+# render without `using` is of a Django template.
+JINJA = "jinja2"
+
 
 def render_fragment(
-    request: HttpRequest, template: str, context: dict, *, status: int = 200
+    request: HttpRequest,
+    template: str,
+    context: dict,
+    *,
+    status: int = 200,
+    using: str | None = None,
 ) -> HttpResponse:
-    """An htmx fragment, followed by the pending messages as an out-of-band swap of the
-    page's message area (so "Scene saved." shows now, not on the next full page)."""
-    body = render_to_string(template, context, request)
+    """An htmx fragment (a card with using=JINJA), followed by the pending messages as an
+    out-of-band swap of the page's message area (so "Scene saved." shows now, not on the
+    next full page)."""
+    body = render_to_string(template, context, request, using=using)
     body += render_to_string("includes/messages.html", {"oob": True}, request)
     return HttpResponse(body, status=status)
 

@@ -1,17 +1,24 @@
-"""Writes that span rows: workspaces and members, series, episodes and scenes."""
+"""Writes that span rows: workspaces and members, series, episodes and scenes, and the
+writes on takes that are not generation (select, review, delete; making takes is
+studio.generation's)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max, Q
+from django.utils import timezone
 
 from characters.mentions import parse_mentions
 from characters.models import Character
 from characters.selectors import characters_resolve_handles
-from studio.models import Episode, Membership, Role, Scene, Series, Workspace
+from jobs import services as jobs
+from jobs.models import JobState
+from studio.models import Episode, Membership, Role, Scene, Series, Take, Workspace
 
 # --- Workspaces and members -------------------------------------------------
 
@@ -226,3 +233,50 @@ def scene_move(*, scene: Scene, to_position: int) -> Scene:
         _renumber(scenes)
     scene.position = to_position
     return scene
+
+
+# --- Takes ------------------------------------------------------------------
+
+
+def take_select(*, take: Take) -> Take:
+    """Make a finished take the one its scene uses (one per scene, under the scene's takes lock)."""
+    if take.job.state != JobState.SUCCEEDED:
+        raise ValidationError("Only a finished take can be selected.")
+    with transaction.atomic():
+        Take.objects.filter(scene_id=take.scene_id, is_selected=True).exclude(pk=take.pk).update(
+            is_selected=False
+        )
+        Take.objects.filter(pk=take.pk).update(is_selected=True)
+    take.is_selected = True
+    return take
+
+
+def take_review(
+    *,
+    takes: Iterable[Take],
+    state: str,
+    reason: str = "",
+    reviewer: AbstractBaseUser | None = None,
+) -> int:
+    """Approve or reject finished takes; a rejection needs a reason. Returns how many changed."""
+    state = Take.Review(state)
+    reason = reason.strip()
+    if state == Take.Review.REJECTED and not reason:
+        raise ValidationError("Say why the take is rejected, so whoever retries it knows.")
+    ids = [t.pk for t in takes if t.job.state == JobState.SUCCEEDED]
+    if not ids:
+        return 0
+    return Take.objects.filter(pk__in=ids).update(
+        review_state=state,
+        review_reason=reason if state == Take.Review.REJECTED else "",
+        reviewed_by=reviewer,
+        reviewed_at=timezone.now(),
+    )
+
+
+def take_delete(*, take: Take) -> None:
+    """Remove a take from its scene; an unfinished job is cancelled first. The job itself stays,
+    since what was paid must remain on record."""
+    if not take.job.is_terminal:
+        jobs.job_cancel(job=take.job)
+    take.delete()

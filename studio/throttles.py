@@ -18,9 +18,9 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from studio import ratelimit
 from studio.models import Membership
-from studio.ratelimit import Rate, Refusal
+from studio.project import ratelimit
+from studio.project.ratelimit import Rate, Refusal
 
 GENERATE = "generate"
 IMPORT = "import"

@@ -5,8 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from characters import views as characters
-from jobs import views as jobs
-from studio.views import auth, costs, production, takes, workspaces
+from studio.views import auth, costs, production, providers, takes, workspaces
 
 workspace_patterns = [
     path("", workspaces.dashboard, name="dashboard"),
@@ -16,11 +15,11 @@ workspace_patterns = [
     path("costs/", costs.costs, name="costs"),
     path("costs/budgets/", costs.budget_save, name="budget_save"),
     path("costs/budgets/<int:budget_id>/delete/", costs.budget_delete, name="budget_delete"),
-    path("providers/", jobs.provider_capabilities, name="provider_capabilities"),
-    path("settings/providers/", jobs.provider_accounts, name="provider_accounts"),
+    path("providers/", providers.provider_capabilities, name="provider_capabilities"),
+    path("settings/providers/", providers.provider_accounts, name="provider_accounts"),
     path(
         "settings/providers/<int:account_id>/",
-        jobs.provider_account_edit,
+        providers.provider_account_edit,
         name="provider_account_edit",
     ),
     # Character library

@@ -73,7 +73,7 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
         redis.Redis.from_url(url).flushdb()
         yield url
         return
-    from studio.redis_server import free_port, start_redis
+    from studio.project.redis_server import free_port, start_redis
 
     port = free_port()
     process = start_redis(port=port, directory=tmp_path_factory.mktemp("redis"))
@@ -87,7 +87,7 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(autouse=True, scope="session")
 def _celery_uses_the_test_redis(redis_url):
     """Whatever a test enqueues goes to the test's Redis, never to a server the machine runs."""
-    from studio.celery import app
+    from studio.project.celery import app
     from tests.support.processes import point_celery_at
 
     point_celery_at(redis_url)
@@ -110,7 +110,7 @@ def celery_worker(redis_url, transactional_db):
     """A Celery worker consuming from the real Redis broker, in this process."""
     from celery.contrib.testing.worker import start_worker
 
-    from studio.celery import app
+    from studio.project.celery import app
 
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
         yield worker

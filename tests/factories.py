@@ -6,9 +6,12 @@ import factory
 from django.contrib.auth import get_user_model
 
 from characters.models import Character
-from studio.models import Episode, Membership, Role, Scene, Series, Workspace
+from jobs.models import JobState
+from studio.models import Episode, Membership, Role, Scene, Series, Take, Workspace
 
 PASSWORD = "correct-horse-battery"
+# What the engine records of a finished video the size and length of SceneFactory's scenes.
+FINISHED_VIDEO = {"duration": 8.0, "width": 1280, "height": 720}
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -84,3 +87,35 @@ class SceneFactory(factory.django.DjangoModelFactory):
     prompt = "A quiet harbour at dawn."
     duration = 8
     size = "1280x720"
+
+
+def _result_of(job) -> dict:
+    return dict(FINISHED_VIDEO) if job.state == JobState.SUCCEEDED else {}
+
+
+class TakeFactory(factory.django.DjangoModelFactory):
+    """A take of `scene` whose job is at `state` (finished by default) at `account`.
+
+    The account defaults to a new one in the scene's workspace, as the studio would use;
+    a finished job carries FINISHED_VIDEO as its result. Other job fields go through
+    `job__`, e.g. `TakeFactory(scene=scene, account=openai, state=RUNNING, job__progress=40)`.
+    """
+
+    class Meta:
+        model = Take
+
+    class Params:
+        account = factory.SubFactory(
+            "tests.jobs.factories.ProviderAccountFactory",
+            workspace=factory.SelfAttribute("..scene.episode.series.workspace"),
+        )
+        state = JobState.SUCCEEDED
+
+    scene = factory.SubFactory(SceneFactory)
+    # By path: tests.jobs.factories imports this module.
+    job = factory.SubFactory(
+        "tests.jobs.factories.JobFactory",
+        provider_account=factory.SelfAttribute("..account"),
+        state=factory.SelfAttribute("..state"),
+        result=factory.LazyAttribute(_result_of),
+    )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobs.emulators.base import Emulator, retry_after_headers
-from jobs.emulators.media import (
+from jobs.emulators.inputs import (
     decode_data_url,
     fetch,
     open_image,

@@ -26,7 +26,7 @@ from typing import Any
 import av
 
 from jobs.emulators.base import Emulator, retry_after_headers
-from jobs.emulators.media import decode_data_url, fetch, open_image, probe_video, sniff_image
+from jobs.emulators.inputs import decode_data_url, fetch, open_image, probe_video, sniff_image
 from jobs.emulators.render import (
     CastMember,
     RenderedVideo,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobs.emulators.base import Emulator, retry_after_headers
-from jobs.emulators.media import fetch, probe_video
+from jobs.emulators.inputs import fetch, probe_video
 from jobs.emulators.render import (
     CastMember,
     RenderedVideo,

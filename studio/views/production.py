@@ -18,7 +18,13 @@ from django_htmx.http import reswap, retarget
 from studio import services
 from studio.access import episode_for, membership_for, require, scene_for, series_for
 from studio.forms import EpisodeForm, SceneForm, SceneMoveForm, SeriesForm
-from studio.http import HTMX_STOP_POLLING, HtmxHttpRequest, confirm_delete, render_fragment
+from studio.http import (
+    HTMX_STOP_POLLING,
+    JINJA,
+    HtmxHttpRequest,
+    confirm_delete,
+    render_fragment,
+)
 from studio.models import Episode, Membership, Scene
 from studio.selectors import episodes_of, mention_candidates, series_for_workspace
 from studio.storyboard import storyboard_scene, storyboard_scenes
@@ -158,6 +164,7 @@ def episode_detail(request: HtmxHttpRequest, slug: str, episode_id: int) -> Http
                 "studio/storyboard/scene_list.html",
                 {"membership": membership, "episode": episode, "scenes": scenes},
                 request=request,
+                using=JINJA,
             )
         ),
     }
@@ -215,13 +222,13 @@ def _scene_list(request: HtmxHttpRequest, membership: Membership, episode: Episo
         "episode": episode,
         "scenes": storyboard_scenes(episode=episode),
     }
-    response = render_fragment(request, "studio/storyboard/scene_list.html", context)
+    response = render_fragment(request, "studio/storyboard/scene_list.html", context, using=JINJA)
     return retarget(reswap(response, "outerHTML"), "#scene-list")
 
 
 def _scene_card(request: HtmxHttpRequest, membership: Membership, scene: Scene) -> HttpResponse:
     context = {"membership": membership, "scene": storyboard_scene(scene=scene)}
-    return render_fragment(request, "studio/storyboard/scene_card.html", context)
+    return render_fragment(request, "studio/storyboard/scene_card.html", context, using=JINJA)
 
 
 def _scene_form(
@@ -301,7 +308,7 @@ def scene_status(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpResp
     membership = membership_for(request.user, slug)
     scene = storyboard_scene(scene=scene_for(membership, scene_id))
     context = {"membership": membership, "scene": scene}
-    response = render(request, "studio/storyboard/scene_status.html", context)
+    response = render(request, "studio/storyboard/scene_status.html", context, using=JINJA)
     if scene.board.in_flight is None:
         response.status_code = HTMX_STOP_POLLING
     return response

@@ -15,7 +15,6 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import reverse
 from django.utils.html import escape
 
 from characters import services
@@ -32,6 +31,8 @@ from tests.characters import webserver
 from tests.characters.webserver import WebServer
 from tests.factories import CharacterFactory
 from tests.samples import clip_bytes, image_bytes
+from tests.support.library import create_url, upload_url
+from tests.support.pages import messages_of
 
 PNG = image_bytes("PNG", size=(64, 48))
 
@@ -431,18 +432,6 @@ pages = pytest.mark.django_db
 
 def new_character(**fields) -> dict:
     return {"name": "Mina Park", "handle": "mina", "description": "Green coat."} | fields
-
-
-def create_url(workspace) -> str:
-    return reverse("character_create", args=[workspace.slug])
-
-
-def upload_url(character) -> str:
-    return reverse("asset_upload", args=[character.workspace.slug, character.pk])
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
 
 
 @pages

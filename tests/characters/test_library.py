@@ -19,6 +19,8 @@ from characters.models import Character, ReferenceAsset
 from studio.services import scene_create
 from tests.factories import CharacterFactory, EpisodeFactory, SeriesFactory, WorkspaceFactory
 from tests.samples import clip_bytes, gif_bytes, image_bytes
+from tests.support.library import create_url, detail_url, list_url, upload_url
+from tests.support.pages import messages_of
 
 pytestmark = pytest.mark.django_db
 
@@ -54,18 +56,6 @@ def fetch(client, url: str):
     response = client.get(url)
     body = b"".join(response.streaming_content) if response.streaming else response.content
     return response, body
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
-
-
-def create_url(workspace) -> str:
-    return reverse("character_create", args=[workspace.slug])
-
-
-def detail_url(character) -> str:
-    return reverse("character_detail", args=[character.workspace.slug, character.pk])
 
 
 def file_url(character, asset, variant: str) -> str:
@@ -446,10 +436,6 @@ def edit_url(character) -> str:
     return reverse("character_edit", args=[character.workspace.slug, character.pk])
 
 
-def upload_url(character) -> str:
-    return reverse("asset_upload", args=[character.workspace.slug, character.pk])
-
-
 def test_it_saves_an_edited_name_handle_and_description(owner_client, character):
     data = {"name": "Mina Park", "handle": "Mina_P", "description": "Now with a yellow hat."}
 
@@ -638,10 +624,6 @@ def test_it_deletes_a_character_and_all_its_files(owner_client, workspace, with_
 
 
 # --- The library page ----------------------------------------------------------------------
-
-
-def list_url(workspace) -> str:
-    return reverse("character_list", args=[workspace.slug])
 
 
 def test_it_lists_characters_with_their_first_reference_as_the_card(owner_client, with_assets):

@@ -24,20 +24,10 @@ from tests.factories import (
 )
 from tests.jobs.factories import JobFactory, ProviderAccountFactory, job_request
 from tests.samples import image_bytes
+from tests.support.library import detail_url, list_url, share_url
+from tests.support.pages import messages_of
 
 pytestmark = pytest.mark.django_db
-
-
-def list_url(workspace) -> str:
-    return reverse("character_list", args=[workspace.slug])
-
-
-def detail_url(character, workspace=None) -> str:
-    return reverse("character_detail", args=[(workspace or character.workspace).slug, character.pk])
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
 
 
 def register(account, character, *, status=Registration.Status.ACTIVE, **fields):
@@ -358,10 +348,6 @@ def test_it_refuses_the_forms_to_members_who_may_not_edit(client, members, chara
 
 
 # --- Sharing with one of your own workspaces ------------------------------------------------
-
-
-def share_url(character) -> str:
-    return reverse("character_share", args=[character.workspace.slug, character.pk])
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ from tests.factories import (
     WorkspaceFactory,
 )
 from tests.samples import image_bytes
+from tests.support.library import list_url, share_url
+from tests.support.pages import messages_of
 
 pytestmark = pytest.mark.django_db
 
@@ -97,10 +99,6 @@ def shared_with(character, workspace) -> CharacterShare:
     return offered
 
 
-def share_url(character) -> str:
-    return reverse("character_share", args=[character.workspace.slug, character.pk])
-
-
 def unshare_url(character, share) -> str:
     return reverse("character_unshare", args=[character.workspace.slug, character.pk, share.pk])
 
@@ -119,14 +117,6 @@ def picture_url(workspace, share) -> str:
 
 def remove_url(workspace, character) -> str:
     return reverse("share_remove", args=[workspace.slug, character.pk])
-
-
-def library_url(workspace) -> str:
-    return reverse("character_list", args=[workspace.slug])
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
 
 
 def refreshed(share) -> CharacterShare | None:
@@ -223,7 +213,7 @@ def test_it_never_hands_an_offer_to_a_workspace_created_later_under_its_slug(
     assert not share_offers_for(workspace=later).exists()
     client = Client()
     client.force_login(later_owner)
-    assert "Mina" not in client.get(library_url(later)).content.decode()
+    assert "Mina" not in client.get(list_url(later)).content.decode()
     assert not mentionable(later)
 
 
@@ -330,7 +320,7 @@ def test_it_needs_a_csrf_token_to_offer(members, character, partner):
 def test_it_shows_the_receiving_owners_the_offer_with_its_name_picture_and_sender(
     partner_client, workspace, partner, character, front, offer
 ):
-    page = partner_client.get(library_url(partner)).content.decode()
+    page = partner_client.get(list_url(partner)).content.decode()
 
     offers = page[page.index(f"Offered to {partner.name}") :]
     assert "Mina" in offers
@@ -348,7 +338,7 @@ def test_it_shows_the_receiving_owners_the_offer_with_its_name_picture_and_sende
 def test_it_warns_before_accepting_a_handle_the_library_already_has(partner_client, partner, offer):
     CharacterFactory(workspace=partner, handle="mina")
 
-    page = partner_client.get(library_url(partner)).content.decode()
+    page = partner_client.get(list_url(partner)).content.decode()
 
     assert "This library already has its own @mina" in page
 
@@ -359,7 +349,7 @@ def test_it_shows_other_roles_of_the_receiving_workspace_nothing_to_answer(
 ):
     client.force_login(partner_members[role])
 
-    page = client.get(library_url(partner)).content.decode()
+    page = client.get(list_url(partner)).content.decode()
 
     assert "Mina" not in page
     assert accept_url(partner, offer) not in page
@@ -376,7 +366,7 @@ def test_an_offer_is_not_mentionable_until_its_owners_accept_it(
 
     response = partner_client.post(accept_url(partner, offer), follow=True)
 
-    assert response.redirect_chain[-1][0] == library_url(partner)
+    assert response.redirect_chain[-1][0] == list_url(partner)
     assert messages_of(response) == [
         f"Mina from {workspace.name} is in your library: mention it as @mina."
     ]
@@ -483,7 +473,7 @@ def test_it_withdraws_a_waiting_offer(client, members, partner_owner, partner, c
     assert "Not shared with other workspaces." in response.content.decode()
     assert not CharacterShare.objects.exists()
     client.force_login(partner_owner)
-    assert "Mina" not in client.get(library_url(partner)).content.decode()
+    assert "Mina" not in client.get(list_url(partner)).content.decode()
     assert client.post(accept_url(partner, offer)).status_code == 404
 
 
@@ -503,7 +493,7 @@ def test_it_revokes_a_share_and_the_other_workspace_loses_access(
     thumbnail = reverse("asset_file", args=[partner.slug, character.pk, front.pk, "thumbnail"])
     assert client.get(detail).status_code == 404
     assert client.get(thumbnail).status_code == 404
-    assert "@mina" not in client.get(library_url(partner)).content.decode()
+    assert "@mina" not in client.get(list_url(partner)).content.decode()
 
 
 def test_the_receiving_owners_remove_a_shared_character_from_their_library(
@@ -514,7 +504,7 @@ def test_the_receiving_owners_remove_a_shared_character_from_their_library(
 
     response = partner_client.post(remove_url(partner, character), follow=True)
 
-    assert response.redirect_chain[-1][0] == library_url(partner)
+    assert response.redirect_chain[-1][0] == list_url(partner)
     assert messages_of(response) == [
         "Mina is no longer in this library; scenes that mention @mina will need another "
         "character before they generate."
@@ -634,7 +624,7 @@ def test_it_shows_a_shared_character_in_the_other_library_under_shared_with(
 ):
     CharacterFactory(workspace=partner, name="Jun", handle="jun")
 
-    page = partner_client.get(library_url(partner)).content.decode()
+    page = partner_client.get(list_url(partner)).content.decode()
 
     heading = page.index("Shared with Harbour Films")
     assert page.index("@jun") < heading < page.index("@mina")
@@ -644,7 +634,7 @@ def test_it_shows_a_shared_character_in_the_other_library_under_shared_with(
 def test_it_shows_only_shared_characters_when_the_other_workspace_has_none_of_its_own(
     partner_client, partner, share
 ):
-    page = partner_client.get(library_url(partner)).content.decode()
+    page = partner_client.get(list_url(partner)).content.decode()
 
     assert "No characters yet." in page
     assert "Shared with Harbour Films" in page
@@ -729,7 +719,7 @@ def test_it_hides_a_character_that_is_not_shared_from_the_other_workspace(
 
     assert partner_client.get(detail).status_code == 404
     assert partner_client.get(original).status_code == 404
-    assert "@mina" not in partner_client.get(library_url(partner)).content.decode()
+    assert "@mina" not in partner_client.get(list_url(partner)).content.decode()
 
 
 def test_it_keeps_sharing_out_of_a_third_workspace(client, character, share):
@@ -753,9 +743,9 @@ def test_it_counts_only_each_workspaces_own_scenes_on_a_shared_character_card(
     our_episode = EpisodeFactory(series=SeriesFactory(workspace=workspace))
     scene_create(episode=our_episode, prompt="@mina reads a letter.")
 
-    ours = owner_client.get(library_url(workspace)).content.decode()
+    ours = owner_client.get(list_url(workspace)).content.decode()
     client.force_login(partner_owner)
-    theirs = client.get(library_url(partner)).content.decode()
+    theirs = client.get(list_url(partner)).content.decode()
 
     assert "0 references · 1 scene" in ours
     assert "0 references · 2 scenes" in theirs

@@ -10,8 +10,10 @@ from django.urls import reverse
 
 from jobs.models import JobKind, JobState
 from studio.models import Take
-from tests.factories import EpisodeFactory, SceneFactory, SeriesFactory
+from studio.project.celery import app as celery_app
+from tests.factories import EpisodeFactory, SceneFactory, SeriesFactory, TakeFactory
 from tests.jobs.factories import JobFactory, ProviderAccountFactory
+from tests.support.pages import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -39,16 +41,6 @@ def account(workspace):
     return ProviderAccountFactory(workspace=workspace, name="OpenAI main")
 
 
-def _take(scene, account, state=JobState.SUCCEEDED, **job_fields) -> Take:
-    job = JobFactory(provider_account=account, state=state, **job_fields)
-    return Take.objects.create(scene=scene, job=job)
-
-
-def _as(client: Client, user) -> Client:
-    client.force_login(user)
-    return client
-
-
 def _listed(html: str) -> set[int]:
     return {int(n) for n in re.findall(r'class="field-pk"><a href="[^"]*">(\d+)</a>', html)}
 
@@ -59,12 +51,12 @@ def _act(client: Client, action: str, jobs):
 
 
 def test_staff_see_only_jobs_of_workspaces_they_review(client, staff, scene, account):
-    ours = _take(scene, account).job
+    ours = TakeFactory(scene=scene, account=account).job
     theirs_workspace = staff["outsider"].memberships.get().workspace
     theirs = JobFactory(provider_account=ProviderAccountFactory(workspace=theirs_workspace))
 
-    assert _listed(_as(client, staff["reviewer"]).get(JOBS).content.decode()) == {ours.pk}
-    outsider = _as(client, staff["outsider"])
+    assert _listed(logged_in(client, staff["reviewer"]).get(JOBS).content.decode()) == {ours.pk}
+    outsider = logged_in(client, staff["outsider"])
     html = outsider.get(JOBS).content.decode()
     assert _listed(html) == {theirs.pk}
     response = outsider.get(reverse("admin:jobs_job_change", args=[ours.pk]))
@@ -76,20 +68,20 @@ def test_staff_see_only_jobs_of_workspaces_they_review(client, staff, scene, acc
 
 
 def test_a_viewer_on_staff_has_no_jobs_list(client, staff, scene, account):
-    _take(scene, account)
-    assert _as(client, staff["viewer"]).get(JOBS).status_code == 403
+    TakeFactory(scene=scene, account=account)
+    assert logged_in(client, staff["viewer"]).get(JOBS).status_code == 403
 
 
 def test_a_superuser_sees_every_workspaces_jobs(admin_client, scene, account):
-    ours = _take(scene, account).job
+    ours = TakeFactory(scene=scene, account=account).job
     elsewhere = JobFactory()
     assert _listed(admin_client.get(JOBS).content.decode()) == {ours.pk, elsewhere.pk}
 
 
 def test_the_job_page_links_to_its_takes_scene_in_the_studio(client, staff, scene, account):
-    take = _take(scene, account)
+    take = TakeFactory(scene=scene, account=account)
     page = (
-        _as(client, staff["reviewer"])
+        logged_in(client, staff["reviewer"])
         .get(reverse("admin:jobs_job_change", args=[take.job.pk]))
         .content.decode()
     )
@@ -100,13 +92,13 @@ def test_the_job_page_links_to_its_takes_scene_in_the_studio(client, staff, scen
 def test_retrying_jobs_makes_new_takes_and_says_why_others_were_not(
     client, staff, workspace, scene, account
 ):
-    cancelled = _take(scene, account, state=JobState.CANCELLED)
+    cancelled = TakeFactory(scene=scene, account=account, state=JobState.CANCELLED)
     registration = JobFactory(
         provider_account=account, kind=JobKind.REGISTER_CHARACTER, state=JobState.FAILED
     )
     owner = staff["owner"]
 
-    response = _act(_as(client, owner), "retry_jobs", [cancelled.job, registration])
+    response = _act(logged_in(client, owner), "retry_jobs", [cancelled.job, registration])
 
     new = Take.objects.exclude(pk=cancelled.pk).get()
     assert new.scene == scene
@@ -119,9 +111,9 @@ def test_retrying_jobs_makes_new_takes_and_says_why_others_were_not(
 
 
 def test_cancelling_a_waiting_job_stops_it(client, staff, scene, account):
-    pending = _take(scene, account, state=JobState.PENDING).job
+    pending = TakeFactory(scene=scene, account=account, state=JobState.PENDING).job
 
-    response = _act(_as(client, staff["editor"]), "cancel_jobs", [pending])
+    response = _act(logged_in(client, staff["editor"]), "cancel_jobs", [pending])
 
     pending.refresh_from_db()
     assert pending.state == JobState.CANCELLED
@@ -129,9 +121,9 @@ def test_cancelling_a_waiting_job_stops_it(client, staff, scene, account):
 
 
 def test_a_reviewer_cannot_cancel_or_retry_jobs(client, staff, scene, account):
-    pending = _take(scene, account, state=JobState.PENDING).job
-    failed = _take(scene, account, state=JobState.FAILED).job
-    reviewer = _as(client, staff["reviewer"])
+    pending = TakeFactory(scene=scene, account=account, state=JobState.PENDING).job
+    failed = TakeFactory(scene=scene, account=account, state=JobState.FAILED).job
+    reviewer = logged_in(client, staff["reviewer"])
 
     html = reviewer.get(JOBS).content.decode()
     assert 'value="cancel_jobs"' not in html
@@ -142,3 +134,20 @@ def test_a_reviewer_cannot_cancel_or_retry_jobs(client, staff, scene, account):
     pending.refresh_from_db()
     assert pending.state == JobState.PENDING
     assert Take.objects.count() == 2
+
+
+def test_asking_for_news_polls_only_the_unfinished_jobs(
+    client, staff, scene, account, monkeypatch, django_capture_on_commit_callbacks
+):
+    running = TakeFactory(scene=scene, account=account, state=JobState.RUNNING).job
+    finished = TakeFactory(scene=scene, account=account).job
+    sent = []
+    monkeypatch.setattr(
+        celery_app, "send_task", lambda name, args, kwargs, **options: sent.append((name, args))
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _act(logged_in(client, staff["editor"]), "poll_now", [running, finished])
+
+    assert sent == [("jobs.tasks.poll_job", (running.pk, True))]
+    assert "1 job(s) will be refreshed." in response.content.decode()

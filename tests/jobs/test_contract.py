@@ -28,7 +28,8 @@ from jobs.providers.sora_relay import SoraRelayProvider
 
 # The Seedance emulator's fixture lives with the emulator tests; the contract needs it too.
 from tests.jobs.emulators.conftest import seedance_emulator  # noqa: F401 - used by name
-from tests.samples import clip_bytes
+from tests.samples import clip_bytes, image_bytes
+from tests.support.emulators import emulator_control, emulator_state
 
 
 @dataclass
@@ -57,10 +58,6 @@ def contract(request):
     adapter = case.adapter(base_url=emulator.api_url, api_key="sk-contract", timeout=5)
     yield case, adapter, emulator
     adapter.close()
-
-
-def _control(emulator, what: str, body: dict) -> None:
-    assert httpx.post(f"{emulator.url}/_emulator/{what}", json=body).status_code == 200
 
 
 def _wait(adapter: Provider, job: ProviderJob, timeout: float = 15) -> ProviderJob:
@@ -96,7 +93,7 @@ def test_a_video_is_made_and_streams_as_a_playable_mp4(contract):
 
 def test_progress_rises_while_it_runs(contract):
     case, adapter, emulator = contract
-    _control(emulator, "config", {"latency_seconds": 1.5, "progress_steps": 5})
+    emulator_control(emulator, "config", {"latency_seconds": 1.5, "progress_steps": 5})
     job, _ = adapter.submit(_request(case))
     seen = set()
     while job.status not in ("succeeded", "failed"):
@@ -119,7 +116,9 @@ def test_moderation_is_reported_as_such(contract):
 
 def test_a_rate_limit_carries_the_providers_wait(contract):
     case, adapter, emulator = contract
-    _control(emulator, "faults", {"faults": [{"op": "create", "kind": "429", "retry_after": 3}]})
+    emulator_control(
+        emulator, "faults", {"faults": [{"op": "create", "kind": "429", "retry_after": 3}]}
+    )
     with pytest.raises(ProviderError) as caught:
         adapter.submit(_request(case))
     assert (caught.value.kind, caught.value.retry_after) == ("rate_limit", 3.0)
@@ -128,7 +127,7 @@ def test_a_rate_limit_carries_the_providers_wait(contract):
 
 def test_an_outage_is_unavailable_and_the_create_was_not_accepted(contract):
     case, adapter, emulator = contract
-    _control(emulator, "config", {"outage": True})
+    emulator_control(emulator, "config", {"outage": True})
     with pytest.raises(ProviderError) as caught:
         adapter.submit(_request(case))
     assert caught.value.kind == "unavailable"
@@ -137,7 +136,7 @@ def test_an_outage_is_unavailable_and_the_create_was_not_accepted(contract):
 
 def test_a_dropped_create_is_flagged_as_maybe_accepted(contract):
     case, adapter, emulator = contract
-    _control(
+    emulator_control(
         emulator,
         "faults",
         {"faults": [{"op": "create", "kind": "timeout", "timeout_seconds": 0.5}]},
@@ -149,7 +148,7 @@ def test_a_dropped_create_is_flagged_as_maybe_accepted(contract):
 
 def test_a_wrong_key_is_an_auth_error(contract):
     case, adapter, emulator = contract
-    _control(emulator, "config", {"accepted_api_keys": ["sk-the-right-one"]})
+    emulator_control(emulator, "config", {"accepted_api_keys": ["sk-the-right-one"]})
     with pytest.raises(ProviderError) as caught:
         adapter.submit(_request(case))
     assert caught.value.kind == "auth"
@@ -198,7 +197,7 @@ def test_a_character_without_native_support_travels_as_a_reference(contract):
     assert caught.value.kind == "invalid"
     mina = RegisteredCharacter(external_id=adapter.reference_label("image", 1), name="Mina")
     prompt = adapter.render_mentions("{{character:1}} waves.", {"character:1": mina})
-    picture = Reference(kind="image", data=_png((640, 360)), content_type="image/png")
+    picture = Reference(kind="image", data=image_bytes(size=(640, 360)), content_type="image/png")
     request = _request(case, prompt=prompt, references=(picture,))
     assert adapter.validate(request) == []
     job, sent = adapter.submit(request)
@@ -229,21 +228,15 @@ def test_a_registered_character_is_mentioned_in_the_providers_syntax(contract):
 # --- Adapter-specific parts of the contract -----------------------------------
 
 
-def _png(size: tuple[int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, (200, 80, 40)).save(out, format="PNG")
-    return out.getvalue()
-
-
 def test_openai_sends_an_input_reference_the_size_of_the_video(openai_emulator):
     with OpenAIProvider(base_url=openai_emulator.api_url, api_key="k", model="sora-2") as adapter:
-        good = Reference(kind="image", data=_png((1280, 720)), content_type="image/png")
+        good = Reference(kind="image", data=image_bytes(size=(1280, 720)), content_type="image/png")
         job, sent = adapter.submit(
             GenerationRequest(prompt="Sunset.", seconds=4, size="1280x720", references=(good,))
         )
         assert sent["input_reference"].startswith("<image/png")
         assert _wait(adapter, job).status == "succeeded"
-        wrong = Reference(kind="image", data=_png((640, 640)), content_type="image/png")
+        wrong = Reference(kind="image", data=image_bytes(size=(640, 640)), content_type="image/png")
         with pytest.raises(ProviderError) as caught:
             adapter.submit(
                 GenerationRequest(prompt="Sunset.", seconds=4, size="1280x720", references=(wrong,))
@@ -281,7 +274,7 @@ def test_a_relay_character_whose_registration_timed_out_is_found_not_recreated(r
     with SoraRelayProvider(base_url=relay_emulator.api_url, api_key="k", timeout=3) as adapter:
         task, _ = adapter.submit(GenerationRequest(prompt="Pip.", seconds=10, size="720x1280"))
         task = _wait(adapter, task)
-        _control(
+        emulator_control(
             relay_emulator,
             "faults",
             {"faults": [{"op": "character", "kind": "timeout", "timeout_seconds": 6}]},
@@ -294,7 +287,7 @@ def test_a_relay_character_whose_registration_timed_out_is_found_not_recreated(r
         f"{relay_emulator.api_url}/sora/characters", headers={"Authorization": "Bearer k"}
     ).json()["characters"]
     assert [c["character_id"] for c in characters] == [registration.external_id]
-    state = httpx.get(f"{relay_emulator.url}/_emulator/state").json()
+    state = emulator_state(relay_emulator)
     assert state["counters"]["faults_served"] == 1  # the registration really timed out
 
 
@@ -315,7 +308,7 @@ def _seedance_request(prompt: str = "Harbour at dawn.", **fields) -> GenerationR
 
 def test_seedance_sends_references_inline_or_by_address_and_records_them_small(seedance):
     adapter, _ = seedance
-    picture = _png((640, 360))
+    picture = image_bytes(size=(640, 360))
     clip = clip_bytes(seconds=3.0)
     references = (
         Reference(kind="image", data=picture, content_type="image/png"),
@@ -379,7 +372,7 @@ def test_seedance_moderation_is_terminal_both_at_create_and_after(seedance):
 
 def test_seedance_quota_and_refusals_are_classified(seedance):
     adapter, emulator = seedance
-    _control(emulator, "faults", {"faults": [{"op": "create", "kind": "quota"}]})
+    emulator_control(emulator, "faults", {"faults": [{"op": "create", "kind": "quota"}]})
     with pytest.raises(ProviderError) as caught:
         adapter.submit(_seedance_request())
     assert caught.value.kind == "quota"
@@ -398,7 +391,7 @@ def test_seedance_cancels_queued_tasks_but_not_running_ones(seedance):
     assert adapter.cancel(queued.provider_job_id) is False
 
     running, _ = adapter.submit(_seedance_request("Long [[emulate:latency=600]]"))
-    _control(emulator, "clock", {"advance_seconds": 100})  # out of the queue, into the work
+    emulator_control(emulator, "clock", {"advance_seconds": 100})  # out of the queue, into the work
     assert adapter.fetch(running.provider_job_id).status == "running"
     assert adapter.cancel(running.provider_job_id) is False
 
@@ -416,7 +409,7 @@ def test_seedance_streams_from_the_link_and_an_expired_link_is_gone(seedance):
     with pytest.raises(ProviderError) as caught:
         b"".join(adapter.stream_result(done, "thumbnail"))
     assert caught.value.kind == "not_found"
-    _control(emulator, "clock", {"advance_seconds": 24 * 3600 + 1})
+    emulator_control(emulator, "clock", {"advance_seconds": 24 * 3600 + 1})
     with pytest.raises(ProviderError) as caught:
         b"".join(adapter.stream_result(done))
     assert caught.value.kind == "not_found"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import httpx
 import pytest
 
 from jobs import breaker
@@ -20,7 +19,8 @@ from jobs.emulators.openai import OpenAIVideosEmulator
 from jobs.models import JobState, LedgerEntry, ProviderAccount
 from jobs.services import account_save
 from studio.generation import take_create
-from tests.factories import SceneFactory
+from tests.jobs.factories import studio_scene
+from tests.support.emulators import emulator_control, emulator_log
 from tests.support.engine import EMULATOR_FPS, EMULATOR_LATENCY
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -54,26 +54,11 @@ def quick_breaker(settings):
     return settings
 
 
-def _outage(emulator, on: bool) -> None:
-    response = httpx.post(f"{emulator.url}/_emulator/config", json={"outage": on})
-    assert response.status_code == 200
-
-
-def _creates(emulator) -> list[dict]:
-    entries = httpx.get(f"{emulator.url}/_emulator/log").json()["entries"]
-    return [e for e in entries if e.get("op") == "create"]
-
-
-def _scene(studio, **fields):
-    fields.setdefault("prompt", "The lamp turns over a grey sea.")
-    return SceneFactory(episode=studio["episode"], duration=4, size="1280x720", **fields)
-
-
 def test_a_take_for_a_provider_that_is_down_is_made_by_the_next_one(
     studio, gateway, quick_breaker, wait_for_job
 ):
-    _outage(studio["openai"], True)
-    take = take_create(scene=_scene(studio))
+    emulator_control(studio["openai"], "config", {"outage": True})
+    take = take_create(scene=studio_scene(studio))
     assert take.job.provider_account == studio["accounts"]["openai"]  # the cheapest, first
     assert [f.account_id for f in take.job.job_request.fallbacks] == [gateway["account"].pk]
 
@@ -85,8 +70,8 @@ def test_a_take_for_a_provider_that_is_down_is_made_by_the_next_one(
     assert job.routing["fallbacks"][0]["to"] == "Gateway"
     assert "OpenAI is not answering" in job.routing["fallbacks"][0]["reason"]
     # The official API refused the one create it got (503); the gateway made the video.
-    assert [e["status"] for e in _creates(studio["openai"])] == [503]
-    assert [e["status"] for e in _creates(gateway["emulator"])] == [200]
+    assert [e["status"] for e in emulator_log(studio["openai"], "create")] == [503]
+    assert [e["status"] for e in emulator_log(gateway["emulator"], "create")] == [200]
     # Paid once, at the gateway's price: 4 s at $0.15.
     charges = LedgerEntry.objects.filter(job=job, kind="charge")
     assert [c.amount for c in charges] == [Decimal("0.6000")]
@@ -98,8 +83,8 @@ def test_the_take_card_says_where_it_fell_back_and_why(
 ):
     from tests.factories import MembershipFactory
 
-    _outage(studio["openai"], True)
-    take = take_create(scene=_scene(studio))
+    emulator_control(studio["openai"], "config", {"outage": True})
+    take = take_create(scene=studio_scene(studio))
     wait_for_job(take.job)
     member = MembershipFactory(workspace=studio["workspace"], role="viewer").user
     client.force_login(member)
@@ -111,9 +96,9 @@ def test_the_take_card_says_where_it_fell_back_and_why(
 def test_with_every_capable_provider_down_the_take_waits_unsent_then_goes(
     studio, gateway, quick_breaker, wait_for_job
 ):
-    _outage(studio["openai"], True)
-    _outage(gateway["emulator"], True)
-    take = take_create(scene=_scene(studio))
+    emulator_control(studio["openai"], "config", {"outage": True})
+    emulator_control(gateway["emulator"], "config", {"outage": True})
+    take = take_create(scene=studio_scene(studio))
     job = wait_for_job(
         take.job,
         states=(JobState.PENDING,),
@@ -127,12 +112,13 @@ def test_with_every_capable_provider_down_the_take_waits_unsent_then_goes(
     )
     assert not LedgerEntry.objects.filter(job=job, kind="charge").exists()
 
-    _outage(gateway["emulator"], False)  # the gateway recovers; its breaker lets a trial go
+    # The gateway recovers; its breaker lets a trial go.
+    emulator_control(gateway["emulator"], "config", {"outage": False})
     job = wait_for_job(job, timeout=45)
 
     assert job.state == JobState.SUCCEEDED, job.error_message
     assert job.provider_account == gateway["account"]
-    successes = [e for e in _creates(gateway["emulator"]) if e["status"] == 200]
+    successes = [e for e in emulator_log(gateway["emulator"], "create") if e["status"] == 200]
     assert len(successes) == 1  # made once
     assert LedgerEntry.objects.filter(job=job, kind="charge").count() == 1
 
@@ -140,14 +126,14 @@ def test_with_every_capable_provider_down_the_take_waits_unsent_then_goes(
 def test_a_take_chosen_by_hand_is_not_moved_to_another_provider(
     studio, gateway, quick_breaker, wait_for_job
 ):
-    _outage(studio["openai"], True)
-    take = take_create(scene=_scene(studio), account=studio["accounts"]["openai"])
+    emulator_control(studio["openai"], "config", {"outage": True})
+    take = take_create(scene=studio_scene(studio), account=studio["accounts"]["openai"])
     job = wait_for_job(
         take.job,
         states=(JobState.PENDING,),
         until=lambda j: j.error_message.startswith("Waiting: "),
     )
     assert job.provider_account == studio["accounts"]["openai"]
-    assert _creates(gateway["emulator"]) == []
-    _outage(studio["openai"], False)
+    assert emulator_log(gateway["emulator"], "create") == []
+    emulator_control(studio["openai"], "config", {"outage": False})
     assert wait_for_job(job, timeout=45).state == JobState.SUCCEEDED

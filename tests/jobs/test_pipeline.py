@@ -17,38 +17,15 @@ from django.core.files.storage import default_storage
 
 from jobs.models import ErrorCode, Job, Registration, WebhookEvent
 from studio.generation import take_create, take_derive
-from tests.factories import SceneFactory
+from tests.jobs.factories import studio_scene
+from tests.support.emulators import emulator_control, emulator_log, emulator_state
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
-def _emulator(studio, name: str) -> str:
-    return studio[name].url
-
-
-def _state(studio, name: str) -> dict:
-    return httpx.get(f"{_emulator(studio, name)}/_emulator/state").json()
-
-
-def _log(studio, name: str, op: str | None = None) -> list[dict]:
-    entries = httpx.get(f"{_emulator(studio, name)}/_emulator/log").json()["entries"]
-    return [e for e in entries if op is None or e.get("op") == op]
-
-
-def _control(studio, name: str, what: str, body: dict) -> None:
-    response = httpx.post(f"{_emulator(studio, name)}/_emulator/{what}", json=body)
-    assert response.status_code == 200, response.text
-
-
-def _scene(studio, prompt: str, **fields):
-    fields.setdefault("duration", 4)
-    fields.setdefault("size", "1280x720")
-    return SceneFactory(episode=studio["episode"], prompt=prompt, **fields)
-
-
 def test_an_openai_take_is_generated_downloaded_and_priced(studio, wait_for_job):
     take = take_create(
-        scene=_scene(studio, "@mina walks in."), account=studio["accounts"]["openai"]
+        scene=studio_scene(studio, "@mina walks in."), account=studio["accounts"]["openai"]
     )
     job = wait_for_job(take.job)
     assert job.state == "succeeded", job.error_message
@@ -64,36 +41,36 @@ def test_an_openai_take_is_generated_downloaded_and_priced(studio, wait_for_job)
     registration = Registration.objects.get(subject=f"character:{studio['mina'].pk}")
     assert job.sent_payload["prompt"] == "Mina walks in."
     assert job.sent_payload["characters"] == [{"id": registration.external_id}]
-    assert len(_log(studio, "openai", "create")) == 1
+    assert len(emulator_log(studio["openai"], "create")) == 1
 
 
 def test_a_character_is_registered_once_and_reused(studio, wait_for_job):
     account = studio["accounts"]["openai"]
-    first = take_create(scene=_scene(studio, "@mina waves."), account=account)
+    first = take_create(scene=studio_scene(studio, "@mina waves."), account=account)
     wait_for_job(first.job)
-    second = take_create(scene=_scene(studio, "@mina sits."), account=account)
+    second = take_create(scene=studio_scene(studio, "@mina sits."), account=account)
     assert wait_for_job(second.job).state == "succeeded"
-    assert _state(studio, "openai")["characters"] == 1
+    assert emulator_state(studio["openai"])["characters"] == 1
     assert Registration.objects.count() == 1
 
 
 def test_a_character_the_provider_lost_is_registered_again(studio, wait_for_job):
     account = studio["accounts"]["openai"]
-    first = take_create(scene=_scene(studio, "@mina waves."), account=account)
+    first = take_create(scene=studio_scene(studio, "@mina waves."), account=account)
     wait_for_job(first.job)
-    _control(studio, "openai", "reset", {})  # the provider forgets everything it had
-    second = take_create(scene=_scene(studio, "@mina sits."), account=account)
+    emulator_control(studio["openai"], "reset", {})  # the provider forgets everything it had
+    second = take_create(scene=studio_scene(studio, "@mina sits."), account=account)
     job = wait_for_job(second.job)
     assert job.state == "succeeded", job.error_message
     old, new = Registration.objects.order_by("created_at")
     assert old.status == "failed"
     assert "not found" in old.error_message
     assert new.status == "active"
-    assert _state(studio, "openai")["characters"] == 1  # known there again, once
+    assert emulator_state(studio["openai"])["characters"] == 1  # known there again, once
 
 
 def test_a_relay_take_mentions_the_relays_character_id(studio, wait_for_job):
-    scene = _scene(studio, "@mina on the jetty.", duration=10, size="720x1280")
+    scene = studio_scene(studio, "@mina on the jetty.", duration=10, size="720x1280")
     take = take_create(scene=scene, account=studio["accounts"]["relay"])
     job = wait_for_job(take.job)
     assert job.state == "succeeded", job.error_message
@@ -109,20 +86,22 @@ def test_a_relay_take_mentions_the_relays_character_id(studio, wait_for_job):
 
 def test_moderation_is_terminal_and_says_so_in_plain_words(studio, wait_for_job):
     prompt = "A harbour at night [[emulate:moderation]]"
-    take = take_create(scene=_scene(studio, prompt), account=studio["accounts"]["openai"])
+    take = take_create(scene=studio_scene(studio, prompt), account=studio["accounts"]["openai"])
     job = wait_for_job(take.job)
     assert (job.state, job.error_code) == ("failed", ErrorCode.MODERATION)
     assert "moderation blocked this video" in job.error_message
     assert job.job_request.request.prompt == prompt  # the prompt is kept for editing
     assert not job.video
-    assert len(_log(studio, "openai", "create")) == 1
+    assert len(emulator_log(studio["openai"], "create")) == 1
 
 
 def test_a_rate_limited_create_waits_as_asked_and_is_accepted_once(studio, wait_for_job):
-    _control(
-        studio, "openai", "faults", {"faults": [{"op": "create", "kind": "429", "retry_after": 1}]}
+    emulator_control(
+        studio["openai"], "faults", {"faults": [{"op": "create", "kind": "429", "retry_after": 1}]}
     )
-    take = take_create(scene=_scene(studio, "A lighthouse."), account=studio["accounts"]["openai"])
+    take = take_create(
+        scene=studio_scene(studio, "A lighthouse."), account=studio["accounts"]["openai"]
+    )
     job = wait_for_job(
         take.job, states=("pending",), until=lambda j: j.error_code == ErrorCode.RATE_LIMIT
     )
@@ -133,24 +112,23 @@ def test_a_rate_limited_create_waits_as_asked_and_is_accepted_once(studio, wait_
     assert job.state == "succeeded"
     assert job.submitted_at >= waited_until  # sent again only after the provider's wait
     assert job.error_message == ""  # the waiting note is gone once it went through
-    creates = _log(studio, "openai", "create")
+    creates = emulator_log(studio["openai"], "create")
     assert [entry["status"] for entry in creates] == [429, 200]
 
 
 def test_a_timed_out_create_is_found_at_the_provider_not_sent_again(studio, wait_for_job, settings):
     settings.JOBS_PROVIDER_TIMEOUT_SECONDS = 1
-    _control(
-        studio,
-        "openai",
+    emulator_control(
+        studio["openai"],
         "faults",
         {"faults": [{"op": "create", "kind": "timeout", "timeout_seconds": 3}]},
     )
     take = take_create(
-        scene=_scene(studio, "A storm rolls in."), account=studio["accounts"]["openai"]
+        scene=studio_scene(studio, "A storm rolls in."), account=studio["accounts"]["openai"]
     )
     job = wait_for_job(take.job)
     assert job.state == "succeeded", job.error_message
-    creates = _log(studio, "openai", "create")
+    creates = emulator_log(studio["openai"], "create")
     assert len(creates) == 1
     assert job.provider_job_id == creates[0]["job_id"]
 
@@ -159,53 +137,52 @@ def test_a_relay_create_that_times_out_fails_without_being_sent_again(
     studio, wait_for_job, settings
 ):
     settings.JOBS_PROVIDER_TIMEOUT_SECONDS = 1
-    _control(
-        studio,
-        "relay",
+    emulator_control(
+        studio["relay"],
         "faults",
         {"faults": [{"op": "create", "kind": "timeout", "timeout_seconds": 3}]},
     )
-    scene = _scene(studio, "Fog.", duration=10, size="720x1280")
+    scene = studio_scene(studio, "Fog.", duration=10, size="720x1280")
     job = wait_for_job(take_create(scene=scene, account=studio["accounts"]["relay"]).job)
     assert (job.state, job.error_code) == ("failed", ErrorCode.UNCONFIRMED)
     assert "not sent again" in job.error_message
-    assert len(_log(studio, "relay", "create")) == 1
+    assert len(emulator_log(studio["relay"], "create")) == 1
 
 
 def test_poll_errors_back_off_and_the_job_still_finishes(studio, wait_for_job):
-    _control(
-        studio, "openai", "faults", {"faults": [{"op": "retrieve", "kind": "500", "times": 2}]}
+    emulator_control(
+        studio["openai"], "faults", {"faults": [{"op": "retrieve", "kind": "500", "times": 2}]}
     )
-    take = take_create(scene=_scene(studio, "Gulls."), account=studio["accounts"]["openai"])
+    take = take_create(scene=studio_scene(studio, "Gulls."), account=studio["accounts"]["openai"])
     assert wait_for_job(take.job).state == "succeeded"
-    statuses = [entry["status"] for entry in _log(studio, "openai", "retrieve")]
+    statuses = [entry["status"] for entry in emulator_log(studio["openai"], "retrieve")]
     assert statuses[:2] == [500, 500]
 
 
 def test_an_outage_at_submit_keeps_the_job_waiting_unpaid(studio, wait_for_job):
-    _control(studio, "openai", "config", {"outage": True})
-    take = take_create(scene=_scene(studio, "Rain."), account=studio["accounts"]["openai"])
+    emulator_control(studio["openai"], "config", {"outage": True})
+    take = take_create(scene=studio_scene(studio, "Rain."), account=studio["accounts"]["openai"])
     job = wait_for_job(take.job, states=("pending",), until=lambda j: j.attempts > 0)
     assert job.error_code == ErrorCode.PROVIDER_ERROR
     assert "Waiting to retry" in job.error_message
-    _control(studio, "openai", "config", {"outage": False})
+    emulator_control(studio["openai"], "config", {"outage": False})
     assert wait_for_job(job).state == "succeeded"
 
 
 def test_cancelling_a_running_take_stops_it_at_the_provider(studio, wait_for_job):
     from jobs.services import job_cancel
 
-    _control(studio, "openai", "config", {"latency_seconds": 30})
-    take = take_create(scene=_scene(studio, "Waves."), account=studio["accounts"]["openai"])
+    emulator_control(studio["openai"], "config", {"latency_seconds": 30})
+    take = take_create(scene=studio_scene(studio, "Waves."), account=studio["accounts"]["openai"])
     job = wait_for_job(take.job, states=("queued", "running"))
     assert job_cancel(job=job)
     job.refresh_from_db()
     assert job.state == "cancelled"
-    assert _log(studio, "openai", "delete")
+    assert emulator_log(studio["openai"], "delete")
 
 
 def test_remix_and_extension_of_a_finished_take(studio, wait_for_job):
-    parent = take_create(scene=_scene(studio, "Dawn."), account=studio["accounts"]["openai"])
+    parent = take_create(scene=studio_scene(studio, "Dawn."), account=studio["accounts"]["openai"])
     wait_for_job(parent.job)
     remix = take_derive(parent=parent, kind="remix", prompt="Dusk instead.")
     extension = take_derive(parent=parent, kind="extend", prompt="Then night falls.", seconds=4)
@@ -227,9 +204,8 @@ def webhooks_on(studio, live_server, settings):
     account = studio["accounts"]["openai"]
     account.set_webhook_secret(SECRET)
     account.save()
-    _control(
-        studio,
-        "openai",
+    emulator_control(
+        studio["openai"],
         "config",
         {
             "webhook_url": f"{live_server.url}/hooks/{account.webhook_token}/",
@@ -240,31 +216,31 @@ def webhooks_on(studio, live_server, settings):
 
 
 def test_with_webhooks_a_job_finishes_without_polling(studio, webhooks_on, wait_for_job):
-    take = take_create(scene=_scene(studio, "Lanterns."), account=webhooks_on)
+    take = take_create(scene=studio_scene(studio, "Lanterns."), account=webhooks_on)
     job = wait_for_job(take.job)
     assert job.state == "succeeded"
     assert job.poll_count == 0
-    assert _log(studio, "openai", "retrieve") == []
+    assert emulator_log(studio["openai"], "retrieve") == []
     assert WebhookEvent.objects.filter(event_type="video.completed").count() == 1
 
 
 def test_a_failure_webhook_reads_the_reason_from_the_provider(studio, webhooks_on, wait_for_job):
     prompt = "Thunder [[emulate:moderation]]"
-    job = wait_for_job(take_create(scene=_scene(studio, prompt), account=webhooks_on).job)
+    job = wait_for_job(take_create(scene=studio_scene(studio, prompt), account=webhooks_on).job)
     assert (job.state, job.error_code) == ("failed", ErrorCode.MODERATION)
     assert job.poll_count == 1
     assert WebhookEvent.objects.filter(event_type="video.failed").count() == 1
 
 
 def test_a_replayed_webhook_has_one_effect(studio, webhooks_on, wait_for_job):
-    _control(studio, "openai", "config", {"webhook_duplicates": 3})
-    take = take_create(scene=_scene(studio, "Bells."), account=webhooks_on)
+    emulator_control(studio["openai"], "config", {"webhook_duplicates": 3})
+    take = take_create(scene=studio_scene(studio, "Bells."), account=webhooks_on)
     job = wait_for_job(take.job)
-    deliveries = _state(studio, "openai")["webhooks"]["deliveries"]
+    deliveries = emulator_state(studio["openai"])["webhooks"]["deliveries"]
     assert len(deliveries) >= 3
     assert WebhookEvent.objects.count() == 1
     assert job.state == "succeeded"
-    assert len(_log(studio, "openai", "content")) == 1  # downloaded once
+    assert len(emulator_log(studio["openai"], "content")) == 1  # downloaded once
 
 
 def test_a_forged_webhook_is_rejected_and_changes_nothing(studio, webhooks_on, live_server):
@@ -292,7 +268,8 @@ def test_a_span_of_a_finished_take_becomes_a_registered_character(
     from studio.generation import character_from_take
 
     take = take_create(
-        scene=_scene(studio, "A stranger.", **scene_fields), account=studio["accounts"][account]
+        scene=studio_scene(studio, "A stranger.", **scene_fields),
+        account=studio["accounts"][account],
     )
     wait_for_job(take.job)
     stranger = Character.objects.create(
@@ -308,7 +285,7 @@ def test_a_span_of_a_finished_take_becomes_a_registered_character(
     assert job.result["external_id"] == registration.external_id
     # The new character is usable at once in that provider's scenes.
     later = take_create(
-        scene=_scene(studio, "@stranger returns.", **scene_fields),
+        scene=studio_scene(studio, "@stranger returns.", **scene_fields),
         account=studio["accounts"][account],
     )
     assert wait_for_job(later.job).state == "succeeded"
@@ -321,7 +298,7 @@ def test_a_span_outside_the_providers_window_is_refused(studio, wait_for_job):
     from characters.models import Character
     from studio.generation import character_from_take
 
-    take = take_create(scene=_scene(studio, "Fog."), account=studio["accounts"]["openai"])
+    take = take_create(scene=studio_scene(studio, "Fog."), account=studio["accounts"]["openai"])
     wait_for_job(take.job)
     pip = Character.objects.create(workspace=studio["workspace"], name="Pip", handle="pipx")
     with pytest.raises(ValidationError, match="Choose a span of 2 to 4 seconds"):
@@ -344,7 +321,7 @@ def test_takes_submitted_together_register_their_character_once(studio):
             workspace=studio["workspace"],
             provider_account=account,
             request=scene_compile(
-                scene=_scene(studio, f"@mina, shot {n}."), account=account
+                scene=studio_scene(studio, f"@mina, shot {n}."), account=account
             ).fitted.to_dict(),
             state="submitting",
         )
@@ -368,5 +345,5 @@ def test_takes_submitted_together_register_their_character_once(studio):
     for thread in threads:
         thread.join(timeout=30)
     assert not errors
-    assert _state(studio, "openai")["characters"] == 1
+    assert emulator_state(studio["openai"])["characters"] == 1
     assert len({m[f"character:{studio['mina'].pk}"].external_id for m in found}) == 1

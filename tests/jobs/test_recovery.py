@@ -25,28 +25,16 @@ from jobs.models import ErrorCode, Job, JobState, LedgerEntry
 from jobs.services import job_create
 from studio.generation import take_create
 from studio.models import Role, Take
-from studio.redis_server import free_port
-from tests.factories import MembershipFactory, SceneFactory
-from tests.jobs.factories import job_request
+from studio.project.redis_server import free_port
+from tests.factories import MembershipFactory
+from tests.jobs.factories import job_request, studio_scene
+from tests.support.emulators import emulator_control, emulator_log
+from tests.support.pages import messages_of
 from tests.support.processes import point_celery_at
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 SECRET = "whsec_" + base64.b64encode(b"castboard-recovery-test-key").decode()
-
-
-def _log(emulator, op: str) -> list[dict]:
-    entries = httpx.get(f"{emulator.url}/_emulator/log").json()["entries"]
-    return [entry for entry in entries if entry.get("op") == op]
-
-
-def _control(emulator, what: str, body: dict) -> None:
-    response = httpx.post(f"{emulator.url}/_emulator/{what}", json=body)
-    assert response.status_code == 200, response.text
-
-
-def _scene(studio, prompt: str):
-    return SceneFactory(episode=studio["episode"], prompt=prompt, duration=4, size="1280x720")
 
 
 def _charges(job: Job) -> list:
@@ -65,7 +53,7 @@ def test_a_take_made_while_redis_is_down_is_queued_not_an_error_and_made_once(
 ):
     editor = MembershipFactory(workspace=studio["workspace"], role=Role.EDITOR).user
     client.force_login(editor)
-    scene = _scene(studio, "Gulls over the pier.")
+    scene = studio_scene(studio, "Gulls over the pier.")
     account = studio["accounts"]["openai"]
 
     point_celery_at(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
@@ -79,7 +67,7 @@ def test_a_take_made_while_redis_is_down_is_queued_not_an_error_and_made_once(
         point_celery_at(redis_url, forget_current=True)
 
     assert response.status_code == 200
-    said = " ".join(str(m) for m in response.context["messages"])
+    said = " ".join(messages_of(response))
     assert "is queued for OpenAI" in said
     assert "will not be paid twice" in said
     take = Take.objects.get(scene=scene)
@@ -89,7 +77,7 @@ def test_a_take_made_while_redis_is_down_is_queued_not_an_error_and_made_once(
     job = wait_for_job(take.job)  # beat's sweep, now that the broker answers again
 
     assert job.state == JobState.SUCCEEDED, job.error_message
-    assert len(_log(studio["openai"], "create")) == 1
+    assert len(emulator_log(studio["openai"], "create")) == 1
     assert Take.objects.filter(scene=scene).count() == 1
     assert len(_charges(job)) == 1
 
@@ -101,8 +89,8 @@ def test_a_webhook_while_redis_is_down_is_taken_and_its_download_goes_later(
     account = studio["accounts"]["openai"]
     account.set_webhook_secret(SECRET)
     account.save()
-    _control(studio["openai"], "config", {"latency_seconds": 0.2})
-    take = take_create(scene=_scene(studio, "Bells at noon."), account=account)
+    emulator_control(studio["openai"], "config", {"latency_seconds": 0.2})
+    take = take_create(scene=studio_scene(studio, "Bells at noon."), account=account)
     job = wait_for_job(take.job, states=("queued", "running"))
     time.sleep(0.5)  # done at the provider; nothing polls it (webhooks are on)
 
@@ -157,8 +145,8 @@ def early_webhooks(studio, settings):
 def test_a_completion_webhook_before_the_content_is_ready_waits_for_it(
     studio, early_webhooks, live_server, wait_for_job
 ):
-    _control(studio["openai"], "config", {"latency_seconds": 2.0})
-    take = take_create(scene=_scene(studio, "Lanterns on the quay."), account=early_webhooks)
+    emulator_control(studio["openai"], "config", {"latency_seconds": 2.0})
+    take = take_create(scene=studio_scene(studio, "Lanterns on the quay."), account=early_webhooks)
     job = wait_for_job(take.job, states=("queued", "running"))
 
     assert _post_webhook(live_server, early_webhooks, job.provider_job_id).status_code == 200
@@ -167,7 +155,7 @@ def test_a_completion_webhook_before_the_content_is_ready_waits_for_it(
     assert job.state == JobState.SUCCEEDED, job.error_message
     assert job.video
     assert job.result["codec"] == "h264"
-    statuses = [entry["status"] for entry in _log(studio["openai"], "content")]
+    statuses = [entry["status"] for entry in emulator_log(studio["openai"], "content")]
     assert statuses[0] == 404  # video_not_ready: the webhook came first
     assert statuses[-1] == 200
     assert _charges(job) == [job.cost_actual]
@@ -179,8 +167,8 @@ def test_a_finished_video_that_never_becomes_downloadable_fails_at_its_deadline(
     studio, early_webhooks, live_server, wait_for_job, settings
 ):
     settings.JOBS_RESULT_WAIT_SECONDS = 1
-    _control(studio["openai"], "config", {"latency_seconds": 60.0})
-    take = take_create(scene=_scene(studio, "A storm far out."), account=early_webhooks)
+    emulator_control(studio["openai"], "config", {"latency_seconds": 60.0})
+    take = take_create(scene=studio_scene(studio, "A storm far out."), account=early_webhooks)
     job = wait_for_job(take.job, states=("queued", "running"))
 
     _post_webhook(live_server, early_webhooks, job.provider_job_id)
@@ -223,7 +211,7 @@ def test_a_send_whose_worker_died_before_the_request_is_sent_once(studio, wait_f
     job = wait_for_job(job)
 
     assert job.state == JobState.SUCCEEDED, job.error_message
-    assert len(_log(studio["openai"], "create")) == 1
+    assert len(emulator_log(studio["openai"], "create")) == 1
     assert _charges(job) == [job.cost_actual]
 
 
@@ -243,7 +231,7 @@ def test_a_requeued_delivery_of_a_send_whose_worker_died_takes_it_over_at_once(
     assert job.next_poll_at < held_until
     job = wait_for_job(job)
     assert job.state == JobState.SUCCEEDED, job.error_message
-    assert len(_log(studio["openai"], "create")) == 1
+    assert len(emulator_log(studio["openai"], "create")) == 1
 
 
 def test_another_delivery_does_not_take_over_a_send_still_under_way(studio):
@@ -256,33 +244,33 @@ def test_another_delivery_does_not_take_over_a_send_still_under_way(studio):
     job.refresh_from_db()
     assert job.state == JobState.SUBMITTING
     assert job.claimed_by == "delivery-1"
-    assert _log(studio["openai"], "create") == []
+    assert emulator_log(studio["openai"], "create") == []
 
 
 def test_a_provider_500_on_the_create_is_looked_up_then_sent_once(studio, wait_for_job):
-    _control(studio["openai"], "faults", {"faults": [{"op": "create", "kind": "500"}]})
+    emulator_control(studio["openai"], "faults", {"faults": [{"op": "create", "kind": "500"}]})
     take = take_create(
-        scene=_scene(studio, "Kites over the dunes."), account=studio["accounts"]["openai"]
+        scene=studio_scene(studio, "Kites over the dunes."), account=studio["accounts"]["openai"]
     )
 
     job = wait_for_job(take.job)
 
     assert job.state == JobState.SUCCEEDED, job.error_message
-    creates = _log(studio["openai"], "create")
+    creates = emulator_log(studio["openai"], "create")
     assert [entry["status"] for entry in creates] == [500, 200]
-    assert _log(studio["openai"], "list"), "it looked before sending again"
+    assert emulator_log(studio["openai"], "list"), "it looked before sending again"
     assert job.provider_job_id == creates[1]["job_id"]
     assert _charges(job) == [job.cost_actual]
 
 
 def test_a_create_a_non_listing_provider_may_have_taken_still_fails_unpaid(studio, wait_for_job):
     # The relay cannot be asked, so a maybe-accepted create is never sent twice.
-    _control(studio["relay"], "faults", {"faults": [{"op": "create", "kind": "500"}]})
-    scene = SceneFactory(episode=studio["episode"], prompt="Dunes.", duration=10, size="720x1280")
+    emulator_control(studio["relay"], "faults", {"faults": [{"op": "create", "kind": "500"}]})
+    scene = studio_scene(studio, "Dunes.", duration=10, size="720x1280")
     job = wait_for_job(take_create(scene=scene, account=studio["accounts"]["relay"]).job)
 
     assert (job.state, job.error_code) == (JobState.FAILED, ErrorCode.UNCONFIRMED)
-    assert len(_log(studio["relay"], "create")) == 1
+    assert len(emulator_log(studio["relay"], "create")) == 1
     assert _charges(job) == [0]
 
 
@@ -310,7 +298,9 @@ def test_a_download_lease_is_renewed_while_bytes_arrive_and_lost_to_a_takeover(s
 
 
 def test_a_requeued_download_delivery_takes_over_at_once(studio, wait_for_job):
-    take = take_create(scene=_scene(studio, "Sails at dusk."), account=studio["accounts"]["openai"])
+    take = take_create(
+        scene=studio_scene(studio, "Sails at dusk."), account=studio["accounts"]["openai"]
+    )
     job = wait_for_job(take.job)
     assert job.state == JobState.SUCCEEDED
     # Replay the crash: the job back in DOWNLOADING, held by a delivery whose worker died.

@@ -11,16 +11,16 @@ from characters.models import CharacterShare
 from characters.services import asset_add
 from jobs.models import Budget, JobState
 from jobs.services import budget_set
-from studio.models import Take
 from tests.factories import (
     CharacterFactory,
     EpisodeFactory,
     SceneFactory,
     SeriesFactory,
+    TakeFactory,
     UserFactory,
     WorkspaceFactory,
 )
-from tests.jobs.factories import JobFactory, ProviderAccountFactory
+from tests.jobs.factories import ProviderAccountFactory
 from tests.samples import image_bytes
 
 
@@ -39,10 +39,6 @@ def world(workspace, members) -> dict:
     )
     partner = WorkspaceFactory()  # already shares the character
     share = CharacterShare.objects.create(character=character, workspace=partner)
-
-    def take(state: str, **job_fields) -> int:
-        job = JobFactory(provider_account=account, state=state, **job_fields)
-        return Take.objects.create(scene=dawn, job=job).pk
 
     return {
         "slug": workspace.slug,
@@ -65,11 +61,9 @@ def world(workspace, members) -> dict:
             period=Budget.Period.MONTH,
             label=series.title,
         ).pk,
-        "running": take(JobState.PENDING),
-        "finished": take(
-            JobState.SUCCEEDED,
-            provider_job_id="video_finished",
-            result={"duration": 8.0, "width": 1280, "height": 720},
-        ),
-        "failed": take(JobState.FAILED),
+        "running": TakeFactory(scene=dawn, account=account, state=JobState.PENDING).pk,
+        "finished": TakeFactory(
+            scene=dawn, account=account, job__provider_job_id="video_finished"
+        ).pk,
+        "failed": TakeFactory(scene=dawn, account=account, state=JobState.FAILED).pk,
     }

@@ -18,9 +18,10 @@ from django.utils import timezone
 
 from jobs.models import JobState
 from studio.models import Take
-from tests.factories import EpisodeFactory, SceneFactory, SeriesFactory
-from tests.jobs.factories import JobFactory, ProviderAccountFactory
+from tests.factories import EpisodeFactory, SceneFactory, SeriesFactory, TakeFactory
+from tests.jobs.factories import ProviderAccountFactory
 from tests.samples import clip_bytes
+from tests.support.pages import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -47,16 +48,6 @@ def account(workspace):
     return ProviderAccountFactory(workspace=workspace, name="OpenAI main")
 
 
-def _take(scene, account, state=JobState.SUCCEEDED, **job_fields) -> Take:
-    job = JobFactory(provider_account=account, state=state, **job_fields)
-    return Take.objects.create(scene=scene, job=job)
-
-
-def _as(client: Client, user) -> Client:
-    client.force_login(user)
-    return client
-
-
 def _listed(html: str) -> list[int]:
     """The take numbers of the list's rows, top to bottom."""
     return [int(n) for n in re.findall(r'class="field-take_number"><a [^>]*>Take (\d+)</a>', html)]
@@ -72,16 +63,16 @@ def _act(client: Client, action: str, takes, **extra):
 
 def test_takes_awaiting_review_come_first_then_the_newest(client, staff, scene, account):
     now = timezone.now()
-    old_awaiting = _take(scene, account)
-    approved = _take(scene, account)
+    old_awaiting = TakeFactory(scene=scene, account=account)
+    approved = TakeFactory(scene=scene, account=account)
     approved.review_state = Take.Review.APPROVED
     approved.save()
-    running = _take(scene, account, state=JobState.RUNNING)
-    new_awaiting = _take(scene, account)
+    running = TakeFactory(scene=scene, account=account, state=JobState.RUNNING)
+    new_awaiting = TakeFactory(scene=scene, account=account)
     for age, take in enumerate([new_awaiting, running, approved, old_awaiting]):
         Take.objects.filter(pk=take.pk).update(created_at=now - timedelta(minutes=age))
 
-    html = _as(client, staff["reviewer"]).get(TAKES).content.decode()
+    html = logged_in(client, staff["reviewer"]).get(TAKES).content.decode()
 
     assert _listed(html) == [new_awaiting.pk, old_awaiting.pk, running.pk, approved.pk]
 
@@ -89,13 +80,13 @@ def test_takes_awaiting_review_come_first_then_the_newest(client, staff, scene, 
 def test_a_row_shows_the_player_scene_episode_series_provider_state_cost_and_review(
     client, staff, workspace, scene, account
 ):
-    finished = _take(scene, account, cost_estimate=Decimal("0.80"))
+    finished = TakeFactory(scene=scene, account=account, job__cost_estimate=Decimal("0.80"))
     finished.job.video.save("video.mp4", ContentFile(clip_bytes(seconds=1.0)))
     finished.job.thumbnail.save("thumbnail.jpg", ContentFile(b"jpeg"))
-    billed = _take(scene, account, cost_actual=Decimal("1.2"))
-    _take(scene, account, state=JobState.RUNNING)
+    billed = TakeFactory(scene=scene, account=account, job__cost_actual=Decimal("1.2"))
+    TakeFactory(scene=scene, account=account, state=JobState.RUNNING)
 
-    reviewer = _as(client, staff["reviewer"])
+    reviewer = logged_in(client, staff["reviewer"])
     html = reviewer.get(TAKES).content.decode()
 
     video = reverse("take_media", args=[workspace.slug, finished.pk, "video"])
@@ -123,14 +114,14 @@ def test_a_row_shows_the_player_scene_episode_series_provider_state_cost_and_rev
 
 
 def test_the_lists_query_count_does_not_grow_with_its_rows(client, staff, workspace):
-    reviewer = _as(client, staff["reviewer"])
+    reviewer = logged_in(client, staff["reviewer"])
 
     def queries_for(rows: int) -> CaptureQueriesContext:
         Take.objects.all().delete()
         for _ in range(rows):
             series = SeriesFactory(workspace=workspace)
             scene = SceneFactory(episode=EpisodeFactory(series=series))
-            _take(scene, ProviderAccountFactory(workspace=workspace))
+            TakeFactory(scene=scene)  # each with an account of its own
         with CaptureQueriesContext(connection) as captured:
             html = reviewer.get(TAKES).content.decode()
         assert len(_listed(html)) == rows
@@ -146,20 +137,17 @@ def test_the_lists_query_count_does_not_grow_with_its_rows(client, staff, worksp
 
 @pytest.mark.parametrize("role", ["owner", "editor", "reviewer"])
 def test_roles_that_review_see_their_workspaces_takes(client, staff, scene, account, role):
-    take = _take(scene, account)
-    html = _as(client, staff[role]).get(TAKES).content.decode()
+    take = TakeFactory(scene=scene, account=account)
+    html = logged_in(client, staff[role]).get(TAKES).content.decode()
     assert _listed(html) == [take.pk]
 
 
 def test_an_outsider_on_staff_sees_only_their_own_teams_takes(client, staff, scene, account):
-    ours = _take(scene, account)
+    ours = TakeFactory(scene=scene, account=account)
     outsider = staff["outsider"]
     theirs_workspace = outsider.memberships.get().workspace
-    theirs = _take(
-        SceneFactory(episode=EpisodeFactory(series=SeriesFactory(workspace=theirs_workspace))),
-        ProviderAccountFactory(workspace=theirs_workspace),
-    )
-    outsider_client = _as(client, outsider)
+    theirs = TakeFactory(scene=SceneFactory(episode__series__workspace=theirs_workspace))
+    outsider_client = logged_in(client, outsider)
 
     html = outsider_client.get(TAKES).content.decode()
     assert _listed(html) == [theirs.pk]
@@ -176,12 +164,12 @@ def test_an_outsider_on_staff_sees_only_their_own_teams_takes(client, staff, sce
 def test_a_viewer_on_staff_has_no_review_list_even_with_model_permissions(
     client, staff, scene, account
 ):
-    take = _take(scene, account)
+    take = TakeFactory(scene=scene, account=account)
     viewer = staff["viewer"]
     viewer.user_permissions.set(
         Permission.objects.filter(codename__in=["view_take", "change_take", "view_job"])
     )
-    viewer_client = _as(client, viewer)
+    viewer_client = logged_in(client, viewer)
 
     assert viewer_client.get(TAKES).status_code == 403
     change = reverse("admin:studio_take_change", args=[take.pk])
@@ -195,14 +183,14 @@ def test_the_admin_login_page_still_opens_for_a_visitor(client):
 
 
 def test_a_superuser_sees_every_workspaces_takes(admin_client, scene, account):
-    ours = _take(scene, account)
-    elsewhere = _take(SceneFactory(), ProviderAccountFactory())
+    ours = TakeFactory(scene=scene, account=account)
+    elsewhere = TakeFactory()  # in a workspace of its own
     assert sorted(_listed(admin_client.get(TAKES).content.decode())) == [ours.pk, elsewhere.pk]
 
 
 def test_takes_are_neither_added_nor_deleted_in_the_admin(client, staff, scene, account):
-    take = _take(scene, account)
-    owner = _as(client, staff["owner"])
+    take = TakeFactory(scene=scene, account=account)
+    owner = logged_in(client, staff["owner"])
     assert owner.get(reverse("admin:studio_take_add")).status_code == 403
     assert owner.get(reverse("admin:studio_take_delete", args=[take.pk])).status_code == 403
     assert 'value="delete_selected"' not in owner.get(TAKES).content.decode()
@@ -218,14 +206,14 @@ def test_the_filters_narrow_the_list_and_offer_only_the_users_workspaces(
     other_episode = EpisodeFactory(series=other_series, number=2, title="Crossing")
     other_scene = SceneFactory(episode=other_episode)
     relay = ProviderAccountFactory(workspace=workspace, name="Relay backup", kind="sora_relay")
-    awaiting = _take(scene, account)
-    approved = _take(scene, account)
+    awaiting = TakeFactory(scene=scene, account=account)
+    approved = TakeFactory(scene=scene, account=account)
     approved.review_state = Take.Review.APPROVED
     approved.save()
-    failed = _take(other_scene, relay, state=JobState.FAILED)
-    running = _take(other_scene, account, state=JobState.RUNNING)
+    failed = TakeFactory(scene=other_scene, account=relay, state=JobState.FAILED)
+    running = TakeFactory(scene=other_scene, account=account, state=JobState.RUNNING)
     SeriesFactory(title="Someone Else's Show")  # another workspace
-    reviewer = _as(client, staff["reviewer"])
+    reviewer = logged_in(client, staff["reviewer"])
 
     def listed(query: str) -> set[int]:
         response = reviewer.get(f"{TAKES}?{query}")
@@ -249,11 +237,11 @@ def test_the_filters_narrow_the_list_and_offer_only_the_users_workspaces(
 
 
 def test_bulk_approve_reviews_the_finished_takes_and_skips_the_rest(client, staff, scene, account):
-    first, second = _take(scene, account), _take(scene, account)
-    running = _take(scene, account, state=JobState.RUNNING)
+    first, second = TakeFactory.create_batch(2, scene=scene, account=account)
+    running = TakeFactory(scene=scene, account=account, state=JobState.RUNNING)
     reviewer = staff["reviewer"]
 
-    response = _act(_as(client, reviewer), "approve_takes", [first, second, running])
+    response = _act(logged_in(client, reviewer), "approve_takes", [first, second, running])
 
     assert "2 take(s) approved. 1 skipped: not finished" in response.content.decode()
     for take in (first, second):
@@ -266,8 +254,8 @@ def test_bulk_approve_reviews_the_finished_takes_and_skips_the_rest(client, staf
 
 
 def test_rejecting_asks_for_a_reason_and_changes_nothing_without_one(client, staff, scene, account):
-    take = _take(scene, account)
-    reviewer = _as(client, staff["reviewer"])
+    take = TakeFactory(scene=scene, account=account)
+    reviewer = logged_in(client, staff["reviewer"])
 
     page = _act(reviewer, "reject_takes", [take]).content.decode()
     assert "Reject these takes?" in page
@@ -282,12 +270,12 @@ def test_rejecting_asks_for_a_reason_and_changes_nothing_without_one(client, sta
 
 
 def test_rejecting_with_a_reason_records_it_and_who_rejected(client, staff, scene, account):
-    take = _take(scene, account)
-    running = _take(scene, account, state=JobState.RUNNING)
+    take = TakeFactory(scene=scene, account=account)
+    running = TakeFactory(scene=scene, account=account, state=JobState.RUNNING)
     reviewer = staff["reviewer"]
 
     response = _act(
-        _as(client, reviewer), "reject_takes", [take, running], post="yes", reason="Too dark."
+        logged_in(client, reviewer), "reject_takes", [take, running], post="yes", reason="Too dark."
     )
 
     page = response.content.decode()
@@ -304,7 +292,7 @@ def test_rejecting_with_a_reason_records_it_and_who_rejected(client, staff, scen
 
 
 def test_an_action_without_the_csrf_token_is_refused(staff, scene, account):
-    take = _take(scene, account)
+    take = TakeFactory(scene=scene, account=account)
     client = Client(enforce_csrf_checks=True)
     client.force_login(staff["reviewer"])
     response = client.post(
@@ -318,10 +306,10 @@ def test_an_action_without_the_csrf_token_is_refused(staff, scene, account):
 def test_the_change_form_plays_the_take_and_edits_only_the_review(
     client, staff, workspace, scene, account
 ):
-    take = _take(scene, account)
+    take = TakeFactory(scene=scene, account=account)
     take.job.video.save("video.mp4", ContentFile(b"mp4"))
     url = reverse("admin:studio_take_change", args=[take.pk])
-    reviewer = _as(client, staff["reviewer"])
+    reviewer = logged_in(client, staff["reviewer"])
 
     page = reviewer.get(url).content.decode()
 
@@ -336,11 +324,11 @@ def test_the_change_form_plays_the_take_and_edits_only_the_review(
 
 
 def test_saving_a_review_in_the_form_records_the_reviewer(client, staff, scene, account):
-    take = _take(scene, account)
+    take = TakeFactory(scene=scene, account=account)
     url = reverse("admin:studio_take_change", args=[take.pk])
     reviewer = staff["reviewer"]
 
-    _as(client, reviewer).post(
+    logged_in(client, reviewer).post(
         url,
         {
             "review_state": "approved",
@@ -358,10 +346,10 @@ def test_saving_a_review_in_the_form_records_the_reviewer(client, staff, scene, 
 
 
 def test_the_form_refuses_a_rejection_without_a_reason(client, staff, scene, account):
-    take = _take(scene, account)
+    take = TakeFactory(scene=scene, account=account)
     url = reverse("admin:studio_take_change", args=[take.pk])
 
-    response = _as(client, staff["reviewer"]).post(
+    response = logged_in(client, staff["reviewer"]).post(
         url, {"review_state": "rejected", "review_reason": " ", "review_notes": "", "_save": 1}
     )
 
@@ -372,9 +360,9 @@ def test_the_form_refuses_a_rejection_without_a_reason(client, staff, scene, acc
 
 
 def test_an_unfinished_takes_form_offers_notes_but_no_verdict(client, staff, scene, account):
-    take = _take(scene, account, state=JobState.RUNNING)
+    take = TakeFactory(scene=scene, account=account, state=JobState.RUNNING)
     page = (
-        _as(client, staff["reviewer"])
+        logged_in(client, staff["reviewer"])
         .get(reverse("admin:studio_take_change", args=[take.pk]))
         .content.decode()
     )
@@ -389,11 +377,13 @@ def test_an_unfinished_takes_form_offers_notes_but_no_verdict(client, staff, sce
 def test_retry_makes_a_new_pending_take_with_the_same_request_at_the_same_account(
     client, staff, scene, account
 ):
-    failed = _take(scene, account, state=JobState.FAILED, cost_estimate=Decimal("0.40"))
-    finished = _take(scene, account)
+    failed = TakeFactory(
+        scene=scene, account=account, state=JobState.FAILED, job__cost_estimate=Decimal("0.40")
+    )
+    finished = TakeFactory(scene=scene, account=account)
     editor = staff["editor"]
 
-    response = _act(_as(client, editor), "retry_takes", [failed, finished])
+    response = _act(logged_in(client, editor), "retry_takes", [failed, finished])
 
     new = Take.objects.exclude(pk__in=[failed.pk, finished.pk]).get()
     assert new.scene == scene
@@ -407,9 +397,9 @@ def test_retry_makes_a_new_pending_take_with_the_same_request_at_the_same_accoun
 
 
 def test_a_reviewer_can_neither_retry_nor_cancel(client, staff, scene, account):
-    failed = _take(scene, account, state=JobState.FAILED)
-    pending = _take(scene, account, state=JobState.PENDING)
-    reviewer = _as(client, staff["reviewer"])
+    failed = TakeFactory(scene=scene, account=account, state=JobState.FAILED)
+    pending = TakeFactory(scene=scene, account=account, state=JobState.PENDING)
+    reviewer = logged_in(client, staff["reviewer"])
 
     html = reviewer.get(TAKES).content.decode()
     assert 'value="approve_takes"' in html
@@ -424,10 +414,10 @@ def test_a_reviewer_can_neither_retry_nor_cancel(client, staff, scene, account):
 
 
 def test_cancel_stops_a_waiting_take(client, staff, scene, account):
-    pending = _take(scene, account, state=JobState.PENDING)
-    finished = _take(scene, account)
+    pending = TakeFactory(scene=scene, account=account, state=JobState.PENDING)
+    finished = TakeFactory(scene=scene, account=account)
 
-    response = _act(_as(client, staff["owner"]), "cancel_takes", [pending, finished])
+    response = _act(logged_in(client, staff["owner"]), "cancel_takes", [pending, finished])
 
     pending.job.refresh_from_db()
     finished.job.refresh_from_db()

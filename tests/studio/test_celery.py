@@ -10,7 +10,7 @@ from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
 
-from studio.celery import app
+from studio.project.celery import app
 from studio.tasks import clear_expired_sessions
 
 

@@ -18,6 +18,7 @@ from studio.costs import budgets_of, projection
 from studio.models import Role, Series, Take, Workspace, series_scope
 from tests.factories import EpisodeFactory, MembershipFactory, SceneFactory, SeriesFactory
 from tests.jobs.factories import JobFactory, ProviderAccountFactory
+from tests.support.pages import visible_text
 
 pytestmark = pytest.mark.django_db
 
@@ -99,11 +100,6 @@ def _page(client, workspace: Workspace, **params) -> str:
     response = client.get(_costs(workspace), params)
     assert response.status_code == 200
     return response.content.decode()
-
-
-def _text(page: str) -> str:
-    """The page's words as a reader sees them: tags dropped, whitespace collapsed."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)).replace(" .", ".").strip()
 
 
 # --- Who may see and change what --------------------------------------------------------
@@ -212,7 +208,7 @@ def test_an_owner_sets_the_workspaces_monthly_cap(owner_client, workspace):
         _save(workspace), {"scope": "workspace", "cap": "$1,200.50", "period": "total"}, follow=True
     )
     assert response.redirect_chain[-1][0] == _costs(workspace) + "#budget-workspace"
-    text = _text(response.content.decode())
+    text = visible_text(response.content.decode())
     assert "The workspace may now commit $1,200.50 a month." in text
     assert "$0.00 of $1,200.50 this month; $1,200.50 left." in text
     budget = Budget.objects.get(workspace=workspace)
@@ -225,7 +221,7 @@ def test_an_owner_caps_a_series_in_all_and_changes_it(owner_client, workspace, h
     response = owner_client.post(_save(workspace), data, follow=True)
     assert "“Harbour Lights” may now commit $50.00 in all." in response.content.decode()
     response = owner_client.post(_save(workspace), {**data, "cap": "75.5"}, follow=True)
-    assert "$0.00 of $75.50 in all; $75.50 left." in _text(response.content.decode())
+    assert "$0.00 of $75.50 in all; $75.50 left." in visible_text(response.content.decode())
     budget = Budget.objects.get(workspace=workspace)
     assert (budget.scope, budget.label, budget.cap, budget.period) == (
         series_scope(harbour.pk),
@@ -242,7 +238,7 @@ def test_an_owner_removes_a_series_cap(owner_client, workspace, harbour):
     response = owner_client.post(
         reverse("budget_delete", args=[workspace.slug, budget.pk]), follow=True
     )
-    text = _text(response.content.decode())
+    text = visible_text(response.content.decode())
     assert "“Harbour Lights” has no cap of its own any more" in text
     assert "Its takes count against the workspace's budget." in text
     assert not Budget.objects.exists()
@@ -288,7 +284,7 @@ def test_a_budget_shows_what_is_committed_against_its_cap_with_reservations_apar
     _spend(account, charged="0.00", state=JobState.FAILED)  # failed: released, not billed
     _spend(account, charged="5.00", period=_previous_period(ledger.current_period()))
     client.force_login(members["viewer"])
-    text = _text(_page(client, workspace))
+    text = visible_text(_page(client, workspace))
     assert "$3.20 of $20.00 this month; $16.80 left." in text
     assert "$2.00 charged · $1.20 reserved for takes in progress" in text
     # The same figure the ledger refuses takes by.
@@ -323,7 +319,7 @@ def test_a_budget_past_its_cap_says_by_how_much(owner_client, workspace, account
     data = {"scope": series_scope(harbour.pk), "cap": "2", "period": "month"}
     response = owner_client.post(_save(workspace), data, follow=True)
     page = response.content.decode()
-    text = _text(page)
+    text = visible_text(page)
     assert "It has already committed $3.20, more than the cap" in text
     assert "$3.20 of $2.00 this month; $1.20 over the cap : new takes are refused." in text
     assert f'class="budget card over" id="budget-series-{harbour.pk}"' in page
@@ -349,7 +345,7 @@ def test_a_workspace_that_spent_nothing_says_so(client, workspace, members, acco
     _spend(account, series=harbour, charged=None, reserved="0.80")  # only in progress
     client.force_login(members["viewer"])
     page = _page(client, workspace)
-    text = _text(page)
+    text = visible_text(page)
     assert "Nothing has been spent yet." in text
     assert "$0.80 is reserved for takes in progress." in text
     assert "Waste and value" not in page
@@ -369,7 +365,7 @@ def test_spend_is_shown_by_month_by_series_and_by_account(
     _spend(account, charged="9.00", period=_previous_period(this_month, 12))  # 13 months ago
     client.force_login(members["viewer"])
     page = _page(client, workspace)
-    text = _text(page)
+    text = visible_text(page)
     assert "What finished jobs were charged: $11.67 in all" in text
     months = re.findall(r'<tr><th scope="row">(\w+ \d{4})</th><td class="num">\$([\d.,]+)', page)
     assert len(months) == 12
@@ -407,7 +403,7 @@ def test_waste_and_value_split_take_spend_by_outcome(client, workspace, members,
     _spend(account, series=harbour, state=JobState.FAILED, charged="0.00")
     _spend(account, charged="0.50")  # no take: not part of this
     client.force_login(members["reviewer"])
-    text = _text(_page(client, workspace))
+    text = visible_text(_page(client, workspace))
     assert "Failed or cancelled takes $0.00 1 take; failures are not billed" in text
     assert "Rejected takes $1.20 1 take" in text
     assert "Awaiting review $0.30 1 take" in text
@@ -418,7 +414,9 @@ def test_waste_and_value_split_take_spend_by_outcome(client, workspace, members,
 def test_cost_per_approved_second_waits_for_approved_video(client, workspace, members, account):
     _spend(account, charged="0.50")
     client.force_login(members["viewer"])
-    assert "Cost per approved second — no approved video yet" in _text(_page(client, workspace))
+    assert "Cost per approved second — no approved video yet" in visible_text(
+        _page(client, workspace)
+    )
 
 
 # --- Projection -------------------------------------------------------------------------
@@ -451,7 +449,7 @@ def test_projection_multiplies_a_videos_price_by_the_month_and_the_year(workspac
 def test_the_projection_shows_each_account_what_it_would_cost(client, workspace, members, priced):
     client.force_login(members["viewer"])
     page = _page(client, workspace, videos="20", seconds="8", size="720x1280")
-    text = _text(page)
+    text = visible_text(page)
     assert "20 videos a month, 8 s each, 720×1280" in text
     assert "OpenAI cheapest" in text
     assert "(or compatible gateway) · sora-2 $0.80 $16.00 $192.00" in text
@@ -464,7 +462,7 @@ def test_the_projection_shows_each_account_what_it_would_cost(client, workspace,
 
 def test_the_projection_names_what_an_account_cannot_make(client, workspace, members, priced):
     client.force_login(members["viewer"])
-    text = _text(_page(client, workspace, videos="3", seconds="10", size="1024x1024"))
+    text = visible_text(_page(client, workspace, videos="3", seconds="10", size="1024x1024"))
     assert "(or compatible gateway) · sora-2 cannot make 10 s at 1024×1024" in text
     assert "Relay Sora relay cannot make 1024×1024" in text
 

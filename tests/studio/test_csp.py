@@ -15,10 +15,9 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, reverse
 
 from jobs.models import JobState
-from studio.csp import CSP, LazyNonce, build_policy, storage_origins
-from studio.models import Take
-from tests.factories import EpisodeFactory, SceneFactory, SeriesFactory
-from tests.jobs.factories import JobFactory, ProviderAccountFactory
+from studio.project.csp import CSP, LazyNonce, build_policy, storage_origins
+from tests.factories import TakeFactory
+from tests.jobs.factories import ProviderAccountFactory
 from tests.samples import clip_bytes
 
 pytestmark = pytest.mark.django_db
@@ -64,13 +63,9 @@ urlpatterns = [
 
 @pytest.fixture
 def take(workspace):
-    scene = SceneFactory(episode=EpisodeFactory(series=SeriesFactory(workspace=workspace)))
-    job = JobFactory(
-        provider_account=ProviderAccountFactory(workspace=workspace),
-        state=JobState.RUNNING,
-        progress=40,
+    return TakeFactory(
+        scene__episode__series__workspace=workspace, state=JobState.RUNNING, job__progress=40
     )
-    return Take.objects.create(scene=scene, job=job)
 
 
 def test_the_settings_policy_is_the_strict_one():
@@ -253,7 +248,7 @@ def _settings_policy(**env: str) -> dict:
     ours = ("DEBUG", "SECURE_", "AWS_", "DJANGO_ALLOW_ASYNC_UNSAFE")
     clean = {key: value for key, value in os.environ.items() if not key.startswith(ours)}
     script = (
-        "import json; from studio import settings as s; "
+        "import json; from studio.project import settings as s; "
         "print(json.dumps({'enforced': s.SECURE_CSP, 'report_only': s.SECURE_CSP_REPORT_ONLY}))"
     )
     result = subprocess.run(  # noqa: S603 - our own settings module, fixed arguments

@@ -4,7 +4,6 @@ only the workspace's own data appears, and its queries do not grow with the work
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -21,7 +20,7 @@ from jobs.ledger import WORKSPACE
 from jobs.models import Budget, ErrorCode, JobState, ProviderAccount
 from jobs.services import budget_set, job_create
 from studio.models import Role, Scene, Take, Workspace
-from studio.takes import take_review
+from studio.services import take_review
 from tests.factories import (
     CharacterFactory,
     EpisodeFactory,
@@ -31,6 +30,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.jobs.factories import ProviderAccountFactory, job_request
+from tests.support.pages import visible_text
 
 pytestmark = pytest.mark.django_db
 
@@ -119,12 +119,6 @@ def _section(page: str, section_id: str) -> str:
     return match.group(0)
 
 
-def _text(markup: str) -> str:
-    """What a reader sees: tags dropped, whitespace collapsed."""
-    words = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", markup)).replace(" .", ".").strip()
-    return html.unescape(words)
-
-
 def _anchor(take: Take) -> str:
     """The end of a link to the take's card (the quote keeps take 1 from matching take 14)."""
     return f'#take-{take.pk}"'
@@ -146,7 +140,7 @@ def test_it_shows_each_take_in_progress_with_its_scene_provider_state_progress_a
     waiting = make_take(lamp, account)
     finished = make_take(lamp, account, state=JobState.SUCCEEDED)
     section = _section(_page(owner_client, workspace), "in-progress")
-    words = _text(section)
+    words = visible_text(section)
     assert "S1 · The lamp" in words
     assert "Episode 2: Night watch · Harbour Lights" in words
     assert "Generating" in words
@@ -171,7 +165,7 @@ def test_every_unfinished_state_counts_as_in_progress(
     take = make_take(lamp, account, state=state)
     section = _section(_page(owner_client, workspace), "in-progress")
     assert _anchor(take) in section
-    assert JobState(state).label in _text(section)
+    assert JobState(state).label in visible_text(section)
 
 
 def test_the_in_progress_block_polls_the_dashboard_while_work_is_in_flight(
@@ -199,7 +193,7 @@ def test_the_poll_answers_286_once_nothing_is_in_progress(owner_client, workspac
     response = owner_client.get(f"{_dashboard(workspace)}?shown={take.pk}", headers=POLL)
     assert response.status_code == 286
     fragment = response.content.decode()
-    assert "Nothing in progress." in _text(fragment)
+    assert "Nothing in progress." in visible_text(fragment)
     assert "hx-trigger" not in _section(fragment, "in-progress")
 
 
@@ -224,7 +218,7 @@ def test_a_page_without_work_in_progress_does_not_poll(owner_client, workspace, 
     make_take(lamp, account, state=JobState.SUCCEEDED)
     page = _page(owner_client, workspace)
     assert "hx-trigger" not in page
-    assert "Nothing in progress." in _text(_section(page, "in-progress"))
+    assert "Nothing in progress." in visible_text(_section(page, "in-progress"))
 
 
 def test_a_long_queue_shows_the_newest_takes_and_says_how_many_more(
@@ -235,7 +229,7 @@ def test_a_long_queue_shows_the_newest_takes_and_says_how_many_more(
     assert section.count('class="work-item in-flight"') == 12
     assert _anchor(takes[0]) not in section
     assert _anchor(takes[-1]) in section
-    assert "And 2 more; the newest are shown." in _text(section)
+    assert "And 2 more; the newest are shown." in visible_text(section)
     assert '<span class="badge count">14</span>' in section
 
 
@@ -253,7 +247,7 @@ def test_takes_awaiting_review_show_their_thumbnail_count_and_a_link_to_the_take
     thumbnail = reverse("take_media", args=[workspace.slug, pending.pk, "thumbnail"])
     assert f'<img src="{thumbnail}"' in section
     assert f'href="{_at_take(pending)}"' in section
-    assert "S1 · The lamp" in _text(section)
+    assert "S1 · The lamp" in visible_text(section)
     assert '<span class="badge count">1</span>' in section
     assert _anchor(approved) not in section
     assert _anchor(running) not in section
@@ -297,7 +291,7 @@ def test_recent_failures_show_the_plain_reason_the_prompt_and_a_link_to_retry(
     )
     coded = make_take(lamp, account, state=JobState.FAILED, error_code=ErrorCode.QUOTA)
     section = _section(_page(owner_client, workspace), "failures")
-    words = _text(section)
+    words = visible_text(section)
     assert "The provider's moderation refused the prompt." in words
     assert "Out of quota" in words  # no message: the error code's label
     assert "The keeper lights the lamp." in words
@@ -318,7 +312,7 @@ def test_failures_older_than_two_weeks_and_cancelled_takes_are_not_listed(
     section = _section(_page(owner_client, workspace), "failures")
     assert _anchor(old) not in section
     assert _anchor(cancelled) not in section
-    assert "No take failed in the last 14 days." in _text(section)
+    assert "No take failed in the last 14 days." in visible_text(section)
 
 
 def test_a_failure_whose_scene_was_tried_again_says_so(owner_client, workspace, account, lamp):
@@ -350,7 +344,7 @@ def test_spend_shows_the_workspace_budget_bar_charges_reservations_and_a_chart(
     relay = ProviderAccountFactory(workspace=workspace, name="Relay", kind="sora_relay")
     make_take(lamp, relay, state=JobState.SUCCEEDED, estimate="0.50")
     section = _section(_page(owner_client, workspace), "spend")
-    words = _text(section)
+    words = visible_text(section)
     budget = Budget.objects.get(workspace=workspace, scope=WORKSPACE)
     assert ledger.committed(budget) == Decimal("4.50")  # what the ledger refuses takes by
     assert "$4.50 of the workspace's $10.00 this month; $5.50 left." in words
@@ -367,7 +361,7 @@ def test_spend_shows_the_workspace_budget_bar_charges_reservations_and_a_chart(
 def test_a_spent_budget_says_new_takes_are_refused(owner_client, workspace, account, lamp):
     budget_set(workspace=workspace, scope=WORKSPACE, cap=Decimal("2"), period="month")
     make_take(lamp, account, state=JobState.SUCCEEDED, estimate="2.00")
-    words = _text(_section(_page(owner_client, workspace), "spend"))
+    words = visible_text(_section(_page(owner_client, workspace), "spend"))
     assert "nothing left" in words
     assert "new takes are refused" in words
 
@@ -378,10 +372,10 @@ def test_without_a_workspace_budget_it_says_so_and_owners_are_sent_to_costs(
 ):
     client.force_login(members[role])
     section = _section(_page(client, workspace), "spend")
-    assert "The workspace has no monthly budget" in _text(section)
+    assert "The workspace has no monthly budget" in visible_text(section)
     cap_link = f'href="{reverse("costs", args=[workspace.slug])}#budget-workspace"'
     assert (cap_link in section) is offered
-    assert ("owners can set one on the Costs page" in _text(section)) is not offered
+    assert ("owners can set one on the Costs page" in visible_text(section)) is not offered
     assert "budget-bar" not in section
 
 
@@ -403,7 +397,7 @@ def test_recent_activity_tells_who_did_what_and_links_to_it(
     started = make_take(lamp, account, by=editor)
     client.force_login(members["viewer"])
     section = _section(_page(client, workspace), "activity")
-    words = _text(section)
+    words = visible_text(section)
     user = editor.get_username()
     assert f"{user} started take {started.pk} of S1 · The lamp at OpenAI main" in words
     assert f"Take {failed.pk} of S1 · The lamp failed: Timed out." in words
@@ -479,7 +473,7 @@ def test_a_viewer_sees_the_work_but_nothing_to_act_on(client, workspace, members
     viewer.save(update_fields=["is_staff"])
     client.force_login(viewer)
     page = _page(client, workspace)
-    words = _text(page)
+    words = visible_text(page)
     assert "S1 · The lamp" in _section(page, "in-progress")
     assert "S1 · The lamp" in _section(page, "awaiting")
     assert "Timed out." in words
@@ -573,7 +567,7 @@ def test_the_poll_costs_the_same_queries_for_5_takes_as_for_50(
 
 def test_an_empty_workspace_reads_well(owner_client, workspace):
     page = _page(owner_client, workspace)
-    words = _text(page)
+    words = visible_text(page)
     for line in (
         "Nothing in progress.",
         "Nothing awaits review.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from studio.env import env_bool, env_int, env_list, env_secret
+from studio.project.env import env_bool, env_int, env_list, env_secret
 
 
 def test_booleans_accept_the_usual_spellings(monkeypatch):

@@ -69,8 +69,8 @@ def _run(argv: list[str], *, env: dict[str, str]) -> subprocess.CompletedProcess
 
 # The processes that serve or work, each started as an operator would.
 SERVING = {
-    "web (WSGI)": [sys.executable, "-c", "import studio.wsgi"],
-    "web (ASGI)": [sys.executable, "-c", "import studio.asgi"],
+    "web (WSGI)": [sys.executable, "-c", "import studio.project.wsgi"],
+    "web (ASGI)": [sys.executable, "-c", "import studio.project.asgi"],
     "worker": [sys.executable, "-m", "celery", "-A", "studio", "worker", "--pool", "solo"],
     "beat": [sys.executable, "-m", "celery", "-A", "studio", "beat"],
 }

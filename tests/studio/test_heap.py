@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from studio.heap import freeze_startup_objects
+from studio.project.heap import freeze_startup_objects
 
 
 def test_startup_objects_leave_the_collectors_full_pass():

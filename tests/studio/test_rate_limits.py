@@ -12,9 +12,9 @@ import pytest
 from django.urls import reverse
 
 from jobs.models import Job
-from studio import ratelimit
 from studio.models import Role
-from studio.ratelimit import Rate
+from studio.project import ratelimit
+from studio.project.ratelimit import Rate
 from tests.factories import PASSWORD, MembershipFactory, SceneFactory, UserFactory
 from tests.jobs.factories import ProviderAccountFactory
 from tests.support.processes import ROOT
@@ -110,22 +110,26 @@ def test_a_count_made_in_another_process_is_the_same_count(client, members, scen
     """Two web processes share one window: a separate Python process takes the editor's three
     places (through the same Redis), and this one is refused."""
     editor = members["editor"]
-    from studio.celery import app
+    from studio.project.celery import app
 
     connection = app.connection_for_write()
     broker = connection.as_uri(include_password=True)  # this run's Redis
     connection.release()
     code = (
         "import django, json; django.setup()\n"
-        "from studio import ratelimit\n"
-        "from studio.ratelimit import Rate\n"
+        "from studio.project import ratelimit\n"
+        "from studio.project.ratelimit import Rate\n"
         f"hits = [ratelimit.hit('generate:user', '{editor.pk}', Rate(3, 60)) for _ in range(3)]\n"
         "print(json.dumps([hit is None for hit in hits]))\n"
     )
     child = subprocess.run(  # noqa: S603 - our own interpreter, fixed code
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "studio.settings", "REDIS_URL": broker},
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "studio.project.settings",
+            "REDIS_URL": broker,
+        },
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,15 +9,17 @@ from django.urls import reverse
 
 from characters.models import CharacterShare, ReferenceAsset
 from jobs.models import JobState
-from studio.models import Scene, Take
+from studio.models import Scene
 from tests.factories import (
     CharacterFactory,
     EpisodeFactory,
     SceneFactory,
     SeriesFactory,
+    TakeFactory,
     WorkspaceFactory,
 )
-from tests.jobs.factories import JobFactory, ProviderAccountFactory
+from tests.jobs.factories import ProviderAccountFactory
+from tests.support.pages import is_fragment
 
 pytestmark = pytest.mark.django_db
 
@@ -32,15 +34,6 @@ def episode(workspace):
 @pytest.fixture
 def openai(workspace):
     return ProviderAccountFactory(workspace=workspace, name="OpenAI", kind="openai")
-
-
-def _scene(episode, **fields) -> Scene:
-    return SceneFactory(episode=episode, **fields)
-
-
-def _take(scene, account, state=JobState.SUCCEEDED, *, selected=False, **job_fields) -> Take:
-    job = JobFactory(provider_account=account, state=state, **job_fields)
-    return Take.objects.create(scene=scene, job=job, is_selected=selected)
 
 
 def _image(character, name: str = "front") -> ReferenceAsset:
@@ -71,18 +64,16 @@ def _card(page: str, scene: Scene) -> str:
     return page[start : page.index("</li>", start)]
 
 
-def _is_fragment(response) -> bool:
-    return "<html" not in response.content.decode()
-
-
 # --- What the storyboard shows -------------------------------------------------------
 
 
 def test_a_card_shows_the_selected_takes_thumbnail_provider_and_cost(owner_client, episode, openai):
-    scene = _scene(episode, duration=8, size="1280x720")
-    _take(scene, openai, cost_actual=Decimal("0.80"))
-    chosen = _take(scene, openai, selected=True, cost_actual=Decimal("1.20"))
-    _take(scene, openai, cost_actual=Decimal("0.40"))
+    scene = SceneFactory(episode=episode, duration=8, size="1280x720")
+    TakeFactory(scene=scene, account=openai, job__cost_actual=Decimal("0.80"))
+    chosen = TakeFactory(
+        scene=scene, account=openai, is_selected=True, job__cost_actual=Decimal("1.20")
+    )
+    TakeFactory(scene=scene, account=openai, job__cost_actual=Decimal("0.40"))
     page = owner_client.get(episode.get_absolute_url()).content.decode()
     card = _card(page, scene)
     slug = _slug(episode)
@@ -96,7 +87,7 @@ def test_a_card_shows_the_selected_takes_thumbnail_provider_and_cost(owner_clien
 
 
 def test_a_scene_without_takes_shows_the_placeholder(owner_client, episode):
-    scene = _scene(episode, duration=4, size="720x1280")
+    scene = SceneFactory(episode=episode, duration=4, size="720x1280")
     card = _card(owner_client.get(episode.get_absolute_url()).content.decode(), scene)
     assert '<span class="placeholder"' in card
     assert "No take yet" in card
@@ -105,8 +96,8 @@ def test_a_scene_without_takes_shows_the_placeholder(owner_client, episode):
 
 
 def test_an_unselected_finished_take_is_pictured_and_ready_to_choose(owner_client, episode, openai):
-    scene = _scene(episode)
-    finished = _take(scene, openai, cost_actual=Decimal("0.80"))
+    scene = SceneFactory(episode=episode)
+    finished = TakeFactory(scene=scene, account=openai, job__cost_actual=Decimal("0.80"))
     card = _card(owner_client.get(episode.get_absolute_url()).content.decode(), scene)
     assert _url("take_media", _slug(episode), finished.pk, "thumbnail") in card
     assert "Ready to choose" in card
@@ -116,8 +107,14 @@ def test_an_unselected_finished_take_is_pictured_and_ready_to_choose(owner_clien
 def test_a_take_in_flight_shows_its_state_progress_and_estimate_and_polls(
     owner_client, episode, openai
 ):
-    scene = _scene(episode)
-    take = _take(scene, openai, state=JobState.RUNNING, progress=40, cost_estimate=Decimal("0.8"))
+    scene = SceneFactory(episode=episode)
+    take = TakeFactory(
+        scene=scene,
+        account=openai,
+        state=JobState.RUNNING,
+        job__progress=40,
+        job__cost_estimate=Decimal("0.8"),
+    )
     card = _card(owner_client.get(episode.get_absolute_url()).content.decode(), scene)
     assert "status-in-flight" in card
     assert '<span class="badge state-running">Generating</span>' in card
@@ -132,12 +129,12 @@ def test_a_take_in_flight_shows_its_state_progress_and_estimate_and_polls(
 def test_a_failed_take_shows_its_plain_reason_with_retry_and_edit_prompt(
     owner_client, episode, openai
 ):
-    scene = _scene(episode)
-    failed = _take(
-        scene,
-        openai,
+    scene = SceneFactory(episode=episode)
+    failed = TakeFactory(
+        scene=scene,
+        account=openai,
         state=JobState.FAILED,
-        error_message="The provider refused the prompt: it names a real person.",
+        job__error_message="The provider refused the prompt: it names a real person.",
     )
     card = _card(owner_client.get(episode.get_absolute_url()).content.decode(), scene)
     slug = _slug(episode)
@@ -153,8 +150,8 @@ def test_a_failed_take_shows_its_plain_reason_with_retry_and_edit_prompt(
 
 
 def test_a_cancelled_take_without_a_reason_says_it_was_stopped(owner_client, episode, openai):
-    scene = _scene(episode)
-    _take(scene, openai, state=JobState.CANCELLED)
+    scene = SceneFactory(episode=episode)
+    TakeFactory(scene=scene, account=openai, state=JobState.CANCELLED)
     card = _card(owner_client.get(episode.get_absolute_url()).content.decode(), scene)
     assert "This take was stopped." in card
 
@@ -164,7 +161,7 @@ def test_mentions_show_as_chips_with_the_characters_first_image(owner_client, wo
     first = _image(mina, "front")
     _image(mina, "profile")
     ilse = CharacterFactory(workspace=workspace, handle="ilse", name="Ilse")  # no image
-    scene = _scene(episode, prompt="@mina meets @Ilse <b>at</b> the pier.")
+    scene = SceneFactory(episode=episode, prompt="@mina meets @Ilse <b>at</b> the pier.")
     scene.mentions.set([mina, ilse])
     card = _card(owner_client.get(episode.get_absolute_url()).content.decode(), scene)
     slug = workspace.slug
@@ -181,9 +178,9 @@ def test_mentions_show_as_chips_with_the_characters_first_image(owner_client, wo
 
 
 def test_the_episode_header_counts_what_is_missing_and_generating(owner_client, episode, openai):
-    _scene(episode)
-    _take(_scene(episode), openai, state=JobState.QUEUED)
-    _take(_scene(episode), openai, selected=True)
+    SceneFactory(episode=episode)
+    TakeFactory(scene=SceneFactory(episode=episode), account=openai, state=JobState.QUEUED)
+    TakeFactory(scene=SceneFactory(episode=episode), account=openai, is_selected=True)
     page = owner_client.get(episode.get_absolute_url()).content.decode()
     assert "3 scenes · 1 generating · 1 without a chosen take" in page
     assert "Generate 1 missing take…" in page
@@ -196,18 +193,18 @@ def test_adding_a_scene_with_htmx_opens_an_in_place_form(owner_client, episode):
     response = owner_client.get(_url("scene_create", _slug(episode), episode.pk), headers=HTMX)
     page = response.content.decode()
     assert response.status_code == 200
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert page.lstrip().startswith('<li class="scene-card card editing" id="new-scene">')
     assert 'data-mention-url="' in page
     assert 'value="8"' in page  # the series' default duration
 
 
 def test_adding_a_scene_after_another_with_htmx_names_it(owner_client, episode):
-    first = _scene(episode, title="Dawn")
+    first = SceneFactory(episode=episode, title="Dawn")
     url = _url("scene_create", _slug(episode), episode.pk) + f"?after={first.pk}"
     response = owner_client.get(url, headers=HTMX)
     page = response.content.decode()
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert f'id="new-after-{first.pk}"' in page
     assert "New scene after scene 1" in page
     assert f'<input type="hidden" name="after" value="{first.pk}">' in page
@@ -215,7 +212,7 @@ def test_adding_a_scene_after_another_with_htmx_names_it(owner_client, episode):
 
 
 def test_adding_a_scene_without_javascript_is_a_page(owner_client, episode):
-    first = _scene(episode, title="Dawn")
+    first = SceneFactory(episode=episode, title="Dawn")
     url = _url("scene_create", _slug(episode), episode.pk) + f"?after={first.pk}"
     response = owner_client.get(url)
     page = response.content.decode()
@@ -225,7 +222,7 @@ def test_adding_a_scene_without_javascript_is_a_page(owner_client, episode):
 
 
 def test_an_after_of_another_episode_is_ignored(owner_client, workspace, episode):
-    elsewhere = _scene(EpisodeFactory(series=episode.series), title="Elsewhere")
+    elsewhere = SceneFactory(episode__series=episode.series, title="Elsewhere")
     url = _url("scene_create", _slug(episode), episode.pk) + f"?after={elsewhere.pk}"
     page = owner_client.get(url, headers=HTMX).content.decode()
     assert 'id="new-scene"' in page
@@ -235,8 +232,8 @@ def test_an_after_of_another_episode_is_ignored(owner_client, workspace, episode
 def test_saving_a_new_scene_after_another_with_htmx_answers_with_the_renumbered_list(
     owner_client, episode
 ):
-    first = _scene(episode, title="Dawn")
-    _scene(episode, title="Dusk")
+    first = SceneFactory(episode=episode, title="Dawn")
+    SceneFactory(episode=episode, title="Dusk")
     response = owner_client.post(
         _url("scene_create", _slug(episode), episode.pk),
         {"title": "Noon", "prompt": "Gulls.", "duration": 8, "size": "1280x720", "after": first.pk},
@@ -244,7 +241,7 @@ def test_saving_a_new_scene_after_another_with_htmx_answers_with_the_renumbered_
     )
     page = response.content.decode()
     assert response.status_code == 200
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert response.headers["HX-Retarget"] == "#scene-list"
     assert response.headers["HX-Reswap"] == "outerHTML"
     assert page.lstrip().startswith('<ol class="storyboard" id="scene-list"')
@@ -272,18 +269,18 @@ def test_a_refused_new_scene_with_htmx_is_a_422_with_what_was_typed(owner_client
     )
     page = response.content.decode()
     assert response.status_code == 422
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert "@nobody is not a character in this workspace or shared with it." in page
     assert "@nobody at dusk</textarea>" in page
     assert not Scene.objects.exists()
 
 
 def test_editing_a_scene_with_htmx_swaps_the_card_for_a_form(owner_client, episode):
-    scene = _scene(episode, prompt="Gulls over the pier.")
+    scene = SceneFactory(episode=episode, prompt="Gulls over the pier.")
     response = owner_client.get(_url("scene_edit", _slug(episode), scene.pk), headers=HTMX)
     page = response.content.decode()
     assert response.status_code == 200
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert page.lstrip().startswith(f'<li class="scene-card card editing" id="scene-{scene.pk}">')
     assert "Edit scene 1" in page
     assert "Gulls over the pier.</textarea>" in page
@@ -291,7 +288,7 @@ def test_editing_a_scene_with_htmx_swaps_the_card_for_a_form(owner_client, episo
 
 
 def test_editing_a_scene_without_javascript_is_a_page(owner_client, episode):
-    scene = _scene(episode)
+    scene = SceneFactory(episode=episode)
     response = owner_client.get(_url("scene_edit", _slug(episode), scene.pk))
     assert response.status_code == 200
     assert "<html" in response.content.decode()
@@ -300,7 +297,7 @@ def test_editing_a_scene_without_javascript_is_a_page(owner_client, episode):
 
 def test_saving_an_edited_scene_with_htmx_answers_with_its_card(owner_client, workspace, episode):
     CharacterFactory(workspace=workspace, handle="mina", name="Mina")
-    scene = _scene(episode, prompt="Gulls.")
+    scene = SceneFactory(episode=episode, prompt="Gulls.")
     response = owner_client.post(
         _url("scene_edit", _slug(episode), scene.pk),
         {"title": "Pier", "prompt": "@mina on the pier.", "duration": 4, "size": "1280x720"},
@@ -308,7 +305,7 @@ def test_saving_an_edited_scene_with_htmx_answers_with_its_card(owner_client, wo
     )
     page = response.content.decode()
     assert response.status_code == 200
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert page.lstrip().startswith(f'<li class="scene-card card" id="scene-{scene.pk}"')
     assert "@mina</a> on the pier." in page
     assert "4 s · 1280x720" in page
@@ -316,7 +313,7 @@ def test_saving_an_edited_scene_with_htmx_answers_with_its_card(owner_client, wo
 
 
 def test_saving_an_edited_scene_without_javascript_redirects_to_its_card(owner_client, episode):
-    scene = _scene(episode, prompt="Gulls.")
+    scene = SceneFactory(episode=episode, prompt="Gulls.")
     response = owner_client.post(
         _url("scene_edit", _slug(episode), scene.pk),
         {"title": "Pier", "prompt": "Terns.", "duration": 4, "size": "1280x720"},
@@ -341,7 +338,7 @@ def test_saving_an_edited_scene_without_javascript_redirects_to_its_card(owner_c
 def test_a_refused_edit_with_htmx_is_a_422_keeping_what_was_typed(
     owner_client, episode, data, error
 ):
-    scene = _scene(episode, prompt="Gulls.")
+    scene = SceneFactory(episode=episode, prompt="Gulls.")
     response = owner_client.post(
         _url("scene_edit", _slug(episode), scene.pk),
         {"title": "Pier", "size": "1280x720", **data},
@@ -349,7 +346,7 @@ def test_a_refused_edit_with_htmx_is_a_422_keeping_what_was_typed(
     )
     page = response.content.decode()
     assert response.status_code == 422
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert page.lstrip().startswith(f'<li class="scene-card card editing" id="scene-{scene.pk}">')
     assert error in page
     assert "@ghost on the pier</textarea>" in page
@@ -359,7 +356,7 @@ def test_a_refused_edit_with_htmx_is_a_422_keeping_what_was_typed(
 
 
 def test_a_refused_edit_without_javascript_is_the_page_with_the_error(owner_client, episode):
-    scene = _scene(episode, prompt="Gulls.")
+    scene = SceneFactory(episode=episode, prompt="Gulls.")
     response = owner_client.post(
         _url("scene_edit", _slug(episode), scene.pk),
         {"prompt": "@ghost on the pier", "duration": 8, "size": "1280x720"},
@@ -372,7 +369,7 @@ def test_a_refused_edit_without_javascript_is_the_page_with_the_error(owner_clie
 
 
 def test_a_scene_card_is_a_fragment_with_htmx_and_a_redirect_without(owner_client, episode):
-    scene = _scene(episode)
+    scene = SceneFactory(episode=episode)
     url = _url("scene_card", _slug(episode), scene.pk)
     response = owner_client.get(url, headers=HTMX)
     assert response.status_code == 200
@@ -381,7 +378,7 @@ def test_a_scene_card_is_a_fragment_with_htmx_and_a_redirect_without(owner_clien
         .lstrip()
         .startswith(f'<li class="scene-card card" id="scene-{scene.pk}"')
     )
-    assert _is_fragment(response)
+    assert is_fragment(response)
     response = owner_client.get(url)
     assert response.status_code == 302
     assert response.url == f"{episode.get_absolute_url()}#scene-{scene.pk}"
@@ -390,13 +387,13 @@ def test_a_scene_card_is_a_fragment_with_htmx_and_a_redirect_without(owner_clien
 def test_a_cards_status_polls_while_a_take_is_in_flight_and_stops_after(
     owner_client, episode, openai
 ):
-    scene = _scene(episode)
-    take = _take(scene, openai, state=JobState.RUNNING, progress=60)
+    scene = SceneFactory(episode=episode)
+    take = TakeFactory(scene=scene, account=openai, state=JobState.RUNNING, job__progress=60)
     url = _url("scene_status", _slug(episode), scene.pk)
     response = owner_client.get(url, headers=HTMX)
     page = response.content.decode()
     assert response.status_code == 200
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert page.lstrip().startswith('<div class="scene-status status-in-flight"')
     assert f'hx-get="{url}" hx-trigger="every 1s" hx-swap="outerHTML"' in page
     assert 'aria-valuenow="60"' in page
@@ -412,11 +409,14 @@ def test_a_cards_status_polls_while_a_take_is_in_flight_and_stops_after(
 
 
 def test_deleting_a_scene_with_htmx_answers_with_the_renumbered_list(owner_client, episode):
-    first, second = _scene(episode, title="Dawn"), _scene(episode, title="Dusk")
+    first, second = (
+        SceneFactory(episode=episode, title="Dawn"),
+        SceneFactory(episode=episode, title="Dusk"),
+    )
     response = owner_client.post(_url("scene_delete", _slug(episode), first.pk), headers=HTMX)
     page = response.content.decode()
     assert response.status_code == 200
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert response.headers["HX-Retarget"] == "#scene-list"
     assert f'id="scene-{first.pk}"' not in page
     assert 'aria-label="Scene 1">1</span>' in _card(page, second)
@@ -426,9 +426,9 @@ def test_deleting_a_scene_with_htmx_answers_with_the_renumbered_list(owner_clien
 def test_deleting_a_scene_without_javascript_asks_first_then_redirects(
     owner_client, episode, openai
 ):
-    scene = _scene(episode, title="Dawn")
-    _take(scene, openai)
-    _take(scene, openai)
+    scene = SceneFactory(episode=episode, title="Dawn")
+    TakeFactory(scene=scene, account=openai)
+    TakeFactory(scene=scene, account=openai)
     url = _url("scene_delete", _slug(episode), scene.pk)
     page = owner_client.get(url).content.decode()
     assert "<html" in page
@@ -441,19 +441,19 @@ def test_deleting_a_scene_without_javascript_asks_first_then_redirects(
 
 
 def test_duplicating_a_scene_with_htmx_answers_with_the_list(owner_client, episode):
-    first = _scene(episode, title="Dawn")
-    _scene(episode, title="Dusk")
+    first = SceneFactory(episode=episode, title="Dawn")
+    SceneFactory(episode=episode, title="Dusk")
     response = owner_client.post(_url("scene_duplicate", _slug(episode), first.pk), headers=HTMX)
     page = response.content.decode()
     assert response.status_code == 200
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert response.headers["HX-Retarget"] == "#scene-list"
     assert page.index(">Dawn<") < page.index(">Dawn (copy)<") < page.index(">Dusk<")
     assert "Scene duplicated as scene 2." in page
 
 
 def test_duplicating_a_scene_without_javascript_redirects_to_the_copy(owner_client, episode):
-    first = _scene(episode, title="Dawn")
+    first = SceneFactory(episode=episode, title="Dawn")
     response = owner_client.post(_url("scene_duplicate", _slug(episode), first.pk))
     copy = Scene.objects.get(title="Dawn (copy)")
     assert response.status_code == 302
@@ -461,12 +461,12 @@ def test_duplicating_a_scene_without_javascript_redirects_to_the_copy(owner_clie
 
 
 def test_moving_a_scene_answers_with_the_list_or_a_redirect(owner_client, episode):
-    _scene(episode, title="Dawn")
-    last = _scene(episode, title="Dusk")
+    SceneFactory(episode=episode, title="Dawn")
+    last = SceneFactory(episode=episode, title="Dusk")
     url = _url("scene_move", _slug(episode), last.pk)
     response = owner_client.post(url, {"position": "0"}, headers=HTMX)
     assert response.status_code == 200
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert response.headers["HX-Retarget"] == "#scene-list"
     page = response.content.decode()
     assert page.index(">Dusk<") < page.index(">Dawn<")
@@ -497,7 +497,7 @@ def test_suggestions_list_own_characters_first_then_shared_ones_by_prefix(owner_
     response = owner_client.get(url, {"q": "@Mi"}, headers=HTMX)
     page = response.content.decode()
     assert response.status_code == 200
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert page.index('data-handle="mina"') < page.index('data-handle="mira"')
     assert "ilse" not in page
     assert "maat" not in page

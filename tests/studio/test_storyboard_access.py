@@ -9,20 +9,18 @@ from django.urls import reverse
 from characters.models import Character
 from jobs.models import Job, JobState
 from studio.models import Episode, Scene, Take
-from tests.factories import EpisodeFactory, MembershipFactory, SceneFactory, SeriesFactory
-from tests.jobs.factories import JobFactory, ProviderAccountFactory
+from tests.factories import (
+    EpisodeFactory,
+    MembershipFactory,
+    SceneFactory,
+    SeriesFactory,
+    TakeFactory,
+)
+from tests.jobs.factories import ProviderAccountFactory
 
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HX-Request": "true"}
-RESULT = {"duration": 8.0, "width": 1280, "height": 720}
-
-
-def _take(scene, account, state, **job_fields) -> Take:
-    if state == JobState.SUCCEEDED:
-        job_fields.setdefault("result", RESULT)
-    job = JobFactory(provider_account=account, state=state, **job_fields)
-    return Take.objects.create(scene=scene, job=job)
 
 
 def _storyboard(workspace) -> dict:
@@ -38,9 +36,9 @@ def _storyboard(workspace) -> dict:
         "episode": episode.pk,
         "scene": scene.pk,
         "account": account.pk,
-        "running": _take(scene, account, JobState.PENDING).pk,
-        "finished": _take(scene, account, JobState.SUCCEEDED).pk,
-        "failed": _take(scene, account, JobState.FAILED).pk,
+        "running": TakeFactory(scene=scene, account=account, state=JobState.PENDING).pk,
+        "finished": TakeFactory(scene=scene, account=account, state=JobState.SUCCEEDED).pk,
+        "failed": TakeFactory(scene=scene, account=account, state=JobState.FAILED).pk,
     }
 
 

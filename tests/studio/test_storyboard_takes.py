@@ -9,8 +9,9 @@ from django.urls import reverse
 
 from jobs.models import Job, JobState
 from studio.models import Take
-from tests.factories import EpisodeFactory, SceneFactory, SeriesFactory
-from tests.jobs.factories import JobFactory, ProviderAccountFactory
+from tests.factories import EpisodeFactory, SceneFactory, SeriesFactory, TakeFactory
+from tests.jobs.factories import ProviderAccountFactory
+from tests.support.pages import is_fragment
 
 pytestmark = pytest.mark.django_db
 
@@ -38,19 +39,8 @@ def accounts(workspace):
     }
 
 
-def _take(scene, account, state=JobState.SUCCEEDED, *, selected=False, **job_fields) -> Take:
-    if state == JobState.SUCCEEDED:
-        job_fields.setdefault("result", {"duration": 8.0, "width": 1280, "height": 720})
-    job = JobFactory(provider_account=account, state=state, **job_fields)
-    return Take.objects.create(scene=scene, job=job, is_selected=selected)
-
-
 def _slug(scene) -> str:
     return scene.episode.series.workspace.slug
-
-
-def _is_fragment(response) -> bool:
-    return "<html" not in response.content.decode()
 
 
 # --- Generating one take -------------------------------------------------------------
@@ -61,7 +51,7 @@ def test_the_generate_panel_prices_each_provider_or_says_why_not(owner_client, s
     response = owner_client.get(url, headers=HTMX)
     page = response.content.decode()
     assert response.status_code == 200
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert page.lstrip().startswith('<form method="post"')
     assert 'class="generate-panel"' in page
     assert f'hx-post="{url}"' in page
@@ -92,7 +82,7 @@ def test_generating_with_htmx_answers_with_the_card_now_in_flight(owner_client, 
     page = response.content.decode()
     take = Take.objects.get(scene=scene)
     assert response.status_code == 200
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert response.headers["HX-Retarget"] == f"#scene-{scene.pk}"
     assert response.headers["HX-Reswap"] == "outerHTML"
     assert page.lstrip().startswith(f'<li class="scene-card card" id="scene-{scene.pk}"')
@@ -134,11 +124,11 @@ def test_a_refused_generation_with_htmx_says_why_on_the_unchanged_card(
 
 
 def test_a_take_card_is_a_fragment_that_polls_until_its_job_ends(owner_client, scene, accounts):
-    take = _take(scene, accounts["openai"], state=JobState.QUEUED)
+    take = TakeFactory(scene=scene, account=accounts["openai"], state=JobState.QUEUED)
     url = reverse("take_card", args=[_slug(scene), take.pk])
     response = owner_client.get(url, headers=HTMX)
     assert response.status_code == 200
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert f'hx-get="{url}" hx-trigger="every 1s"' in response.content.decode()
     Job.objects.filter(pk=take.job_id).update(
         state=JobState.SUCCEEDED, result={"duration": 4.0, "width": 1280, "height": 720}
@@ -149,18 +139,18 @@ def test_a_take_card_is_a_fragment_that_polls_until_its_job_ends(owner_client, s
 
 
 def test_cancelling_with_htmx_answers_with_the_take_card(owner_client, scene, accounts):
-    take = _take(scene, accounts["openai"], state=JobState.PENDING)
+    take = TakeFactory(scene=scene, account=accounts["openai"], state=JobState.PENDING)
     response = owner_client.post(reverse("take_cancel", args=[_slug(scene), take.pk]), headers=HTMX)
     page = response.content.decode()
     assert response.status_code == 286  # the card is final: its polling stops
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert page.lstrip().startswith(f'<li class="card take" id="take-{take.pk}"')
     assert '<span class="badge state-cancelled">Cancelled</span>' in page
     assert f"Take {take.pk} was cancelled; nothing more is charged for it." in page
 
 
 def test_cancelling_from_the_storyboard_answers_with_the_scene_card(owner_client, scene, accounts):
-    take = _take(scene, accounts["openai"], state=JobState.PENDING)
+    take = TakeFactory(scene=scene, account=accounts["openai"], state=JobState.PENDING)
     response = owner_client.post(
         reverse("take_cancel", args=[_slug(scene), take.pk]), FROM_STORYBOARD, headers=HTMX
     )
@@ -172,7 +162,7 @@ def test_cancelling_from_the_storyboard_answers_with_the_scene_card(owner_client
 
 
 def test_cancelling_without_javascript_redirects_to_the_take(owner_client, scene, accounts):
-    take = _take(scene, accounts["openai"], state=JobState.PENDING)
+    take = TakeFactory(scene=scene, account=accounts["openai"], state=JobState.PENDING)
     response = owner_client.post(reverse("take_cancel", args=[_slug(scene), take.pk]))
     assert response.status_code == 302
     assert response.url == f"{scene.get_absolute_url()}#take-{take.pk}"
@@ -181,7 +171,7 @@ def test_cancelling_without_javascript_redirects_to_the_take(owner_client, scene
 
 
 def test_cancelling_a_finished_take_says_so(owner_client, scene, accounts):
-    take = _take(scene, accounts["openai"])
+    take = TakeFactory(scene=scene, account=accounts["openai"])
     response = owner_client.post(reverse("take_cancel", args=[_slug(scene), take.pk]), headers=HTMX)
     assert f"Take {take.pk} has already finished." in response.content.decode()
     take.job.refresh_from_db()
@@ -189,12 +179,12 @@ def test_cancelling_a_finished_take_says_so(owner_client, scene, accounts):
 
 
 def test_selecting_with_htmx_refreshes_the_whole_takes_panel(owner_client, scene, accounts):
-    old = _take(scene, accounts["openai"], selected=True)
-    new = _take(scene, accounts["openai"])
+    old = TakeFactory(scene=scene, account=accounts["openai"], is_selected=True)
+    new = TakeFactory(scene=scene, account=accounts["openai"])
     response = owner_client.post(reverse("take_select", args=[_slug(scene), new.pk]), headers=HTMX)
     page = response.content.decode()
     assert response.status_code == 200
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert response.headers["HX-Retarget"] == "#takes"
     assert page.lstrip().startswith('<ul class="takes" id="takes">')
     assert f'<li class="card take selected" id="take-{new.pk}"' in page
@@ -203,7 +193,7 @@ def test_selecting_with_htmx_refreshes_the_whole_takes_panel(owner_client, scene
 
 
 def test_selecting_from_the_storyboard_answers_with_the_scene_card(owner_client, scene, accounts):
-    take = _take(scene, accounts["openai"])
+    take = TakeFactory(scene=scene, account=accounts["openai"])
     response = owner_client.post(
         reverse("take_select", args=[_slug(scene), take.pk]), FROM_STORYBOARD, headers=HTMX
     )
@@ -213,7 +203,7 @@ def test_selecting_from_the_storyboard_answers_with_the_scene_card(owner_client,
 
 
 def test_selecting_without_javascript_redirects_to_the_take(owner_client, scene, accounts):
-    take = _take(scene, accounts["openai"])
+    take = TakeFactory(scene=scene, account=accounts["openai"])
     response = owner_client.post(reverse("take_select", args=[_slug(scene), take.pk]))
     assert response.status_code == 302
     assert response.url == f"{scene.get_absolute_url()}#take-{take.pk}"
@@ -223,12 +213,12 @@ def test_selecting_without_javascript_redirects_to_the_take(owner_client, scene,
 def test_retrying_from_the_storyboard_answers_with_the_card_in_flight_again(
     owner_client, scene, accounts
 ):
-    failed = _take(
-        scene,
-        accounts["openai"],
+    failed = TakeFactory(
+        scene=scene,
+        account=accounts["openai"],
         state=JobState.FAILED,
-        error_message="The provider was busy.",
-        cost_estimate=Decimal("0.80"),
+        job__error_message="The provider was busy.",
+        job__cost_estimate=Decimal("0.80"),
     )
     response = owner_client.post(
         reverse("take_retry", args=[_slug(scene), failed.pk]), FROM_STORYBOARD, headers=HTMX
@@ -236,7 +226,7 @@ def test_retrying_from_the_storyboard_answers_with_the_card_in_flight_again(
     page = response.content.decode()
     retry = Take.objects.exclude(pk=failed.pk).get()
     assert response.status_code == 200
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert response.headers["HX-Retarget"] == f"#scene-{scene.pk}"
     assert "status-in-flight" in page
     assert "The provider was busy." not in page
@@ -247,7 +237,7 @@ def test_retrying_from_the_storyboard_answers_with_the_card_in_flight_again(
 def test_retrying_on_the_scene_page_with_htmx_refreshes_the_takes_panel(
     owner_client, scene, accounts
 ):
-    failed = _take(scene, accounts["openai"], state=JobState.CANCELLED)
+    failed = TakeFactory(scene=scene, account=accounts["openai"], state=JobState.CANCELLED)
     response = owner_client.post(
         reverse("take_retry", args=[_slug(scene), failed.pk]), headers=HTMX
     )
@@ -257,7 +247,7 @@ def test_retrying_on_the_scene_page_with_htmx_refreshes_the_takes_panel(
 
 
 def test_retrying_without_javascript_redirects_to_the_new_take(owner_client, scene, accounts):
-    failed = _take(scene, accounts["openai"], state=JobState.FAILED)
+    failed = TakeFactory(scene=scene, account=accounts["openai"], state=JobState.FAILED)
     response = owner_client.post(reverse("take_retry", args=[_slug(scene), failed.pk]))
     retry = Take.objects.exclude(pk=failed.pk).get()
     assert response.status_code == 302
@@ -265,7 +255,7 @@ def test_retrying_without_javascript_redirects_to_the_new_take(owner_client, sce
 
 
 def test_a_finished_take_is_not_retried(owner_client, scene, accounts):
-    take = _take(scene, accounts["openai"])
+    take = TakeFactory(scene=scene, account=accounts["openai"])
     response = owner_client.post(
         reverse("take_retry", args=[_slug(scene), take.pk]), FROM_STORYBOARD, headers=HTMX
     )
@@ -274,11 +264,11 @@ def test_a_finished_take_is_not_retried(owner_client, scene, accounts):
 
 
 def test_deleting_a_take_with_htmx_answers_with_only_the_message(owner_client, scene, accounts):
-    take = _take(scene, accounts["openai"])
+    take = TakeFactory(scene=scene, account=accounts["openai"])
     response = owner_client.post(reverse("take_delete", args=[_slug(scene), take.pk]), headers=HTMX)
     page = response.content.decode()
     assert response.status_code == 200
-    assert _is_fragment(response)
+    assert is_fragment(response)
     assert page.lstrip().startswith('<div id="messages"')
     assert f"Take {take.pk} deleted." in page
     assert not Take.objects.exists()
@@ -288,7 +278,7 @@ def test_deleting_a_take_with_htmx_answers_with_only_the_message(owner_client, s
 def test_deleting_a_take_without_javascript_asks_first_then_redirects(
     owner_client, scene, accounts
 ):
-    take = _take(scene, accounts["openai"])
+    take = TakeFactory(scene=scene, account=accounts["openai"])
     url = reverse("take_delete", args=[_slug(scene), take.pk])
     page = owner_client.get(url).content.decode()
     assert "<html" in page
@@ -309,12 +299,12 @@ def board(episode, accounts):
     openai = accounts["openai"]
     fresh = SceneFactory(episode=episode, title="Fresh", duration=8, size="1280x720")
     chosen = SceneFactory(episode=episode, title="Chosen", duration=8, size="1280x720")
-    _take(chosen, openai, selected=True)
+    TakeFactory(scene=chosen, account=openai, is_selected=True)
     busy = SceneFactory(episode=episode, title="Busy", duration=8, size="1280x720")
-    _take(busy, openai, state=JobState.RUNNING)
+    TakeFactory(scene=busy, account=openai, state=JobState.RUNNING)
     tall = SceneFactory(episode=episode, title="Tall", duration=10, size="720x1280")
     failed = SceneFactory(episode=episode, title="Failed", duration=4, size="1280x720")
-    _take(failed, openai, state=JobState.FAILED)
+    TakeFactory(scene=failed, account=openai, state=JobState.FAILED)
     return {"fresh": fresh, "chosen": chosen, "busy": busy, "tall": tall, "failed": failed}
 
 
@@ -368,7 +358,7 @@ def test_generate_all_with_no_scene_the_provider_can_make_makes_nothing(
 
 
 def test_generate_all_with_nothing_missing_says_so(owner_client, episode, accounts):
-    _take(SceneFactory(episode=episode), accounts["openai"], selected=True)
+    TakeFactory(scene=SceneFactory(episode=episode), account=accounts["openai"], is_selected=True)
     url = reverse("episode_generate", args=[episode.series.workspace.slug, episode.pk])
     assert "Nothing to generate." in owner_client.get(url).content.decode()
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from studio.redis_server import free_port
+from studio.project.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,7 +93,7 @@ class RunningSupervisor:
         self.log_path = log_path
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(  # noqa: S603 - our own module, fixed argv
-            [sys.executable, "-m", "studio.supervisor", str(procfile), *args],
+            [sys.executable, "-m", "studio.project.supervisor", str(procfile), *args],
             cwd=cwd,
             env={**os.environ, "PYTHONPATH": str(ROOT), **env},
             stdout=self.log,
@@ -312,7 +312,7 @@ def test_what_an_exited_process_left_running_is_stopped_before_it_restarts(super
 def test_a_procfile_with_a_mistake_is_refused_before_anything_starts(tmp_path):
     procfile = tmp_path / "Procfile"
     procfile.write_text("# supervisor: once annnounce\nannounce: echo hi\n")
-    command = [sys.executable, "-m", "studio.supervisor", str(procfile)]
+    command = [sys.executable, "-m", "studio.project.supervisor", str(procfile)]
 
     def run(*names: str) -> subprocess.CompletedProcess:
         return subprocess.run(  # noqa: S603 - our own module, fixed argv

@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from jobs.models import Job, JobState, ProviderAccount
 from studio.models import Take
-from tests.factories import EpisodeFactory, SceneFactory, SeriesFactory
-from tests.jobs.factories import JobFactory, ProviderAccountFactory
+from tests.factories import EpisodeFactory, SceneFactory, SeriesFactory, TakeFactory
+from tests.jobs.factories import ProviderAccountFactory
 from tests.samples import clip_bytes
 
 pytestmark = pytest.mark.django_db
@@ -33,11 +33,6 @@ def accounts(workspace):
             workspace=workspace, name="Relay", kind="sora_relay", model=""
         ),
     }
-
-
-def _take(scene, account, state=JobState.RUNNING, **job_fields) -> Take:
-    job = JobFactory(provider_account=account, state=state, **job_fields)
-    return Take.objects.create(scene=scene, job=job)
 
 
 def test_the_scene_page_shows_each_providers_price_or_why_it_cannot(owner_client, scene, accounts):
@@ -86,7 +81,9 @@ def test_an_in_flight_take_card_keeps_polling_and_a_finished_one_stops(
     owner_client, scene, accounts
 ):
     slug = scene.episode.series.workspace.slug
-    take = _take(scene, accounts["openai"], state=JobState.RUNNING, progress=40)
+    take = TakeFactory(
+        scene=scene, account=accounts["openai"], state=JobState.RUNNING, job__progress=40
+    )
     url = reverse("take_card", args=[slug, take.pk])
     response = owner_client.get(url, headers={"HX-Request": "true"})
     page = response.content.decode()
@@ -103,7 +100,7 @@ def test_an_in_flight_take_card_keeps_polling_and_a_finished_one_stops(
 
 
 def test_a_finished_take_plays_from_access_checked_media(client, members, scene, accounts):
-    take = _take(scene, accounts["openai"], state=JobState.SUCCEEDED)
+    take = TakeFactory(scene=scene, account=accounts["openai"], state=JobState.SUCCEEDED)
     take.job.video.save("video.mp4", ContentFile(clip_bytes(seconds=1.0)))
     slug = scene.episode.series.workspace.slug
     url = reverse("take_media", args=[slug, take.pk, "video"])
@@ -119,8 +116,8 @@ def test_a_finished_take_plays_from_access_checked_media(client, members, scene,
 
 
 def test_selecting_a_take_replaces_the_scenes_previous_choice(owner_client, scene, accounts):
-    first = _take(scene, accounts["openai"], state=JobState.SUCCEEDED)
-    second = _take(scene, accounts["openai"], state=JobState.SUCCEEDED)
+    first = TakeFactory(scene=scene, account=accounts["openai"], state=JobState.SUCCEEDED)
+    second = TakeFactory(scene=scene, account=accounts["openai"], state=JobState.SUCCEEDED)
     slug = scene.episode.series.workspace.slug
     owner_client.post(reverse("take_select", args=[slug, first.pk]))
     owner_client.post(reverse("take_select", args=[slug, second.pk]))
@@ -128,7 +125,7 @@ def test_selecting_a_take_replaces_the_scenes_previous_choice(owner_client, scen
 
 
 def test_an_unfinished_take_cannot_be_selected(owner_client, scene, accounts):
-    take = _take(scene, accounts["openai"], state=JobState.RUNNING)
+    take = TakeFactory(scene=scene, account=accounts["openai"], state=JobState.RUNNING)
     slug = scene.episode.series.workspace.slug
     response = owner_client.post(reverse("take_select", args=[slug, take.pk]), follow=True)
     assert "Only a finished take can be selected." in response.content.decode()
@@ -136,7 +133,7 @@ def test_an_unfinished_take_cannot_be_selected(owner_client, scene, accounts):
 
 
 def test_cancelling_a_waiting_take_needs_no_provider(owner_client, scene, accounts):
-    take = _take(scene, accounts["openai"], state=JobState.PENDING)
+    take = TakeFactory(scene=scene, account=accounts["openai"], state=JobState.PENDING)
     slug = scene.episode.series.workspace.slug
     owner_client.post(reverse("take_cancel", args=[slug, take.pk]))
     take.job.refresh_from_db()
@@ -200,7 +197,7 @@ def test_only_owners_manage_provider_accounts(client, members, workspace, role, 
     ],
 )
 def test_a_players_byte_ranges_are_honoured(owner_client, scene, accounts, header, status, span):
-    take = _take(scene, accounts["openai"], state=JobState.SUCCEEDED)
+    take = TakeFactory(scene=scene, account=accounts["openai"], state=JobState.SUCCEEDED)
     data = clip_bytes(seconds=1.0)
     take.job.video.save("video.mp4", ContentFile(data))
     url = reverse("take_media", args=[scene.episode.series.workspace.slug, take.pk, "video"])

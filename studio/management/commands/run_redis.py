@@ -7,7 +7,7 @@ import os
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from studio.redis_server import redis_server_args
+from studio.project.redis_server import redis_server_args
 
 
 class Command(BaseCommand):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 
-import av
 import pytest
-from PIL import Image
 
 from jobs.emulators.render import padded_length
 from tests.jobs.emulators.conftest import Api
+from tests.samples import image_bytes
+from tests.support.probes import probe
 
 # The spec's VideoResource lists exactly these (all required).
 VIDEO_FIELDS = {
@@ -44,25 +43,6 @@ def _create(api: Api, **body) -> dict:
 def _completed(api: Api, **body) -> dict:
     video = _create(api, **body)
     return api.wait(f"/videos/{video['id']}", until=_done)
-
-
-def _probe(data: bytes) -> tuple[float, int, int, str]:
-    with av.open(io.BytesIO(data)) as container:
-        stream = container.streams.video[0]
-        frames = sum(1 for _ in container.decode(stream))
-        assert frames > 0
-        return (
-            container.duration / av.time_base,
-            stream.codec_context.width,
-            stream.codec_context.height,
-            stream.codec_context.name,
-        )
-
-
-def _png(width: int, height: int, color: str = "#cc3344") -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(out, "PNG")
-    return out.getvalue()
 
 
 def _character(api: Api, clip, name: str = "Mira", seconds: float = 3.0):
@@ -104,7 +84,7 @@ def test_create_poll_and_download_a_playable_video(openai_api: Api) -> None:
     assert reply.status == 200
     assert reply.headers["Content-Type"] == "video/mp4"
     assert int(reply.headers["Content-Length"]) == len(reply.body)
-    seconds, width, height, codec = _probe(reply.body)
+    seconds, width, height, codec = probe(reply.body)
     assert seconds == pytest.approx(4, abs=0.3)
     assert (width, height, codec) == (720, 1280, "h264")
 
@@ -188,7 +168,7 @@ def test_input_reference_must_be_an_image_of_the_video_size(openai_api: Api) -> 
     wrong = openai_api.post(
         "/videos",
         fields={"prompt": "x"},
-        files={"input_reference": ("ref.png", "image/png", _png(100, 100))},
+        files={"input_reference": ("ref.png", "image/png", image_bytes(size=(100, 100)))},
     )
     _assert_error(wrong, 400, param="input_reference")
     not_image = openai_api.post(
@@ -200,7 +180,7 @@ def test_input_reference_must_be_an_image_of_the_video_size(openai_api: Api) -> 
     right = openai_api.post(
         "/videos",
         fields={"prompt": "x", "size": "1280x720"},
-        files={"input_reference": ("ref.jpg", "image/png", _png(1280, 720))},
+        files={"input_reference": ("ref.jpg", "image/png", image_bytes(size=(1280, 720)))},
     )
     assert right.status == 200, right.body
 
@@ -302,7 +282,7 @@ def test_extension_reports_the_stitched_total(openai_api: Api) -> None:
     assert extension["remixed_from_video_id"] is None
     done = openai_api.wait(f"/videos/{extension['id']}", until=_done)
     content = openai_api.get(f"/videos/{done['id']}/content")
-    assert _probe(content.body)[0] == pytest.approx(12, abs=0.3)
+    assert probe(content.body)[0] == pytest.approx(12, abs=0.3)
 
 
 def test_edits_take_a_video_id_or_a_file(openai_api: Api, clip) -> None:
@@ -340,7 +320,7 @@ def test_characters_from_a_short_clip(openai_api: Api, clip) -> None:
     not_video = openai_api.post(
         "/videos/characters",
         fields={"name": "Mira"},
-        files={"video": ("mira.mp4", "video/mp4", _png(64, 64))},
+        files={"video": ("mira.mp4", "video/mp4", image_bytes(size=(64, 64)))},
     )
     _assert_error(not_video, 400, param="video", code="invalid_video")
     long_name = _character(openai_api, clip, name="x" * 81)
@@ -395,16 +375,16 @@ def test_padded_download_has_exactly_the_padded_length(openai_api: Api) -> None:
     assert int(padded.headers["Content-Length"]) == padded_length(plain, 3 * 1024 * 1024 + 5)
     assert len(padded.body) == padded_length(plain, 3 * 1024 * 1024 + 5)
     assert padded.body.startswith(plain)
-    assert _probe(padded.body)[0] == pytest.approx(4, abs=0.3)  # still the same playable MP4
+    assert probe(padded.body)[0] == pytest.approx(4, abs=0.3)  # still the same playable MP4
 
 
 def test_input_reference_as_an_object(openai_api: Api) -> None:
-    data_url = "data:image/png;base64," + base64.b64encode(_png(720, 1280)).decode()
+    data_url = "data:image/png;base64," + base64.b64encode(image_bytes(size=(720, 1280))).decode()
     by_url = openai_api.post("/videos", {"prompt": "x", "input_reference": {"image_url": data_url}})
     assert by_url.status == 200, by_url.body
     by_file = openai_api.post("/videos", {"prompt": "x", "input_reference": {"file_id": "file-1"}})
     assert by_file.status == 200, by_file.body
-    small = "data:image/png;base64," + base64.b64encode(_png(72, 128)).decode()
+    small = "data:image/png;base64," + base64.b64encode(image_bytes(size=(72, 128))).decode()
     wrong = openai_api.post("/videos", {"prompt": "x", "input_reference": {"image_url": small}})
     _assert_error(wrong, 400, param="input_reference")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jobs.emulators.base import serve
-from jobs.emulators.media import fetch
+from jobs.emulators.inputs import fetch
 from jobs.emulators.openai import OpenAIVideosEmulator
 from jobs.emulators.state import EmulatorConfig, Timeline, strip_markers
 from jobs.emulators.webhooks import sign

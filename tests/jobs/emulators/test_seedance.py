@@ -8,12 +8,13 @@ import re
 import time
 import urllib.error
 
-import av
 import httpx
 import pytest
 from PIL import Image
 
 from tests.jobs.emulators.conftest import Api, call
+from tests.samples import image_bytes
+from tests.support.probes import probe
 
 TASKS = "/contents/generations/tasks"
 MODEL = "dreamina-seedance-2-0-260128"
@@ -46,12 +47,6 @@ def _video(url: str) -> dict:
     return {"type": "video_url", "video_url": {"url": url}, "role": "reference_video"}
 
 
-def _png(size: tuple[int, int] = (64, 48), color: str = "#cc3344") -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, "PNG")
-    return out.getvalue()
-
-
 def _data_url(data: bytes, content_type: str) -> str:
     return f"data:{content_type};base64,{base64.b64encode(data).decode()}"
 
@@ -77,18 +72,6 @@ def _assert_error(reply, status: int, code: str, param: str | None = None) -> di
     if param is not None:
         assert error["param"] == param
     return error
-
-
-def _probe(data: bytes) -> tuple[float, int, int, str]:
-    with av.open(io.BytesIO(data)) as container:
-        stream = container.streams.video[0]
-        assert sum(1 for _ in container.decode(stream)) > 0
-        return (
-            container.duration / av.time_base,
-            stream.codec_context.width,
-            stream.codec_context.height,
-            stream.codec_context.name,
-        )
 
 
 def test_a_create_answers_the_id_alone_and_the_task_ends_in_a_playable_mp4(
@@ -127,7 +110,7 @@ def test_a_create_answers_the_id_alone_and_the_task_ends_in_a_playable_mp4(
     assert video.status == 200
     assert video.headers["Content-Type"] == "video/mp4"
     assert int(video.headers["Content-Length"]) == len(video.body)
-    seconds, width, height, codec = _probe(video.body)
+    seconds, width, height, codec = probe(video.body)
     assert seconds == pytest.approx(4, abs=0.3)
     assert (width, height, codec) == (1280, 720, "h264")
 
@@ -144,7 +127,7 @@ def test_the_video_has_the_requested_size_and_length_and_tokens_follow_bytedance
     width, height = size
     tokens = round(width * height * 24 * 6 / 1024)
     assert task["usage"] == {"completion_tokens": tokens, "total_tokens": tokens}
-    seconds, *frame, _ = _probe(call("GET", task["content"]["video_url"], token=None).body)
+    seconds, *frame, _ = probe(call("GET", task["content"]["video_url"], token=None).body)
     assert seconds == pytest.approx(6, abs=0.3)
     assert tuple(frame) == size
 
@@ -176,7 +159,7 @@ def test_a_missing_or_wrong_key_is_an_authentication_error(seedance_api: Api) ->
         ({"model": MODEL}, "MissingParameter", "content"),
         ({"model": MODEL, "content": []}, "InvalidParameter", "content"),
         (
-            {"model": MODEL, "content": [_image(_data_url(_png(), "image/png"))]},
+            {"model": MODEL, "content": [_image(_data_url(image_bytes(), "image/png"))]},
             "InvalidParameter",
             "content",
         ),
@@ -250,12 +233,12 @@ def test_a_body_that_is_not_json_is_refused(seedance_api: Api) -> None:
 
 
 def test_references_come_by_url_or_as_data_urls(seedance_api: Api, local_server, clip) -> None:
-    local_server.files["/mina.png"] = _png(color="#20c040")
+    local_server.files["/mina.png"] = image_bytes(color=(32, 192, 64))
     local_server.files["/pip.mp4"] = clip(3.0)
     body = _body(
         "Mina (image 1) waves at Otto (image 2) and Pip (video 1).",
         _image(f"{local_server.url}/mina.png"),
-        _image(_data_url(_png(color="#3040d0"), "image/png")),
+        _image(_data_url(image_bytes(color=(48, 64, 208)), "image/png")),
         _video(f"{local_server.url}/pip.mp4"),
     )
     task = _finished(seedance_api, _create(seedance_api, body))
@@ -278,7 +261,7 @@ def test_unreadable_references_are_refused(seedance_api: Api, item: dict, param:
 
 
 def test_reference_limits(seedance_api: Api, clip) -> None:
-    image = _image(_data_url(_png(), "image/png"))
+    image = _image(_data_url(image_bytes(), "image/png"))
     assert seedance_api.post(TASKS, _body("x", *[image] * 9)).status == 200
     _assert_error(seedance_api.post(TASKS, _body("x", *[image] * 10)), 400, "InvalidParameter")
     short = _video(_data_url(clip(1.0), "video/mp4"))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import re
 
-import av
 import pytest
 
 from jobs.emulators.render import padded_length
 from tests.jobs.emulators.conftest import Api, call
+from tests.support.probes import probe
 
 
 def _done(task: dict) -> bool:
@@ -34,14 +33,6 @@ def _assert_error(reply, status: int, code: str | None = None) -> None:
     assert error["message"]
     if code is not None:
         assert error["code"] == code
-
-
-def _probe(data: bytes) -> tuple[float, int, int]:
-    with av.open(io.BytesIO(data)) as container:
-        stream = container.streams.video[0]
-        assert next(container.decode(stream)) is not None
-        width, height = stream.codec_context.width, stream.codec_context.height
-        return container.duration / av.time_base, width, height
 
 
 def test_character_from_a_video_url(relay_api: Api, local_server, clip) -> None:
@@ -87,7 +78,7 @@ def test_generate_with_a_mention_and_download(relay_api: Api, local_server, clip
     assert reply.status == 200
     assert reply.headers["Content-Type"] == "video/mp4"
     assert int(reply.headers["Content-Length"]) == len(reply.body)
-    seconds, width, height = _probe(reply.body)
+    seconds, width, height, _ = probe(reply.body)
     assert seconds == pytest.approx(10, abs=0.3)
     assert (width, height) == (720, 1280)
 
@@ -136,7 +127,7 @@ def test_padded_file_has_exactly_the_padded_length(relay_api: Api) -> None:
     padded = call("GET", done["video_url"])
     assert len(padded.body) == int(padded.headers["Content-Length"])
     assert len(padded.body) == padded_length(plain, 2 * 1024 * 1024 + 3)
-    assert _probe(padded.body)[0] == pytest.approx(10, abs=0.3)
+    assert probe(padded.body)[0] == pytest.approx(10, abs=0.3)
 
 
 def test_relay_errors_auth_faults_and_outage(relay_api: Api) -> None:

@@ -91,7 +91,7 @@ def _client(url: str) -> redis.Redis:
 
 
 def _redis() -> redis.Redis:
-    from studio.celery import app  # the broker's Redis, wherever the app was pointed
+    from studio.project.celery import app  # the broker's Redis, wherever the app was pointed
 
     connection = app.connection_for_write()
     try:

@@ -1,206 +1,21 @@
-"""Admin for workspaces, members and the production domain; the take list is the review queue.
-
-Takes (and, in jobs/admin.py, jobs) open to staff through a workspace role, not through
-Django's model permissions: a superuser sees every workspace, any other staff user only the
-workspaces where their role may review, and retries or cancels only where it may generate.
-"""
+"""The review queue: every take with a player, awaiting review first, reviewed in bulk."""
 
 from __future__ import annotations
-
-from collections import Counter
-from collections.abc import Iterable
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import ValidationError
-from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
-from django.http import HttpRequest
+from django.db.models import Case, IntegerField, Value, When
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from jobs import services as jobs
-from jobs.models import Job, JobState
-from studio.generation import take_retry
-from studio.models import Episode, Membership, Role, Scene, Series, Take, Workspace
-from studio.takes import take_review
-
-admin.site.site_header = "Castboard admin"
-admin.site.site_title = "Castboard admin"
-admin.site.index_title = "Review and operations"
-
-# Read off the role rules on Membership, so the admin and the studio always agree.
-REVIEW_ROLES = frozenset(role for role in Role if Membership(role=role).can_review)
-GENERATE_ROLES = frozenset(role for role in Role if Membership(role=role).can_edit)
-
-
-def _roles_by_workspace(request: HttpRequest) -> dict[int, str]:
-    """The user's role per workspace id, read once per request (permission checks repeat)."""
-    roles = getattr(request, "_castboard_roles", None)
-    if roles is None:
-        roles = dict(
-            Membership.objects.filter(user=request.user).values_list("workspace_id", "role")
-        )
-        request._castboard_roles = roles
-    return roles
-
-
-def _holds(request: HttpRequest, roles: frozenset[str], workspace_id: int | None) -> bool:
-    user = request.user
-    if not (user.is_active and user.is_staff):
-        return False  # the admin's own login page asks too, for an anonymous user
-    if user.is_superuser:
-        return True
-    held = _roles_by_workspace(request)
-    if workspace_id is None:
-        return any(role in roles for role in held.values())
-    return held.get(workspace_id) in roles
-
-
-def may_review(request: HttpRequest, workspace_id: int | None = None) -> bool:
-    """Whether the staff user may use the review list at all, or for this workspace."""
-    return _holds(request, REVIEW_ROLES, workspace_id)
-
-
-def may_generate(request: HttpRequest, workspace_id: int | None = None) -> bool:
-    """Whether the staff user may retry or cancel generation (anywhere, or in this workspace).
-
-    Retrying spends the workspace's money, so it needs the role that may generate in the
-    studio (owner, editor); a reviewer approves and rejects only.
-    """
-    return _holds(request, GENERATE_ROLES, workspace_id)
-
-
-def scope_to_reviewable(request: HttpRequest, queryset: QuerySet, workspace_path: str) -> QuerySet:
-    """Everything for a superuser; for other staff only rows of workspaces they may review."""
-    if request.user.is_superuser:
-        return queryset
-    reviewable = [ws for ws, role in _roles_by_workspace(request).items() if role in REVIEW_ROLES]
-    return queryset.filter(**{f"{workspace_path}__in": reviewable})
-
-
-def retry_and_report(
-    modeladmin: admin.ModelAdmin,
-    request: HttpRequest,
-    takes: Iterable[Take],
-    refused: Counter[str] | None = None,
-) -> None:
-    """Retry each take (a new take, same request, same account) and say what happened."""
-    refused = Counter(refused or {})
-    new_ids = []
-    for take in takes:
-        if not may_generate(request, take.job.workspace_id):
-            refused["your role in its workspace cannot generate."] += 1
-            continue
-        try:
-            new_ids.append(take_retry(take=take, created_by=request.user).pk)
-        except ValidationError as error:
-            refused[" ".join(error.messages)] += 1
-    if new_ids:
-        modeladmin.message_user(
-            request,
-            f"Retried {len(new_ids)}: new take(s) {', '.join(map(str, new_ids))}.",
-            messages.SUCCESS,
-        )
-    for reason, count in refused.items():
-        modeladmin.message_user(request, f"{count} not retried: {reason}", messages.WARNING)
-
-
-def cancel_and_report(
-    modeladmin: admin.ModelAdmin, request: HttpRequest, jobs_to_cancel: Iterable[Job], noun: str
-) -> None:
-    """Cancel each unfinished job (at the provider too) and say how many stopped."""
-    cancelled, refused = 0, Counter()
-    for job in jobs_to_cancel:
-        if not may_generate(request, job.workspace_id):
-            refused["your role in its workspace cannot cancel"] += 1
-        elif jobs.job_cancel(job=job):
-            cancelled += 1
-        else:
-            refused["it had already finished"] += 1
-    level = messages.SUCCESS if cancelled else messages.WARNING
-    modeladmin.message_user(request, f"{cancelled} {noun}(s) cancelled.", level)
-    for reason, count in refused.items():
-        modeladmin.message_user(request, f"{count} not cancelled: {reason}.", messages.WARNING)
-
-
-class MembershipInline(admin.TabularInline):
-    model = Membership
-    extra = 0
-    autocomplete_fields = ["user"]
-
-
-@admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "member_count", "created_at"]
-    search_fields = ["name", "slug"]
-    prepopulated_fields = {"slug": ["name"]}
-    inlines = [MembershipInline]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_members=Count("memberships"))
-
-    @admin.display(description="Members", ordering="_members")
-    def member_count(self, workspace: Workspace) -> int:
-        return workspace._members
-
-
-@admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
-    list_display = ["user", "workspace", "role", "created_at"]
-    list_filter = ["role", "workspace"]
-    search_fields = ["user__username", "user__email", "workspace__name"]
-    autocomplete_fields = ["user", "workspace"]
-    list_select_related = ["user", "workspace"]
-
-
-class EpisodeInline(admin.TabularInline):
-    model = Episode
-    extra = 0
-    fields = ["number", "title"]
-    show_change_link = True
-
-
-@admin.register(Series)
-class SeriesAdmin(admin.ModelAdmin):
-    list_display = ["title", "workspace", "default_size", "default_duration", "updated_at"]
-    list_filter = ["workspace", "default_size"]
-    search_fields = ["title", "logline", "style_guide"]
-    list_select_related = ["workspace"]
-    autocomplete_fields = ["workspace"]
-    raw_id_fields = ["created_by"]
-    inlines = [EpisodeInline]
-
-
-class SceneInline(admin.StackedInline):
-    model = Scene
-    extra = 0
-    fields = ["position", "title", "prompt", "duration", "size", "notes"]
-    ordering = ["position"]
-    show_change_link = True
-
-
-@admin.register(Episode)
-class EpisodeAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "series", "number", "updated_at"]
-    list_filter = ["series__workspace", "series"]
-    search_fields = ["title", "series__title"]
-    list_select_related = ["series"]
-    autocomplete_fields = ["series"]
-    inlines = [SceneInline]
-
-
-@admin.register(Scene)
-class SceneAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "episode", "position", "duration", "size", "updated_at"]
-    list_filter = ["episode__series__workspace", "episode__series", "size"]
-    search_fields = ["title", "prompt", "episode__title"]
-    list_select_related = ["episode__series"]
-    autocomplete_fields = ["episode"]
-    filter_horizontal = ["mentions"]
-
+from jobs.models import JobState
+from studio.admin.access import may_generate, may_review, scope_to_reviewable
+from studio.admin.actions import cancel_and_report, retry_and_report
+from studio.models import Episode, Take
+from studio.services import take_review
 
 # The review queue: a finished take nobody has reviewed yet comes first.
 AWAITING_REVIEW = When(review_state=Take.Review.PENDING, job__state=JobState.SUCCEEDED, then=0)
@@ -361,7 +176,7 @@ class TakeAdmin(admin.ModelAdmin):
     ]
     actions = ["approve_takes", "reject_takes", "retry_takes", "cancel_takes"]
 
-    # Access: a workspace role, not Django's model permissions (see the module docstring).
+    # Access: a workspace role, not Django's model permissions (studio.admin.access).
 
     def has_module_permission(self, request) -> bool:
         return may_review(request)

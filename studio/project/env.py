@@ -72,7 +72,7 @@ def env_secret(name: str, *, fallback_file: Path, generate: bool, length: int = 
     worker must share one value, and a key generated per machine would make what one host
     stored (provider keys encrypted with ENCRYPTION_KEYS, signed sessions) unreadable on
     another. So off DEBUG a missing secret is left empty (never generated), and the
-    processes that would use it refuse to start, naming it (studio.startup).
+    processes that would use it refuse to start, naming it (studio.project.startup).
     """
     raw = os.environ.get(name)
     if raw:

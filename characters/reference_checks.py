@@ -21,7 +21,7 @@ cap; PNG and JPEG are read in small chunks). So one check peaks at about 6 bytes
 pixel of the largest image allowed, about 270 MB at 40 Mpx. Only one decode
 estimated above 32 MiB runs at a time in a process, so simultaneous uploads queue
 for it instead of adding up, and its memory goes back to the system when it ends
-(tests/characters/test_media_memory.py, benchmarks/reference_memory.py).
+(tests/characters/test_reference_checks_memory.py, benchmarks/reference_memory.py).
 """
 
 from __future__ import annotations

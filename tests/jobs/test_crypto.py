@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio.crypto import SecretUnreadable, decrypt_secret, encrypt_secret, rotate_secret
+from jobs.crypto import SecretUnreadable, decrypt_secret, encrypt_secret, rotate_secret
 
 
 def test_a_secret_round_trips_and_is_not_stored_in_clear(settings):

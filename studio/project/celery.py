@@ -4,7 +4,7 @@ import os
 
 from celery import Celery, signals
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.project.settings")
 
 app = Celery("castboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -14,10 +14,10 @@ app.autodiscover_tasks()
 @signals.worker_init.connect
 @signals.beat_init.connect
 def _refuse_to_work_without_keys(**kwargs) -> None:
-    """A worker or beat off DEBUG without its shared keys stops, naming them (studio.startup)."""
+    """A worker or beat off DEBUG without its shared keys stops, naming them (see startup)."""
     from django.core.exceptions import ImproperlyConfigured
 
-    from studio.startup import require_secrets
+    from studio.project.startup import require_secrets
 
     try:
         require_secrets()

@@ -1,6 +1,6 @@
 """`make run`'s process supervisor: runs a Procfile and restarts whatever exits.
 
-    python -m studio.supervisor Procfile [NAME ...]
+    python -m studio.project.supervisor Procfile [NAME ...]
 
 Every Procfile line runs under `/bin/sh -c` in its own process group, its output
 prefixed by a timestamp and its coloured, aligned name. A process that exits (with
@@ -485,7 +485,7 @@ class Supervisor:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     defaults = Policy()
     parser = argparse.ArgumentParser(
-        prog="python -m studio.supervisor",
+        prog="python -m studio.project.supervisor",
         description="Run a Procfile's processes, restarting those that exit.",
     )
     parser.add_argument("procfile", type=Path)

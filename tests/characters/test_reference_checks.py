@@ -16,7 +16,7 @@ from django.test import RequestFactory
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from PIL import ExifTags, Image, ImageFile
 
-from characters.media import InspectedMedia, MediaRejected, inspect_upload
+from characters.reference_checks import InspectedMedia, MediaRejected, inspect_upload
 from characters.uploads import CappedUploadHandler, rejected_upload_messages
 from tests.samples import (
     bomb_png_bytes,

@@ -30,7 +30,7 @@ from pathlib import Path
 import django
 
 django.setup()
-from characters.media import inspect_upload
+from characters.reference_checks import inspect_upload
 from tests.samples import image_bytes
 
 path, threads, rounds = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -78,7 +78,7 @@ def issue_png(tmp_path_factory) -> Path:
 
 def check_in_a_fresh_process(path: Path, *, threads: int = 1, rounds: int = 1) -> dict:
     """Bytes: the peak RSS growth over the checks, and what the process still held after."""
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="studio.settings")
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="studio.project.settings")
     result = subprocess.run(  # noqa: S603 - our own interpreter, fixed code
         [sys.executable, "-c", CHILD, str(path), str(threads), str(rounds)],
         cwd=ROOT,

@@ -11,15 +11,17 @@ from pathlib import Path
 import dj_database_url
 from kombu import Queue
 
-from studio.csp import CSP, storage_origins
-from studio.env import env_bool, env_int, env_list, env_rate, env_secret, env_str
+from studio.project.csp import CSP, storage_origins
+from studio.project.env import env_bool, env_int, env_list, env_rate, env_secret, env_str
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+# The repository: studio/project/settings.py is two packages down.
+BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(env_str("CASTBOARD_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-# Off DEBUG both must be set, the same on every process: the web, workers and beat refuse to
-# start without them (studio.startup), naming them; commands that need neither still run.
+# Off DEBUG both must be set, the same on every process: the web, workers and beat refuse
+# to start without them (studio.project.startup), naming them; commands that need neither
+# still run.
 SECRET_KEY = env_secret("SECRET_KEY", fallback_file=VAR_DIR / "secret_key", generate=DEBUG)
 # Keys that encrypt provider API keys at rest. Comma-separated: the first
 # encrypts, all of them decrypt, so a key can be rotated without downtime.
@@ -56,7 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "studio.csp.ContentSecurityPolicyMiddleware",
+    "studio.project.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -69,8 +71,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "studio.urls"
-WSGI_APPLICATION = "studio.wsgi.application"
-ASGI_APPLICATION = "studio.asgi.application"
+WSGI_APPLICATION = "studio.project.wsgi.application"
+ASGI_APPLICATION = "studio.project.asgi.application"
 
 TEMPLATES = [
     {
@@ -88,12 +90,13 @@ TEMPLATES = [
     },
     {
         # Only the storyboard's cards (templates/jinja2/): rendered hundreds at a time,
-        # they cost a tenth of what they did in Django's engine. Asked for by the same
-        # names, they are found here because the engine above has no such file.
+        # they cost a tenth of what they did in Django's engine. Views name this engine
+        # when they render one (using=studio.http.JINJA).
+        "NAME": "jinja2",
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [BASE_DIR / "templates" / "jinja2"],
         "APP_DIRS": False,
-        "OPTIONS": {"environment": "studio.jinja_env.environment"},
+        "OPTIONS": {"environment": "studio.project.jinja_env.environment"},
     },
 ]
 
@@ -307,7 +310,7 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
-# Content-Security-Policy (studio.csp, in Django 6.0's SECURE_CSP shape), enforced in every
+# Content-Security-Policy (studio.project.csp, in Django 6.0's SECURE_CSP shape), enforced in every
 # run mode: scripts and styles come from our static files only, never inline, and htmx is
 # told never to eval (templates/base.html). On S3, media views redirect players and
 # thumbnails to signed URLs on the bucket's host. SECURE_CSP_REPORT_ONLY=true is the escape
