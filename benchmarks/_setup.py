@@ -62,7 +62,7 @@ def configure_django(run_dir: Path, *, redis_url: str, public_url: str) -> None:
     """
     os.environ.update(
         {
-            "DJANGO_SETTINGS_MODULE": "studio.settings",
+            "DJANGO_SETTINGS_MODULE": "studio.project.settings",
             "DATABASE_URL": f"sqlite:///{run_dir / 'db.sqlite3'}",
             "MEDIA_ROOT": str(run_dir / "media"),
             "TMPDIR": str(run_dir / "tmp"),  # the worker's download temp files, removed at exit
@@ -105,7 +105,7 @@ def engine_settings() -> str:
 
 
 def start_redis_server(directory: Path) -> tuple[subprocess.Popen, str]:
-    from studio.redis_server import free_port, start_redis
+    from studio.project.redis_server import free_port, start_redis
 
     port = free_port()
     return start_redis(port=port, directory=directory), f"redis://127.0.0.1:{port}/0"
@@ -177,16 +177,50 @@ class Sweeper(threading.Thread):
         self.join(timeout=10)
 
 
-def start_worker(run_dir: Path, *, redis_url: str, concurrency: int, timeout: float = 60.0):
+@dataclass(frozen=True)
+class WorkerSpec:
+    """One `celery worker` process: its name, the queues it takes (all when empty), its pool."""
+
+    name: str
+    queues: tuple[str, ...]
+    concurrency: int
+
+
+def one_worker(concurrency: int) -> tuple[WorkerSpec, ...]:
+    """A single worker taking every queue: the smallest deployment."""
+    return (WorkerSpec("worker", (), concurrency),)
+
+
+def two_workers(concurrency: int) -> tuple[WorkerSpec, ...]:
+    """The Procfile's layout: one worker for sends, polls and reconciliations (the "celery"
+    queue), one for downloads ("media"), the pool split between them."""
+    sends = max(1, concurrency // 2)
+    return (
+        WorkerSpec("worker", ("celery",), sends),
+        WorkerSpec("media", ("media",), max(1, concurrency - sends)),
+    )
+
+
+def start_worker(
+    run_dir: Path,
+    *,
+    redis_url: str,
+    concurrency: int,
+    queues: tuple[str, ...] = (),
+    name: str = "worker",
+    timeout: float = 60.0,
+):
     """A real `celery -A studio worker` subprocess (prefork), returned once it says "ready"."""
     from tests.support.processes import WorkerProcess
 
-    log_path = run_dir / "worker.log"
+    log_path = run_dir / f"{name}.log"
     worker = WorkerProcess(
         redis_url=redis_url,
         media_root=run_dir / "media",
         concurrency=concurrency,
         log_path=log_path,
+        queues=queues,
+        name=name,
     ).start()
     deadline = time.monotonic() + timeout
     while b" ready." not in log_path.read_bytes():
@@ -256,9 +290,10 @@ class MemoryWindow:
 class MemorySampler(threading.Thread):
     """Samples the RSS of a process tree at SAMPLE_HZ; `window()` starts a fresh measurement."""
 
-    def __init__(self, root_pid: int) -> None:
+    def __init__(self, root_pids) -> None:
+        """`root_pids()` names the roots now (a benchmark may replace a worker it kills)."""
         super().__init__(name="rss-sampler", daemon=True)
-        self.root_pid = root_pid
+        self.root_pids = root_pids
         self.current = MemoryWindow()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -268,7 +303,8 @@ class MemorySampler(threading.Thread):
     def sample(self) -> tuple[int, int, int]:
         """(sum of RSS, largest RSS, process count) over the tree now, in KiB."""
         if time.monotonic() - self._tree_at > 1.0:  # the pool is stable; re-read it each second
-            self._tree, self._tree_at = process_tree(self.root_pid), time.monotonic()
+            self._tree = [pid for root in self.root_pids() for pid in process_tree(root)]
+            self._tree_at = time.monotonic()
         rss = [status_kib(pid, "VmRSS") for pid in self._tree]
         return sum(rss), max(rss, default=0), len(rss)
 
@@ -301,10 +337,18 @@ class Bench:
     """Everything a benchmark runs on; a context manager that stops it all on the way out."""
 
     def __init__(
-        self, name: str, *, worker_concurrency: int, web: bool = False, keep_media: bool = True
+        self,
+        name: str,
+        *,
+        worker_concurrency: int,
+        workers: tuple[WorkerSpec, ...] | None = None,
+        web: bool = False,
+        keep_media: bool = True,
     ) -> None:
         self.name = name
         self.worker_concurrency = worker_concurrency
+        self.worker_specs = workers or one_worker(worker_concurrency)
+        self.workers: list = []
         self.web_enabled = web
         self.keep_media = keep_media
         self.run_dir = BENCH_DIR / name
@@ -322,7 +366,7 @@ class Bench:
         self._stack.close()
 
     def _start(self) -> None:
-        from studio.redis_server import free_port
+        from studio.project.redis_server import free_port
 
         shutil.rmtree(self.run_dir, ignore_errors=True)
         for folder in ("media", "tmp"):
@@ -339,15 +383,13 @@ class Bench:
         if self.web_enabled:
             self.web = WebServer(web_port).start()
             self._stack.callback(self.web.stop)
-        self.worker = start_worker(
-            self.run_dir, redis_url=self.redis_url, concurrency=self.worker_concurrency
-        )
-        # Whichever worker runs at the end (recovery.py replaces the one it kills).
-        self._stack.callback(lambda: self.worker.stop())
+        self.use_workers(self.worker_specs)
+        # Whichever workers run at the end (recovery.py replaces the one it kills).
+        self._stack.callback(lambda: [worker.stop() for worker in self.workers])
         self.sweeper = Sweeper()
         self.sweeper.start()
         self._stack.callback(self.sweeper.stop)
-        self.memory = MemorySampler(self.worker.pid)
+        self.memory = MemorySampler(lambda: [worker.pid for worker in self.workers])
         self.memory.start()
         self._stack.callback(self.memory.stop)
 
@@ -356,8 +398,35 @@ class Bench:
         if not self.keep_media:
             shutil.rmtree(self.run_dir / "media", ignore_errors=True)
 
+    def use_workers(self, specs: tuple[WorkerSpec, ...]) -> None:
+        """Stop the running workers and start `specs` instead (same database and Redis)."""
+        for worker in self.workers:
+            worker.stop()
+        self.worker_specs = specs
+        self.workers = [
+            start_worker(
+                self.run_dir,
+                redis_url=self.redis_url,
+                concurrency=spec.concurrency,
+                queues=spec.queues,
+                name=spec.name,
+            )
+            for spec in specs
+        ]
+
+    @property
+    def worker(self):
+        """The first (in the default layout, the only) worker."""
+        return self.workers[0]
+
+    @worker.setter
+    def worker(self, replacement) -> None:
+        self.workers[0] = replacement
+
     def worker_pool_pids(self) -> list[int]:
-        return [pid for pid in process_tree(self.worker.pid) if pid != self.worker.pid]
+        """The pool processes of every worker (not their main processes)."""
+        mains = {worker.pid for worker in self.workers}
+        return [pid for main in mains for pid in process_tree(main) if pid not in mains]
 
 
 class Prerenderer(threading.Thread):
@@ -426,7 +495,9 @@ class Studio:
     scenes: list = field(default_factory=list)
 
 
-def make_studio(*, scenes: int, handle: str = "mina", name: str = "Mina") -> Studio:
+def make_studio(
+    *, scenes: int, handle: str = "mina", name: str = "Mina", slug: str = "benchmark"
+) -> Studio:
     """A workspace with one character (a 3 s reference clip), a series, an episode, scenes.
 
     Every scene mentions the character, so its registration at the provider is on the path.
@@ -437,7 +508,7 @@ def make_studio(*, scenes: int, handle: str = "mina", name: str = "Mina") -> Stu
     from studio.models import Episode, Scene, Series, Workspace
     from tests.samples import clip_bytes
 
-    workspace = Workspace.objects.create(name="Benchmark studio", slug="benchmark")
+    workspace = Workspace.objects.create(name=f"Benchmark studio {slug}", slug=slug)
     series = Series.objects.create(workspace=workspace, title="Harbour Lights")
     episode = Episode.objects.create(series=series, number=1, title="Pilot")
     character = character_create(workspace=workspace, name=name, handle=handle)

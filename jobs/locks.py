@@ -7,14 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import redis
+from celery import current_app
 
 log = logging.getLogger(__name__)
 
+LOCK_POLL_SECONDS = 0.02
+
 
 def _broker_url() -> str:
-    from studio.celery import app
-
-    connection = app.connection_for_write()
+    """The broker's Redis, wherever the project's Celery app was pointed (its current app)."""
+    connection = current_app.connection_for_write()
     try:
         return connection.as_uri(include_password=True)
     finally:
@@ -29,8 +31,13 @@ def shared_lock(name: str, *, hold_seconds: float, wait_seconds: float) -> Itera
     log): a rare duplicate is better than a stuck job.
     """
     client = redis.Redis.from_url(_broker_url())
+    # A waiter checks every 20 ms (redis-py's default is 100 ms): the lock guards provider
+    # calls that take a fraction of a second, and every waiter is a send held back.
     lock = client.lock(
-        f"castboard:lock:{name}", timeout=hold_seconds, blocking_timeout=wait_seconds
+        f"castboard:lock:{name}",
+        timeout=hold_seconds,
+        blocking_timeout=wait_seconds,
+        sleep=LOCK_POLL_SECONDS,
     )
     acquired = False
     try:

@@ -41,11 +41,14 @@ def run() -> dict[str, int]:
         dispatch.send(Step.SUBMIT, job_id)
     counts["submit"] = len(ids)
 
+    # A poll or a download is sent by the step before it (with its countdown) at its due
+    # time; the sweep sends it again only once it is overdue by the grace period, so it
+    # rescues lost messages without doubling every one of them.
     for states, step, name in (
         ((JobState.QUEUED, JobState.RUNNING), Step.POLL, "poll"),
         ((JobState.DOWNLOADING,), Step.DOWNLOAD, "download"),
     ):
-        ids = _due_ids(Job.objects.filter(state__in=states, next_poll_at__lte=now))
+        ids = _due_ids(Job.objects.filter(state__in=states, next_poll_at__lte=lost))
         for job_id in ids:
             dispatch.send(step, job_id)
         counts[name] = len(ids)

@@ -4,6 +4,7 @@ quotes it at each provider account; the take and its job are created together.""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -234,6 +235,26 @@ def take_create(
             return Take.objects.create(scene=scene, job=job, created_by=created_by)
     except engine.OverBudget as over:
         raise ValidationError(over.message) from None
+
+
+def takes_create(
+    scenes: Iterable[Scene], make: Callable[[Scene], Take]
+) -> tuple[list[Take], list[tuple[Scene, ValidationError]]]:
+    """One take per scene with `make` (e.g. take_create), all in one transaction, so that
+    their jobs go to the workers together when it commits: a batch's first creates leave
+    at once instead of one after each scene's own commit. A scene that is refused rolls
+    back alone (take_create's own transaction is a savepoint here) and is returned with
+    its reasons; the others still go.
+    """
+    made: list[Take] = []
+    refused: list[tuple[Scene, ValidationError]] = []
+    with transaction.atomic():
+        for scene in scenes:
+            try:
+                made.append(make(scene))
+            except ValidationError as error:
+                refused.append((scene, error))
+    return made, refused
 
 
 def budget_scope_of(scene: Scene) -> str:

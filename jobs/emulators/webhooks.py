@@ -58,10 +58,13 @@ class _Delivery:
 
 
 class WebhookSender:
-    """Delivers events from one background thread, retrying non-2xx answers with backoff.
+    """Delivers events from a few background threads, retrying non-2xx answers with backoff.
 
-    Every attempt is recorded so tests and demos can see what was sent. Duplicate
-    copies carry the same event id and body (as a provider's redelivery would),
+    Providers deliver concurrently (ten videos finishing together are ten POSTs at once,
+    not a queue), so a receiver's latency per event does not add up across events; and
+    a redelivered copy may arrive while the first is still being handled, as it can from
+    a real provider. Every attempt is recorded so tests and demos can see what was sent.
+    Duplicate copies carry the same event id and body (as a provider's redelivery would),
     each signed with its own send-time timestamp.
     """
 
@@ -70,26 +73,34 @@ class WebhookSender:
         *,
         retry_delays: tuple[float, ...] = (0.1, 0.3, 0.9),
         timeout_seconds: float = 5.0,
+        senders: int = 4,
     ) -> None:
         self._retry_delays = retry_delays
         self._timeout = timeout_seconds
+        self._senders = senders
         self._queue: queue.Queue[_Delivery | None] = queue.Queue()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._records: list[dict[str, Any]] = []
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
-            self._thread.start()
+        if not self._threads:
+            self._stopping.clear()
+            self._threads = [
+                threading.Thread(target=self._run, name=f"webhooks-{n}", daemon=True)
+                for n in range(self._senders)
+            ]
+            for thread in self._threads:
+                thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        self._queue.put(None)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
 
     def send(
         self,

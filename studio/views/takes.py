@@ -20,10 +20,16 @@ from characters.models import Character
 from characters.selectors import character_registrations
 from jobs import services as jobs
 from jobs.models import JobKind, ProviderAccount
-from studio import generation, takes, throttles
+from studio import generation, services, throttles
 from studio.access import episode_for, membership_for, require, scene_for, take_for
 from studio.forms import DeriveForm, SceneForm, TakeCharacterForm
-from studio.http import HTMX_STOP_POLLING, HtmxHttpRequest, render_fragment, serve_stored_file
+from studio.http import (
+    HTMX_STOP_POLLING,
+    JINJA,
+    HtmxHttpRequest,
+    render_fragment,
+    serve_stored_file,
+)
 from studio.models import Episode, Membership, Scene, Take
 from studio.storyboard import storyboard_scene, storyboard_scenes
 
@@ -201,7 +207,9 @@ def scene_generate(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRe
             )
     if request.htmx:
         context = {"membership": membership, "scene": storyboard_scene(scene=scene)}
-        response = render_fragment(request, "studio/storyboard/scene_card.html", context)
+        response = render_fragment(
+            request, "studio/storyboard/scene_card.html", context, using=JINJA
+        )
         return retarget(reswap(response, "outerHTML"), f"#scene-{scene.pk}")
     anchor = f"#take-{take.pk}" if take else ""
     return redirect(_next_url(request, f"{scene.get_absolute_url()}{anchor}"))
@@ -317,12 +325,8 @@ def _generate_automatically(request: HtmxHttpRequest, episode: Episode, plan: di
 def _make_takes(request: HtmxHttpRequest, scenes: list[Scene], make, *, where: str) -> None:
     """One take per scene with `make`: a message for what went and its total ("2 takes on
     their way{where} (about $1.20)."), and one per scene refused, saying why."""
-    made, failed = [], []
-    for scene in scenes:
-        try:
-            made.append(make(scene))
-        except ValidationError as error:
-            failed.append(f"Scene {scene.number}: {' '.join(error.messages)}")
+    made, refused = generation.takes_create(scenes, make)
+    failed = [f"Scene {scene.number}: {' '.join(error.messages)}" for scene, error in refused]
     if made:
         total = sum(t.job.cost_estimate for t in made)
         messages.success(
@@ -368,7 +372,9 @@ def _after_take_action(
         if request.POST.get("from") == "storyboard":
             scene = storyboard_scene(scene=take.scene)
             context = {"membership": membership, "scene": scene}
-            response = render_fragment(request, "studio/storyboard/scene_card.html", context)
+            response = render_fragment(
+                request, "studio/storyboard/scene_card.html", context, using=JINJA
+            )
             return retarget(reswap(response, "outerHTML"), f"#scene-{scene.pk}")
         return _take_card(request, membership, take)
     return redirect(_next_url(request, f"{take.scene.get_absolute_url()}#take-{take.pk}"))
@@ -395,7 +401,7 @@ def take_select(request: HtmxHttpRequest, slug: str, take_id: int) -> HttpRespon
     take = take_for(membership, take_id)
     require(membership, "edit")
     try:
-        takes.take_select(take=take)
+        services.take_select(take=take)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -450,7 +456,7 @@ def take_delete(request: HtmxHttpRequest, slug: str, take_id: int) -> HttpRespon
             "consequence": "Its video leaves the scene; what it cost stays on record.",
         }
         return render(request, "studio/confirm_delete.html", context)
-    takes.take_delete(take=take)
+    services.take_delete(take=take)
     messages.success(request, f"Take {take_id} deleted.")
     if request.htmx:
         return render_fragment(request, "studio/takes/deleted.html", {})

@@ -16,20 +16,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
-import httpx
 import pytest
 from django.core.files.storage import default_storage
 from kombu.exceptions import OperationalError
 
 from jobs import sweep
-from jobs.emulators.base import RunningEmulator
-from jobs.models import TERMINAL_STATES, Job, JobState
+from jobs.models import TERMINAL_STATES, Job, JobState, LedgerEntry
 from studio.generation import take_create
-from studio.redis_server import free_port, start_redis
-from tests.factories import (
-    SceneFactory,
-)
-from tests.jobs.factories import build_studio
+from studio.project.redis_server import free_port, start_redis
+from tests.jobs.factories import build_studio, studio_scene
+from tests.support.emulators import emulator_control, emulator_log
 from tests.support.processes import WorkerProcess, point_celery_at, wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -177,21 +173,8 @@ def own_redis(workers, redis_url, tmp_path) -> Iterator[OwnRedis]:
 # --- Helpers ----------------------------------------------------------------------------------
 
 
-def _log(emulator: RunningEmulator, op: str) -> list[dict]:
-    entries = httpx.get(f"{emulator.url}/_emulator/log").json()["entries"]
-    return [entry for entry in entries if entry.get("op") == op]
-
-
-def _control(emulator: RunningEmulator, what: str, body: dict) -> None:
-    response = httpx.post(f"{emulator.url}/_emulator/{what}", json=body)
-    assert response.status_code == 200, response.text
-
-
 def _take(fault_studio, prompt: str):
-    scene = SceneFactory(
-        episode=fault_studio["episode"], prompt=prompt, duration=4, size="1280x720"
-    )
-    return take_create(scene=scene, account=fault_studio["account"])
+    return take_create(scene=studio_scene(fault_studio, prompt), account=fault_studio["account"])
 
 
 def _sweep(*, swallow_broker_errors: bool = False) -> None:
@@ -238,15 +221,15 @@ def _take_then_kill_inside(fault_studio, workers, op: str, prompt: str, *, hold:
     """Make a take on a fresh worker, hold its `op` call at the emulator, SIGKILL the worker
     while it is inside that call, and return the job as the crash left it."""
     emulator = fault_studio["openai"]
-    _control(
-        emulator,
-        "faults",
-        {"faults": [{"op": op, "kind": "timeout", "timeout_seconds": hold}]},
+    emulator_control(
+        emulator, "faults", {"faults": [{"op": op, "kind": "timeout", "timeout_seconds": hold}]}
     )
     worker = workers.start()
     job = _take(fault_studio, prompt).job
     wait_until(
-        lambda: _log(emulator, op), timeout=30, message=f"the {op} call never reached the emulator"
+        lambda: emulator_log(emulator, op),
+        timeout=30,
+        message=f"the {op} call never reached the emulator",
     )
     worker.kill()
     job.refresh_from_db()
@@ -271,7 +254,7 @@ def test_a_worker_killed_inside_the_create_call_is_reconciled_not_sent_again(fau
         _sweep_until(lambda: _final(job), timeout=40, what="finished")
 
         assert job.state == JobState.SUCCEEDED, f"{job.state}: {job.error_message}"
-        creates = _log(emulator, "create")
+        creates = emulator_log(emulator, "create")
         assert len(creates) == 1, creates
         assert creates[0].get("dropped") is True  # the one the killed worker sent
         assert job.provider_job_id == creates[0]["job_id"]
@@ -294,12 +277,12 @@ def test_a_worker_killed_during_the_download_is_resumed_after_its_lease(fault_st
         _sweep_until(lambda: _final(job), timeout=40, what="finished")
 
         assert job.state == JobState.SUCCEEDED, f"{job.state}: {job.error_message}"
-        downloads = _log(emulator, "content")
+        downloads = emulator_log(emulator, "content")
         assert [d.get("dropped", False) for d in downloads] == [True, False], downloads
         assert downloads[1]["status"] == 200
         # Retried only once the killed worker's lease on the download had run out.
         assert downloads[1]["time"] >= lease_until.timestamp()
-        assert len(_log(emulator, "create")) == 1
+        assert len(emulator_log(emulator, "create")) == 1
         assert job.result["codec"] == "h264"
         assert job.result["duration"] == pytest.approx(4, abs=0.3)
         assert _decoded_frames(job.video.name) > 0
@@ -311,13 +294,13 @@ def test_a_redis_restart_mid_flight_loses_no_job_and_sends_each_create_once(
     fault_studio, workers, own_redis
 ):
     emulator = fault_studio["openai"]
-    _control(emulator, "config", {"latency_seconds": 2.0})
+    emulator_control(emulator, "config", {"latency_seconds": 2.0})
     with workers.reporting():
         workers.start(redis_url=own_redis.url, concurrency=4)
         # Five takes on an account with four lanes: one waits its turn.
         jobs = [_take(fault_studio, f"Shot {n}: gulls over the pier.").job for n in range(5)]
         wait_until(
-            lambda: len(_log(emulator, "create")) >= 3,
+            lambda: len(emulator_log(emulator, "create")) >= 3,
             timeout=30,
             message="the takes were never sent",
         )
@@ -337,7 +320,7 @@ def test_a_redis_restart_mid_flight_loses_no_job_and_sends_each_create_once(
             (job.pk, job.state, job.error_message) for job in jobs
         ]
         assert Job.objects.count() == 5
-        creates = _log(emulator, "create")
+        creates = emulator_log(emulator, "create")
         assert len(creates) == len(jobs), creates
         assert {job.provider_job_id for job in jobs} == {c["job_id"] for c in creates}
         assert all(_decoded_frames(job.video.name) > 0 for job in jobs)
@@ -349,7 +332,7 @@ def test_a_worker_holding_a_delayed_poll_survives_a_redis_restart(fault_studio, 
     # (the connection is collected before the channel restores its unacked messages).
     emulator = fault_studio["openai"]
     # A 3 s generation polled every 4 s: the worker holds the delayed poll when Redis goes.
-    _control(emulator, "config", {"latency_seconds": 3.0, "poll_after_ms": 4000})
+    emulator_control(emulator, "config", {"latency_seconds": 3.0, "poll_after_ms": 4000})
     with workers.reporting():
         worker = workers.start(redis_url=own_redis.url)
         job = _take(fault_studio, "Fog rolls over the pier.").job
@@ -368,4 +351,54 @@ def test_a_worker_holding_a_delayed_poll_survives_a_redis_restart(fault_studio, 
 
         _sweep_until(finished, timeout=30, what="finished", broker_may_fail=True)
         assert job.state == JobState.SUCCEEDED, f"{job.state}: {job.error_message}"
-        assert len(_log(emulator, "create")) == 1
+        assert len(emulator_log(emulator, "create")) == 1
+
+
+def test_a_slot_released_by_a_worker_that_then_dies_still_goes_to_the_next_job(
+    fault_studio, workers
+):
+    """One lane, two takes: the worker that sees the first video done frees the lane (and
+    wakes the second job), then dies inside the first one's download. Whether the second
+    job's send was already done, still queued, or held by the dead worker, it goes out
+    once, without waiting for the first job to end, and each video is made and paid once.
+    """
+    emulator = fault_studio["openai"]
+    account = fault_studio["account"]
+    account.concurrency_limit = 1
+    account.save(update_fields=["concurrency_limit"])
+    # A download lease well past a worker's start, so "before the first job ends" is clear.
+    workers.env["JOBS_DOWNLOAD_LEASE_SECONDS"] = "10"
+    emulator_control(emulator, "config", {"latency_seconds": 1.0})
+    emulator_control(
+        emulator, "faults", {"faults": [{"op": "content", "kind": "timeout", "timeout_seconds": 6}]}
+    )
+    with workers.reporting():
+        worker = workers.start(concurrency=1)
+        first = _take(fault_studio, "Shot 1: the ferry leaves the pier.").job
+        second = _take(fault_studio, "Shot 2: the ferry reaches the island.").job
+        wait_until(
+            lambda: emulator_log(emulator, "content"),
+            timeout=30,
+            message="the first video's download never started",
+        )
+        worker.kill()
+        first.refresh_from_db()
+        # Its slot was freed (the provider is done with it) before its worker died.
+        assert first.state == JobState.DOWNLOADING
+
+        workers.start(concurrency=2)
+        _sweep_until(lambda: _final(first, second), timeout=60, what="both finished")
+
+        for job in (first, second):
+            assert job.state == JobState.SUCCEEDED, f"{job.state}: {job.error_message}"
+            charges = job.ledger_entries.filter(kind=LedgerEntry.Kind.CHARGE)
+            assert charges.count() == 1
+        creates = emulator_log(emulator, "create")
+        assert sorted(c["job_id"] for c in creates) == sorted(
+            [first.provider_job_id, second.provider_job_id]
+        )
+        downloads = [d for d in emulator_log(emulator, "content") if not d.get("dropped")]
+        resumed = min(d["time"] for d in downloads if first.provider_job_id in d.get("path", ""))
+        second_create = next(c["time"] for c in creates if c["job_id"] == second.provider_job_id)
+        # The freed slot was used while the first job was still waiting for its download.
+        assert second_create < resumed

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,7 +33,12 @@ def database_url_of_current_connection() -> str:
 
 
 class WorkerProcess:
-    """`celery -A studio worker` in its own process group, so it can be killed like a crash."""
+    """`celery -A studio worker` in its own process group, so it can be killed like a crash.
+
+    `queues` limits it to some queues (CELERY_TASK_QUEUES: "celery" for sends, polls and
+    reconciliations, "media" for downloads); by default it takes every queue. Two workers
+    running at once need different `name`s.
+    """
 
     def __init__(
         self,
@@ -43,10 +48,12 @@ class WorkerProcess:
         env: Mapping[str, str] | None = None,
         concurrency: int = 2,
         log_path: Path | None = None,
+        queues: Sequence[str] = (),
+        name: str = "worker",
     ) -> None:
         self.env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "studio.settings",
+            "DJANGO_SETTINGS_MODULE": "studio.project.settings",
             "DATABASE_URL": database_url_of_current_connection(),
             "REDIS_URL": redis_url,
             "MEDIA_ROOT": str(media_root),
@@ -54,6 +61,8 @@ class WorkerProcess:
             **(env or {}),
         }
         self.concurrency = concurrency
+        self.queues = tuple(queues)
+        self.name = name
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
         self._log = None
@@ -73,6 +82,9 @@ class WorkerProcess:
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            "--hostname",
+            f"{self.name}@%h",
+            *(["--queues", ",".join(self.queues)] if self.queues else []),
         ]
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(  # noqa: S603 - our own worker, fixed argv
@@ -128,7 +140,7 @@ def point_celery_at(url: str, *, forget_current: bool = False) -> None:
     `forget_current` also closes the current broker's pools and removes them from kombu's
     process-wide registry (the port may be reused by a later test's server).
     """
-    from studio.celery import app
+    from studio.project.celery import app
 
     if forget_current:
         current = app.connection_for_write()
