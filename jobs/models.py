@@ -194,6 +194,9 @@ class Job(models.Model):
     # delivery comes back (its worker process died and Celery requeued it), the step was
     # lost with the process and is taken over at once, not after its lease.
     claimed_by = models.CharField(max_length=64, blank=True, editable=False)
+    # When a freed lane slot was last promised to this waiting job (its send is on the way):
+    # jobs finishing together each hand their slot to a different waiting job.
+    woken_at = models.DateTimeField(null=True, blank=True, editable=False)
     poll_count = models.PositiveIntegerField(default=0)
     submitted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

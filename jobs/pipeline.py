@@ -97,25 +97,36 @@ def ended(job: Job) -> None:
 
 
 def _release_lane(job: Job) -> None:
-    """A job left the provider's lane: send as many waiting jobs as there is room for, oldest first.
+    """A job left the provider's lane: hand each free slot to the next waiting job at once.
 
-    Several jobs often finish at once; each release offers every free slot, so
-    none stays idle because two releases picked the same waiting job (the claim
-    makes the duplicate harmless).
+    The oldest waiting jobs are woken (their sends go out when this commits), as many as
+    there are slots neither in flight nor already promised to a woken job. So when several
+    jobs finish together, each slot goes to a different job, and none stays idle; a
+    promise lapses after a lease (a send lost with its worker), and the sweep sends what
+    is left in line once its recheck is due.
     """
-    account = job.provider_account
-    in_flight = Job.objects.filter(provider_account=account, state__in=IN_FLIGHT_STATES).count()
-    room = account.concurrency_limit - in_flight
-    if room <= 0:
-        return
-    waiting = list(
-        Job.objects.filter(provider_account=account, state=JobState.PENDING)
-        .filter(Q(not_before__isnull=True) | Q(not_before__lte=_now()))
-        .order_by("created_at", "pk")
-        .values_list("pk", flat=True)[:room]
-    )
-    for job_id in waiting:
-        dispatch.send(Step.SUBMIT, job_id)
+    now = _now()
+    promised_since = now - timedelta(seconds=settings.JOBS_LEASE_SECONDS)
+    with transaction.atomic():
+        # Releases of one account take turns, so two cannot promise the same last slot.
+        account = ProviderAccount.objects.select_for_update().get(pk=job.provider_account_id)
+        in_lane = Job.objects.filter(provider_account=account)
+        in_flight = in_lane.filter(state__in=IN_FLIGHT_STATES).count()
+        waiting = in_lane.filter(state=JobState.PENDING).filter(
+            Q(not_before__isnull=True) | Q(not_before__lte=now)
+        )
+        promised = waiting.filter(woken_at__gt=promised_since).count()
+        room = account.concurrency_limit - in_flight - promised
+        if room <= 0:
+            return
+        chosen = list(
+            waiting.exclude(woken_at__gt=promised_since)
+            .order_by("created_at", "pk")
+            .values_list("pk", flat=True)[:room]
+        )
+        Job.objects.filter(pk__in=chosen).update(woken_at=now)
+        for job_id in chosen:
+            dispatch.send(Step.SUBMIT, job_id)
 
 
 # --- Submit -----------------------------------------------------------------
@@ -172,9 +183,9 @@ def claim_for_submit(job_id: int, *, delivery: str = "") -> Job | None:
             )
             return None
         if not _lane_has_room(account):
-            # Released in order by _release_lane when a slot frees; the sweep is the safety net.
+            # Woken by _release_lane when a slot frees; the sweep's recheck is the safety net.
             Job.objects.filter(pk=job.pk, state=JobState.PENDING).update(
-                next_poll_at=_later(settings.JOBS_LANE_RECHECK_SECONDS)
+                next_poll_at=_later(settings.JOBS_LANE_RECHECK_SECONDS), woken_at=None
             )
             return None
         if not job.move(
@@ -183,6 +194,7 @@ def claim_for_submit(job_id: int, *, delivery: str = "") -> Job | None:
             submitted_at=_now(),
             next_poll_at=_now() + timedelta(seconds=_send_lease_seconds()),
             not_before=None,
+            woken_at=None,
             # Set again just before the create goes out: until then, nothing was sent.
             sent_payload=None,
             claimed_by=delivery,

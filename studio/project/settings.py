@@ -112,7 +112,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # IMMEDIATE takes the write lock at BEGIN, so read-then-write services
     # (scene reordering) serialise on SQLite as they do on PostgreSQL's row locks.
-    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    # WAL: readers (the web, polls) go on while a worker writes, and a commit does not
+    # wait for the disk twice; the workers, web and beat share this one file.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     # A file, not Django's shared-cache in-memory default, whose table locks ignore
     # the busy timeout: tests then lock exactly as `make run` does. One file per test
     # run, so two runs on one checkout never share (or delete) each other's database.
@@ -212,7 +218,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Longer than any countdown/eta the app schedules (CELERY_MAX_TASK_DELAY), so a
 # delayed message is never redelivered while it is still waiting.
 CELERY_MAX_TASK_DELAY = 30 * 60
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60, "socket_connect_timeout": 3}
+# "priority": a worker that takes both queues (below) always takes a short step first
+# (the default queue is listed first), so a send never waits behind downloads.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 2 * 60 * 60,
+    "socket_connect_timeout": 3,
+    "queue_order_strategy": "priority",
+}
 # A web request that enqueues while Redis is down gives up quickly: the job's row is the
 # outbox the sweep reads (jobs.dispatch), so nothing is lost by not waiting.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
@@ -223,7 +235,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 # Two queues: downloads (streaming, probing, previews: seconds each) on their own, so the
 # short steps (send, poll, reconcile, sweep) never wait behind them for a worker process.
-# A worker started without -Q consumes both; `make run` (Procfile) runs one worker per queue.
+# A worker started without -Q consumes both, sends first; `make run` (Procfile) runs one
+# worker per queue.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_MEDIA_QUEUE = "media"
 CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_MEDIA_QUEUE))
