@@ -54,16 +54,40 @@ log = logging.getLogger("benchmarks")
 # --- Django -----------------------------------------------------------------------------------
 
 
-def configure_django(run_dir: Path, *, redis_url: str, public_url: str) -> None:
+def fresh_postgres(url: str) -> str:
+    """Drop and create the database `url` names (a benchmark's own, never a shared one)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name.startswith("castboard_bench"):
+        raise SystemExit(
+            f"Refusing to recreate {name!r}: a benchmark database is castboard_bench*."
+        )
+    server = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return url
+
+
+def configure_django(
+    run_dir: Path, *, redis_url: str, public_url: str, database_url: str = ""
+) -> None:
     """Point settings at this run's database, media, Redis and URL, set Django up, migrate.
 
-    The environment is set before django.setup() and inherited by the worker subprocess,
-    so both processes read the same settings.
+    The database is a fresh SQLite file, or with `database_url` a fresh PostgreSQL
+    database (dropped and created again). The environment is set before django.setup()
+    and inherited by the worker subprocess, so both processes read the same settings.
     """
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "studio.project.settings",
-            "DATABASE_URL": f"sqlite:///{run_dir / 'db.sqlite3'}",
+            "DATABASE_URL": fresh_postgres(database_url)
+            if database_url
+            else f"sqlite:///{run_dir / 'db.sqlite3'}",
             "MEDIA_ROOT": str(run_dir / "media"),
             "TMPDIR": str(run_dir / "tmp"),  # the worker's download temp files, removed at exit
             "REDIS_URL": redis_url,
@@ -344,8 +368,10 @@ class Bench:
         workers: tuple[WorkerSpec, ...] | None = None,
         web: bool = False,
         keep_media: bool = True,
+        database_url: str = "",
     ) -> None:
         self.name = name
+        self.database_url = database_url
         self.worker_concurrency = worker_concurrency
         self.worker_specs = workers or one_worker(worker_concurrency)
         self.workers: list = []
@@ -378,7 +404,10 @@ class Bench:
         self._stack.callback(lambda: stop_process(self.redis))
         web_port = free_port()
         configure_django(
-            self.run_dir, redis_url=self.redis_url, public_url=f"http://127.0.0.1:{web_port}"
+            self.run_dir,
+            redis_url=self.redis_url,
+            public_url=f"http://127.0.0.1:{web_port}",
+            database_url=self.database_url,
         )
         if self.web_enabled:
             self.web = WebServer(web_port).start()

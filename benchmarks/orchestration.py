@@ -114,6 +114,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="scenes in the long episode, polling and webhooks (100; 0 skips it)",
     )
     parser.add_argument(
+        "--database-url",
+        default="",
+        help="a PostgreSQL database to (re)create and run on, e.g. "
+        "postgres://postgres@127.0.0.1:5432/castboard_bench (default: a fresh SQLite file)",
+    )
+    parser.add_argument(
         "--skip-two-workers",
         action="store_true",
         help="skip the passes on the Procfile's two workers (sends + downloads)",
@@ -467,6 +473,7 @@ def print_header(args) -> None:
         "30 s, is above a tenth of the ~200 s baseline, so the 10x target could never be met)"
     )
     print(f"  engine: {_setup.engine_settings()}")
+    print(f"  database: {'PostgreSQL' if args.database_url else 'a fresh SQLite file (WAL)'}")
     print(
         f"  emulator renders at {_setup.EMULATOR_FPS} fps; scenes are 4 s 1280x720; "
         f"machine: {_setup.machine_load()}"
@@ -499,7 +506,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     layout = _setup.one_worker(args.worker_concurrency)
     with _setup.Bench(
-        "orchestration", worker_concurrency=args.worker_concurrency, workers=layout, web=True
+        "orchestration",
+        worker_concurrency=args.worker_concurrency,
+        workers=layout,
+        web=True,
+        database_url=args.database_url,
     ) as bench:
         studio = _setup.make_studio(scenes=args.scenes)
         print_header(args)
