@@ -482,13 +482,22 @@ class Prerenderer(threading.Thread):
 
 
 @contextmanager
-def emulator(**config: Any) -> Iterator:
-    """An OpenAI Videos emulator on a free loopback port, pre-rendering its results."""
+def emulator(*, reuse_renders: bool = False, **config: Any) -> Iterator:
+    """An OpenAI Videos emulator on a free loopback port, pre-rendering its results.
+
+    `reuse_renders`: every video of one shape (length, size, frame rate) gets the clip
+    rendered for the first one. A provider renders on its own machines; here the encoder
+    would share this machine's two cores with the workers it is measuring. The files
+    are still real MP4s that the download streams, probes and previews as any other.
+    """
+    from jobs.emulators import openai
     from jobs.emulators.base import serve
-    from jobs.emulators.openai import OpenAIVideosEmulator
 
     config.setdefault("fps", EMULATOR_FPS)
-    running = serve(OpenAIVideosEmulator(**config))
+    render_each = openai.render_video
+    if reuse_renders:
+        openai.render_video = _rendered_once(render_each)
+    running = serve(openai.OpenAIVideosEmulator(**config))
     renderer = Prerenderer(running.app)
     renderer.start()
     try:
@@ -496,6 +505,34 @@ def emulator(**config: Any) -> Iterator:
     finally:
         renderer.stop()
         running.stop()
+        openai.render_video = render_each
+
+
+_RENDERS: dict[tuple, Any] = {}
+_RENDERS_LOCK = threading.Lock()
+
+
+def render_shape_ahead(*, seconds: float, size: str, fps: int = EMULATOR_FPS) -> None:
+    """Render the clip of one shape before the passes (for emulators that reuse renders)."""
+    from jobs.emulators.render import render_video
+
+    width, height = (int(side) for side in size.split("x"))
+    _rendered_once(render_video)(seconds=float(seconds), width=width, height=height, fps=fps)
+
+
+def _rendered_once(render):
+    """`render`, remembered per clip shape for the whole run (the prompt and label ignored)."""
+
+    def render_shape(*, seconds, width, height, fps, **drawing):
+        key = (seconds, width, height, fps)
+        with _RENDERS_LOCK:
+            if key not in _RENDERS:
+                _RENDERS[key] = render(
+                    seconds=seconds, width=width, height=height, fps=fps, **drawing
+                )
+            return _RENDERS[key]
+
+    return render_shape
 
 
 def run_main(main) -> int:

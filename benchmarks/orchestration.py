@@ -114,6 +114,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="scenes in the long episode, polling and webhooks (100; 0 skips it)",
     )
     parser.add_argument(
+        "--render-each",
+        action="store_true",
+        help="the emulator encodes every video on this machine's CPUs, during the passes "
+        "(default: one clip per shape, reused, as a provider renders elsewhere)",
+    )
+    parser.add_argument(
         "--database-url",
         default="",
         help="a PostgreSQL database to (re)create and run on, e.g. "
@@ -135,7 +141,11 @@ def floor_seconds(args: argparse.Namespace, scenes: int | None = None) -> float:
 
 
 def emulator_config(args: argparse.Namespace) -> dict:
-    return {"latency_seconds": args.latency, "poll_after_ms": args.poll_hint_ms}
+    return {
+        "latency_seconds": args.latency,
+        "poll_after_ms": args.poll_hint_ms,
+        "reuse_renders": not args.render_each,
+    }
 
 
 # --- Castboard ----------------------------------------------------------------------------------
@@ -474,9 +484,10 @@ def print_header(args) -> None:
     )
     print(f"  engine: {_setup.engine_settings()}")
     print(f"  database: {'PostgreSQL' if args.database_url else 'a fresh SQLite file (WAL)'}")
+    renders = "every video" if args.render_each else "one clip per shape, reused"
     print(
-        f"  emulator renders at {_setup.EMULATOR_FPS} fps; scenes are 4 s 1280x720; "
-        f"machine: {_setup.machine_load()}"
+        f"  emulator renders at {_setup.EMULATOR_FPS} fps ({renders}); scenes are 4 s "
+        f"1280x720; machine: {_setup.machine_load()}"
     )
 
 
@@ -513,6 +524,9 @@ def main(argv: list[str] | None = None) -> int:
         database_url=args.database_url,
     ) as bench:
         studio = _setup.make_studio(scenes=args.scenes)
+        if not args.render_each:
+            scene = studio.scenes[0]
+            _setup.render_shape_ahead(seconds=scene.duration, size=scene.size)
         print_header(args)
         floor = floor_seconds(args)
         results = []

@@ -19,6 +19,7 @@ from characters.services import asset_add
 from jobs.models import Budget, Job, JobState, ProviderAccount
 from studio.models import Episode, Membership, Role, Scene, Series, Take, Workspace
 from tests.factories import PASSWORD, CharacterFactory, UserFactory
+from tests.jobs.factories import job_request
 from tests.samples import clip_bytes, image_bytes
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -84,6 +85,7 @@ def _make_studio() -> dict:
         job=Job.objects.create(
             workspace=workspace,
             provider_account=account,
+            request=job_request("Mina steps off the ferry."),
             state=JobState.RUNNING,
             progress=40,
             cost_estimate=Decimal("0.80"),
@@ -92,6 +94,7 @@ def _make_studio() -> dict:
     finished_job = Job.objects.create(
         workspace=workspace,
         provider_account=account,
+        request=job_request("Mina lights the lamp."),
         state=JobState.SUCCEEDED,
         progress=100,
         cost_estimate=Decimal("0.40"),

@@ -10,6 +10,7 @@ import pytest
 from jobs.models import Budget, Job, JobState, LedgerEntry, ProviderAccount
 from studio.models import Episode, Membership, Role, Scene, Series, Take, Workspace
 from tests.factories import PASSWORD, UserFactory
+from tests.jobs.factories import job_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,6 +45,7 @@ def studio():
         job = Job.objects.create(
             workspace=workspace,
             provider_account=account,
+            request=job_request("Gulls over the jetty.", seconds=8),
             state=JobState.SUCCEEDED,
             cost_estimate=Decimal(cost),
             cost_actual=Decimal(cost),
