@@ -517,7 +517,9 @@ def render_shape_ahead(*, seconds: float, size: str, fps: int = EMULATOR_FPS) ->
     from jobs.emulators.render import render_video
 
     width, height = (int(side) for side in size.split("x"))
-    _rendered_once(render_video)(seconds=float(seconds), width=width, height=height, fps=fps)
+    _rendered_once(render_video)(
+        prompt="", seconds=float(seconds), width=width, height=height, fps=fps
+    )
 
 
 def _rendered_once(render):
