@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -171,6 +172,45 @@ class WebServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+class WebProcess:
+    """`manage.py runserver` in its own process, as `make run` starts the web server.
+
+    The webhook receiver then has its own interpreter: in the thread of WebServer it
+    shares one GIL with the emulator (a provider, which runs on other machines) serving
+    downloads to the workers, and its answers wait for that.
+    """
+
+    def __init__(self, run_dir: Path, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = run_dir / "web.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> WebProcess:
+        argv = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own server, fixed argv
+                argv, cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(
+                        f"The web server did not start; see {self.log_path}"
+                    ) from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
 
 
 class Sweeper(threading.Thread):
@@ -366,7 +406,7 @@ class Bench:
         *,
         worker_concurrency: int,
         workers: tuple[WorkerSpec, ...] | None = None,
-        web: bool = False,
+        web: bool | str = False,
         keep_media: bool = True,
         database_url: str = "",
     ) -> None:
@@ -409,7 +449,10 @@ class Bench:
             public_url=f"http://127.0.0.1:{web_port}",
             database_url=self.database_url,
         )
-        if self.web_enabled:
+        if self.web_enabled == "process":
+            self.web = WebProcess(self.run_dir, web_port).start()
+            self._stack.callback(self.web.stop)
+        elif self.web_enabled:
             self.web = WebServer(web_port).start()
             self._stack.callback(self.web.stop)
         self.use_workers(self.worker_specs)

@@ -520,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         "orchestration",
         worker_concurrency=args.worker_concurrency,
         workers=layout,
-        web=True,
+        web="process",  # its own process, as `make run` starts it
         database_url=args.database_url,
     ) as bench:
         studio = _setup.make_studio(scenes=args.scenes)

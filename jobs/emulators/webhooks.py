@@ -58,7 +58,7 @@ class _Delivery:
 
 
 class WebhookSender:
-    """Delivers events from a few background threads, retrying non-2xx answers with backoff.
+    """Delivers events from 16 background threads, retrying non-2xx answers with backoff.
 
     Providers deliver concurrently (ten videos finishing together are ten POSTs at once,
     not a queue), so a receiver's latency per event does not add up across events; and
@@ -73,7 +73,7 @@ class WebhookSender:
         *,
         retry_delays: tuple[float, ...] = (0.1, 0.3, 0.9),
         timeout_seconds: float = 5.0,
-        senders: int = 4,
+        senders: int = 16,
     ) -> None:
         self._retry_delays = retry_delays
         self._timeout = timeout_seconds

@@ -13,7 +13,9 @@ address they were checked at, so a later DNS answer cannot move them.
 from __future__ import annotations
 
 import socket
+import ssl
 import typing
+from functools import cache
 
 import httpcore
 import httpx
@@ -84,15 +86,21 @@ class _GuardedBackend(httpcore.SyncBackend):
         raise failure
 
 
+@cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context per process: loading the CA bundle takes ~30 ms."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport on a connection pool whose sockets go through _GuardedBackend."""
 
     def __init__(self) -> None:
-        super().__init__(trust_env=False)
+        super().__init__(verify=_ssl_context(), trust_env=False)
         self._pool.close()
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

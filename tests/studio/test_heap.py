@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 
 from studio.project.heap import freeze_startup_objects
 
@@ -17,3 +18,16 @@ def test_startup_objects_leave_the_collectors_full_pass():
     finally:
         gc.unfreeze()
     assert gc.get_freeze_count() == 0
+
+
+def test_warm_up_builds_the_provider_client_a_first_webhook_would_wait_for(settings):
+    from jobs.providers import http
+    from studio.project.startup import warm_up
+
+    timeout = float(settings.JOBS_PROVIDER_TIMEOUT_SECONDS)
+    http._clients.clear()
+    warm_up()
+    warmed = http._clients[(os.getpid(), timeout)]
+    # The same pooled client serves the first provider call: nothing is built on the way.
+    assert http.shared_client(timeout) is warmed
+    assert not warmed.is_closed
