@@ -79,7 +79,7 @@ class ProviderAccount(models.Model):
     @property
     def capabilities(self) -> Capabilities:
         """What this account's provider can make (declared by its adapter)."""
-        return ADAPTERS[self.kind].capabilities
+        return ADAPTERS[self.kind].capabilities_for(self.model)
 
     def set_api_key(self, plaintext: str) -> None:
         """Store a key encrypted; only its last four characters stay readable."""

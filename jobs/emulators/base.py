@@ -164,13 +164,21 @@ class Emulator:
         except ApiError as error:
             return self.render_error(error)
 
+    def credential(self, request: Request) -> str | None:
+        """The key a request authenticates with, or None. Bearer tokens by default; a
+        provider with another scheme (fal's `Key`, Google's `x-goog-api-key`, Kling's
+        signed JWT) overrides this, raising `standard_error("invalid_api_key")` for a
+        credential that is present but wrong (a bad JWT signature)."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        return token if scheme.lower() == "bearer" and token else None
+
     def _check_access(self, request: Request) -> None:
         config = self.config
         if config.outage:
             raise self.standard_error("unavailable")
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = self.credential(request)
+        if not token:
             raise self.standard_error("unauthorized")
         if config.accepted_api_keys and token not in config.accepted_api_keys:
             raise self.standard_error("invalid_api_key")

@@ -7,13 +7,20 @@ account is anything with a kind, a base URL, a model and a key.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Protocol
 
 from django.conf import settings
 
-from jobs.providers import openai, seedance, sora_relay  # noqa: F401 - they register themselves
 from jobs.providers.base import ADAPTERS, Capabilities, Provider
 from jobs.providers.http import shared_client
+
+# The package's plumbing; every other module in it is an adapter, and registers itself.
+_PLUMBING = {"base", "errors", "http", "transport"}
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in _PLUMBING:
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["ADAPTERS", "AccountSettings", "capabilities_of", "provider_for"]
 
@@ -28,9 +35,9 @@ class AccountSettings(Protocol):
     def api_key(self) -> str: ...
 
 
-def capabilities_of(kind: str) -> Capabilities:
-    """What a kind of provider can make, as its adapter declares it."""
-    return ADAPTERS[kind].capabilities
+def capabilities_of(kind: str, model: str = "") -> Capabilities:
+    """What a kind of provider can make (with `model`), as its adapter declares it."""
+    return ADAPTERS[kind].capabilities_for(model)
 
 
 def provider_for(account: AccountSettings, *, timeout: float | None = None) -> Provider:

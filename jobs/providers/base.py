@@ -23,7 +23,7 @@ __all__ = ["ErrorKind", "ProviderError", "WebhookRejected"]  # where adapters ha
 PLACEHOLDER = re.compile(r"\{\{([a-z_]+:\d+)\}\}")
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-PricingUnit = Literal["second", "request", "token"]
+PricingUnit = Literal["second", "request", "token", "credit"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,11 @@ class Capabilities:
     # Reference clips per request (Seedance: up to 3) and how long each may be.
     max_reference_clips: int = 0
     reference_clip_seconds: tuple[float, float] | None = None
+    # The provider takes a callback address with each create (Kling's callback_url, fal's
+    # fal_webhook, Gemini's webhook_config) instead of one set in its dashboard.
+    callback_per_request: bool = False
+    # The provider speaks as well as it films (dialogue goes in the prompt).
+    audio: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,9 @@ class GenerationRequest:
     references: tuple[Reference, ...] = ()
     kind: str = "generate"  # generate | remix | extend
     source_provider_job_id: str = ""
+    # Where the provider should report completion, for providers that take one per request
+    # (Capabilities.callback_per_request); empty: poll.
+    callback_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,7 +176,13 @@ class Provider(abc.ABC):
     """
 
     kind: ClassVar[str]
-    capabilities: ClassVar[Capabilities]
+    capabilities: Capabilities  # the class declares it; an instance has its model's
+
+    @classmethod
+    def capabilities_for(cls, model: str) -> Capabilities:
+        """What this provider can make with `model`. One adapter, one set, by default; an
+        aggregator (fal.ai) reads its hosted model's row instead."""
+        return cls.capabilities
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -191,6 +205,7 @@ class Provider(abc.ABC):
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.model = model
+        self.capabilities = self.capabilities_for(model)
         # The largest result we take: a declared size above it is refused before reading.
         self.max_result_bytes = max_result_bytes
         self._owns_http = http is None
