@@ -249,13 +249,8 @@ def _quote_with_characters(
             clips.append(CastAsset(subject=member.subject, asset=clip))
         if member.subject in registered:
             continue
-        if clip is None:
-            low, high = caps.character_clip_seconds or (1, 30)
-            problems.append(
-                f"{member.name} (@{member.handle}) has no reference clip of at least "
-                f"{low:g} s; {provider.label} makes characters from a {low:g}-{high:g} s clip. "
-                "Add one in the character library."
-            )
+        if clip is None and not (caps.character_images and member.images):
+            problems.append(_unregistrable(member, caps, provider.label))
         else:
             to_register += 1
     estimate = prices.estimate(
@@ -267,6 +262,23 @@ def _quote_with_characters(
     )
     fitted = FittedRequest(request, Fit(registration_clips=tuple(clips)))
     return Quote(account, fitted, estimate, problems)
+
+
+def _unregistrable(member: CastMember, caps: Capabilities, label: str) -> str:
+    """Why a member cannot be made a character at this provider: what it would need."""
+    who = f"{member.name} (@{member.handle})"
+    if caps.character_images and not caps.character_clip_seconds:
+        return (
+            f"{who} has no reference image; {label} makes characters from pictures. "
+            "Add one in the character library."
+        )
+    low, high = caps.character_clip_seconds or (1, 30)
+    pictures = " or a reference image" if caps.character_images else ""
+    return (
+        f"{who} has no reference clip of at least {low:g} s{pictures}; {label} makes "
+        f"characters from a {low:g}-{high:g} s clip{pictures and ' or pictures'}. "
+        "Add one in the character library."
+    )
 
 
 def _quote_derived(request: JobRequest, account: ProviderAccount, provider: Provider) -> Quote:

@@ -34,6 +34,7 @@ class ProviderAccountForm(forms.ModelForm):
             "base_url",
             "model",
             "enabled",
+            "callbacks",
             "concurrency_limit",
             "price_override",
         ]

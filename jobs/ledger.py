@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, DecimalField, F, Q, Sum, When
 from django.utils import timezone
 
-from jobs.models import Budget, Job, JobState, LedgerEntry
+from jobs.models import Budget, ErrorCode, Job, JobState, LedgerEntry
 
 ZERO = Decimal("0")
 WORKSPACE = "workspace"
@@ -138,7 +138,8 @@ def settle(job: Job) -> bool:
     """Release an ended job's reservation and charge what it cost, once. False if done already.
 
     A succeeded job is charged its actual cost (its estimate if none was recorded); a
-    failed or cancelled one nothing.
+    failed or cancelled one nothing, except one abandoned at a provider that could not stop
+    it: that may still be billed there, so it is charged its estimate.
     """
     if job.state not in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED):
         return False
@@ -147,6 +148,8 @@ def settle(job: Job) -> bool:
     charge = ZERO
     if job.state == JobState.SUCCEEDED:
         charge = job.cost_actual if job.cost_actual is not None else job.cost_estimate
+    elif job.state == JobState.CANCELLED and job.error_code == ErrorCode.ABANDONED:
+        charge = job.cost_estimate or ZERO
     common = {
         "workspace_id": job.workspace_id,
         "job": job,

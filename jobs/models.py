@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 from jobs.crypto import decrypt_secret, encrypt_secret
@@ -25,6 +26,11 @@ class ProviderKind(models.TextChoices):
     OPENAI = "openai", "OpenAI Videos API (or compatible gateway)"
     SORA_RELAY = "sora_relay", "Sora relay"
     SEEDANCE = "seedance", "ByteDance Seedance 2.0 (ModelArk)"
+    KLING = "kling", "Kling (v3 Omni)"
+    VEO = "veo", "Google Veo 3.1 (Vertex AI)"
+    GEMINI = "gemini", "Google Gemini Omni Flash (Gemini API)"
+    RUNWAY = "runway", "Runway"
+    FAL = "fal", "fal.ai (hosted models)"
 
 
 def _webhook_token() -> str:
@@ -49,6 +55,12 @@ class ProviderAccount(models.Model):
         max_length=40, unique=True, default=_webhook_token, editable=False
     )
     enabled = models.BooleanField(default=True)
+    callbacks = models.BooleanField(
+        default=False,
+        help_text="Ask the provider to call back when a video is done (Kling, fal.ai, Gemini "
+        "take a callback address with each request). Needs PUBLIC_BASE_URL to be reachable "
+        "from the provider; polling stays as the safety net.",
+    )
     concurrency_limit = models.PositiveSmallIntegerField(
         default=4, help_text="Jobs in flight at once; more wait in line, unpaid."
     )
@@ -100,8 +112,19 @@ class ProviderAccount(models.Model):
         )
 
     @property
+    def sends_callbacks(self) -> bool:
+        """Each create carries our callback address (the provider takes one per request)."""
+        return self.callbacks and self.capabilities.callback_per_request
+
+    @property
     def has_webhooks(self) -> bool:
-        return bool(self.webhook_secret_encrypted)
+        """Completions arrive by webhook, so polling slows to a safety net."""
+        return bool(self.webhook_secret_encrypted) or self.sends_callbacks
+
+    def callback_url(self) -> str:
+        """Where this account's provider reports completions (the token authenticates it)."""
+        base = settings.PUBLIC_BASE_URL.rstrip("/")
+        return f"{base}{reverse('provider_webhook', args=[self.webhook_token])}"
 
 
 class JobState(models.TextChoices):
@@ -151,6 +174,7 @@ class ErrorCode(models.TextChoices):
     UNCONFIRMED = "unconfirmed", "Submission unconfirmed"
     RESULT_INVALID = "result_invalid", "Result unusable"
     REGISTRATION_FAILED = "registration_failed", "Character registration failed"
+    ABANDONED = "abandoned", "Abandoned at a provider that cannot stop it"
 
 
 def _result_path(job: Job, filename: str) -> str:
@@ -336,6 +360,7 @@ class PriceUnit(models.TextChoices):
     SECOND = "second", "per second of video"
     REQUEST = "request", "per video"
     TOKEN = "token", "per token"
+    CREDIT = "credit", "per credit"
     CHARACTER = "character", "per character created"
 
 

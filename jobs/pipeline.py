@@ -337,6 +337,24 @@ def _reference_mentions(job: Job, provider: Provider) -> dict[str, RegisteredCha
     return found
 
 
+def _registration_images(member: CastMember, limit: int) -> tuple[Reference, ...]:
+    """The member's first pictures (the library's order), for a provider that makes
+    characters from pictures (Kling's image elements); none for the others."""
+    images = []
+    for asset in member.images[:limit]:
+        with default_storage.open(asset.file, "rb") as stored:
+            images.append(
+                Reference(
+                    kind="image",
+                    data=stored.read(),
+                    url=public_file_url(asset.file),
+                    content_type=asset.content_type,
+                    name=member.handle,
+                )
+            )
+    return tuple(images)
+
+
 def _register(
     job: Job, provider: Provider, member: CastMember, clip_asset: Asset | None
 ) -> Registration:
@@ -361,6 +379,7 @@ def _register(
         description=member.description,
         clip=clip,
         clip_url=public_file_url(clip_name) if clip_name else None,
+        images=_registration_images(member, provider.capabilities.character_images),
         from_provider_job_id=member.from_provider_job_id or None,
     )
     started = int(timezone.now().timestamp()) - 5
@@ -421,6 +440,9 @@ def _generation_request(job: Job, provider: Provider, mentions: dict) -> Generat
         references=tuple(references),
         kind=req.kind,
         source_provider_job_id=req.source_provider_job_id,
+        callback_url=job.provider_account.callback_url()
+        if job.provider_account.sends_callbacks
+        else "",
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from decimal import Decimal
+from enum import StrEnum
 
 from django.db import IntegrityError, transaction
 from django.db.models import Model
@@ -16,7 +17,15 @@ from django.utils import timezone
 
 from jobs import dispatch, ledger, pipeline
 from jobs.dispatch import Step
-from jobs.models import Budget, Job, JobKind, JobState, ProviderAccount, WebhookEvent
+from jobs.models import (
+    Budget,
+    ErrorCode,
+    Job,
+    JobKind,
+    JobState,
+    ProviderAccount,
+    WebhookEvent,
+)
 from jobs.providers import provider_for
 from jobs.providers.base import ProviderError, ProviderJob, WebhookRejected
 
@@ -87,31 +96,54 @@ def budget_remove(*, budget: Budget) -> None:
     budget.delete()
 
 
-def job_cancel(*, job: Job) -> bool:
-    """Stop a job: waiting ones at once, running ones also at the provider where it can."""
+class Cancelled(StrEnum):
+    """What cancelling did. Empty (falsy): nothing, the job had already finished."""
+
+    NOTHING = ""
+    STOPPED = "stopped"  # it never reached the provider, or the provider stopped it
+    ABANDONED = "abandoned"  # the provider cannot stop it: it may still finish and be billed
+
+
+def job_cancel(*, job: Job) -> Cancelled:
+    """Stop a job: waiting ones at once, sent ones at the provider where it can stop them.
+
+    A sent job that its provider cannot stop (OpenAI's Videos API deletes only finished
+    videos; Seedance lets a running task finish; Kling has no cancel) is abandoned: we stop
+    polling, and its estimate stays charged, because the provider may still bill it.
+    """
     if job.state == JobState.PENDING:
         moved = job.move(JobState.CANCELLED, only_from=(JobState.PENDING,), next_poll_at=None)
         if moved:
             ledger.settle(job)
-        return moved
+        return Cancelled.STOPPED if moved else Cancelled.NOTHING
     if job.state not in (JobState.QUEUED, JobState.RUNNING, JobState.UNKNOWN):
-        return False
-    if job.provider_job_id:
-        provider = provider_for(job.provider_account)
+        return Cancelled.NOTHING
+    stopped = False
+    provider = provider_for(job.provider_account)
+    if job.provider_job_id and provider.capabilities.can_cancel:
         try:
-            provider.cancel(job.provider_job_id)
-        except ProviderError as error:  # cancelling locally still stops our polling and spend
+            stopped = provider.cancel(job.provider_job_id)
+        except ProviderError as error:  # cancelling locally still stops our polling
             log.warning("Cancel of job %s at the provider failed: %s", job.pk, error)
-        finally:
-            provider.close()
-    moved = job.move(
-        JobState.CANCELLED,
-        error_message="Cancelled before it finished.",
-        next_poll_at=None,
-    )
-    if moved:
-        pipeline.ended(job)
-    return moved
+    provider.close()
+    if stopped:
+        moved = job.move(
+            JobState.CANCELLED, error_message="Cancelled before it finished.", next_poll_at=None
+        )
+    else:
+        moved = job.move(
+            JobState.CANCELLED,
+            error_code=ErrorCode.ABANDONED,
+            error_message=(
+                f"Abandoned: {provider.label} cannot stop a video once it is under way, so it "
+                "may still finish there and be charged; its estimate stays counted."
+            ),
+            next_poll_at=None,
+        )
+    if not moved:
+        return Cancelled.NOTHING
+    pipeline.ended(job)
+    return Cancelled.STOPPED if stopped else Cancelled.ABANDONED
 
 
 def webhook_receive(

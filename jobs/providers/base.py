@@ -47,6 +47,8 @@ class Capabilities:
     extend_seconds: tuple[int, ...] = ()
     # A character is made from a clip of this many seconds (min, max), or None.
     character_clip_seconds: tuple[float, float] | None = None
+    # A character is made from up to this many pictures (Kling's image elements), or 0.
+    character_images: int = 0
     # The provider can take a character straight from one of its finished jobs.
     character_from_job: bool = False
     can_list_jobs: bool = False

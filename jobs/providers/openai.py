@@ -51,7 +51,9 @@ class OpenAIProvider(Provider):
         character_clip_seconds=(2.0, 4.0),
         can_list_jobs=True,
         list_is_authoritative=True,
-        can_cancel=True,
+        # DELETE /videos/{id} removes only finished videos: one under way cannot be stopped
+        # (and may still be billed), so a cancelled take is abandoned there.
+        can_cancel=False,
         result_variants=("video", "thumbnail", "spritesheet"),
     )
     PRO_SIZES = ("1024x1792", "1792x1024")
@@ -130,8 +132,16 @@ class OpenAIProvider(Provider):
                 payload["model"] = self.model
             if request.character_ids:
                 payload["characters"] = [{"id": cid} for cid in request.character_ids]
-            image = next((r for r in request.references if r.kind == "image" and r.data), None)
-            if image is not None:
+            image = next((r for r in request.references if r.kind == "image"), None)
+            if image is not None and image.data is None:
+                # Only an address: the JSON body takes it as `input_reference.image_url`.
+                if not image.url:
+                    raise ProviderError("invalid", "A reference has neither a file nor an address.")
+                payload["input_reference"] = {"image_url": image.url}
+                response = send_once(
+                    self.http, "POST", self._url("/videos"), headers=self._headers(), json=payload
+                )
+            elif image is not None:
                 data = {k: v if isinstance(v, str) else json.dumps(v) for k, v in payload.items()}
                 extension = image.content_type.rsplit("/", 1)[-1] or "png"
                 files = {
@@ -213,19 +223,6 @@ class OpenAIProvider(Provider):
                 break
             after = body.get("last_id")
         return found
-
-    def cancel(self, provider_job_id: str) -> bool:
-        response = send_once(
-            self.http,
-            "DELETE",
-            self._url(f"/videos/{provider_job_id}"),
-            headers=self._headers(),
-            safe=True,
-        )
-        if response.status_code == 404:
-            return False
-        classify_response(response, provider=self.label)
-        return True
 
     # --- Webhooks (Standard Webhooks) ---------------------------------------
 

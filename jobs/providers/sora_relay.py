@@ -35,7 +35,7 @@ class SoraRelayProvider(Provider):
     capabilities = Capabilities(
         native_characters=True,
         mention_syntax="@id",
-        durations=(10, 15),
+        durations=(5, 10, 15),
         sizes=("720x1280",),
         max_characters=4,
         max_references=0,

@@ -47,15 +47,26 @@ def cancel_and_report(
     modeladmin: admin.ModelAdmin, request: HttpRequest, jobs_to_cancel: Iterable[Job], noun: str
 ) -> None:
     """Cancel each unfinished job (at the provider too) and say how many stopped."""
-    cancelled, refused = 0, Counter()
+    cancelled, abandoned, refused = 0, 0, Counter()
     for job in jobs_to_cancel:
         if not may_generate(request, job.workspace_id):
             refused["your role in its workspace cannot cancel"] += 1
-        elif jobs.job_cancel(job=job):
+            continue
+        outcome = jobs.job_cancel(job=job)
+        if outcome == jobs.Cancelled.ABANDONED:
+            abandoned += 1
+        elif outcome:
             cancelled += 1
         else:
             refused["it had already finished"] += 1
-    level = messages.SUCCESS if cancelled else messages.WARNING
+    level = messages.SUCCESS if cancelled or abandoned else messages.WARNING
     modeladmin.message_user(request, f"{cancelled} {noun}(s) cancelled.", level)
+    if abandoned:
+        modeladmin.message_user(
+            request,
+            f"{abandoned} {noun}(s) abandoned: their provider cannot stop a video under way, "
+            "so they may still be charged (their estimates stay counted).",
+            messages.WARNING,
+        )
     for reason, count in refused.items():
         modeladmin.message_user(request, f"{count} not cancelled: {reason}.", messages.WARNING)

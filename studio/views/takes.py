@@ -386,7 +386,15 @@ def take_cancel(request: HtmxHttpRequest, slug: str, take_id: int) -> HttpRespon
     membership = membership_for(request.user, slug)
     take = take_for(membership, take_id)
     require(membership, "edit")
-    if jobs.job_cancel(job=take.job):
+    outcome = jobs.job_cancel(job=take.job)
+    if outcome == jobs.Cancelled.ABANDONED:
+        messages.warning(
+            request,
+            f"Take {take.pk} was abandoned: its provider cannot stop a video once it is under "
+            "way, so it may still finish there and be charged. Its estimate stays counted "
+            "against your budget.",
+        )
+    elif outcome:
         messages.success(request, f"Take {take.pk} was cancelled; nothing more is charged for it.")
     else:
         messages.error(request, f"Take {take.pk} has already finished.")

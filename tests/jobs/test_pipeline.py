@@ -15,7 +15,7 @@ import httpx
 import pytest
 from django.core.files.storage import default_storage
 
-from jobs.models import ErrorCode, Job, Registration, WebhookEvent
+from jobs.models import ErrorCode, Job, LedgerEntry, Registration, WebhookEvent
 from studio.generation import take_create, take_derive
 from tests.jobs.factories import studio_scene
 from tests.support.emulators import emulator_control, emulator_log, emulator_state
@@ -169,16 +169,23 @@ def test_an_outage_at_submit_keeps_the_job_waiting_unpaid(studio, wait_for_job):
     assert wait_for_job(job).state == "succeeded"
 
 
-def test_cancelling_a_running_take_stops_it_at_the_provider(studio, wait_for_job):
-    from jobs.services import job_cancel
+def test_cancelling_a_running_openai_take_abandons_it_and_keeps_its_estimate_charged(
+    studio, wait_for_job
+):
+    from jobs.services import Cancelled, job_cancel
 
     emulator_control(studio["openai"], "config", {"latency_seconds": 30})
     take = take_create(scene=studio_scene(studio, "Waves."), account=studio["accounts"]["openai"])
     job = wait_for_job(take.job, states=("queued", "running"))
-    assert job_cancel(job=job)
+    assert job_cancel(job=job) == Cancelled.ABANDONED
     job.refresh_from_db()
     assert job.state == "cancelled"
-    assert emulator_log(studio["openai"], "delete")
+    assert job.error_code == ErrorCode.ABANDONED
+    assert "cannot stop a video once it is under way" in job.error_message
+    # The Videos API cannot stop it, so nothing was asked of it, and it may still bill.
+    assert not emulator_log(studio["openai"], "delete")
+    charge = job.ledger_entries.get(kind=LedgerEntry.Kind.CHARGE)
+    assert charge.amount == job.cost_estimate > 0
 
 
 def test_remix_and_extension_of_a_finished_take(studio, wait_for_job):

@@ -69,7 +69,7 @@ def test_the_relay_is_priced_per_video(workspace, series, relay):
 def test_a_duration_the_provider_cannot_make_is_refused_not_changed(series, relay):
     scene = _scene(series, "A quiet harbour.", duration=8, size="720x1280")
     problems = generation.scene_compile(scene=scene, account=relay).problems
-    assert problems == ["Sora relay makes videos of 10, 15 seconds; this scene asks for 8."]
+    assert problems == ["Sora relay makes videos of 5, 10, 15 seconds; this scene asks for 8."]
 
 
 def test_a_pro_only_size_needs_a_pro_model(series, openai):

@@ -128,7 +128,7 @@ def test_the_generate_panel_offers_the_automatic_choice_first(
     assert "Cheapest: Seedance (about $0.66). If it is down: OpenAI." in page
     assert "the policy's pick" in page
     assert "Mina travels as 1 reference image and 1 clip" in page
-    assert "Sora relay makes videos of 10, 15 seconds; this scene asks for 8." in page
+    assert "Sora relay makes videos of 5, 10, 15 seconds; this scene asks for 8." in page
 
 
 def test_generating_automatically_makes_the_take_where_the_policy_says(

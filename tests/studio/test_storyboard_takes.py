@@ -56,7 +56,7 @@ def test_the_generate_panel_prices_each_provider_or_says_why_not(owner_client, s
     assert 'class="generate-panel"' in page
     assert f'hx-post="{url}"' in page
     assert "about $0.80" in page
-    assert "Sora relay makes videos of 10, 15 seconds; this scene asks for 8." in page
+    assert "Sora relay makes videos of 5, 10, 15 seconds; this scene asks for 8." in page
     assert "Generate 1 take" in page
 
 
@@ -115,7 +115,7 @@ def test_a_refused_generation_with_htmx_says_why_on_the_unchanged_card(
     response = owner_client.post(url, {"account": accounts["relay"].pk}, headers=HTMX)
     page = response.content.decode()
     assert response.status_code == 200
-    assert "Sora relay makes videos of 10, 15 seconds; this scene asks for 8." in page
+    assert "Sora relay makes videos of 5, 10, 15 seconds; this scene asks for 8." in page
     assert "No take yet" in page
     assert not Take.objects.exists()
 
@@ -322,7 +322,7 @@ def test_generate_all_lists_the_takes_and_each_providers_total(
         "Scene 4 is skipped: OpenAI makes videos of 4, 8, 12 seconds; this scene asks for 10."
         in (page)
     )
-    assert "Scene 1 is skipped: Sora relay makes videos of 10, 15 seconds" in page
+    assert "Scene 1 is skipped: Sora relay makes videos of 5, 10, 15 seconds" in page
 
 
 def test_generate_all_makes_one_take_per_scene_still_missing_one(

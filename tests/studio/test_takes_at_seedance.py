@@ -20,6 +20,7 @@ from studio.generation import take_create
 from studio.models import Role
 from tests.factories import MembershipFactory, SceneFactory
 from tests.jobs.factories import build_studio
+from tests.support.emulators import emulator_control, emulator_log
 from tests.support.engine import EMULATOR_FPS, EMULATOR_LATENCY
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -125,3 +126,19 @@ def test_a_character_from_a_seedance_take_keeps_the_span_as_clip_and_stills(
     roles = [item.get("role") for item in job.sent_payload["content"] if item["type"] != "text"]
     assert roles.count("reference_image") == 3
     assert roles.count("reference_video") == 1
+
+
+def test_cancelling_a_queued_take_stops_it_at_seedance_and_charges_nothing(
+    ark, editor_client, wait_for_job, seedance_emulator
+):
+    emulator_control(seedance_emulator, "config", {"latency_seconds": 30})
+    scene = SceneFactory(episode=ark["episode"], prompt="A quiet harbour.", duration=5)
+    take = take_create(scene=scene, account=ark["seedance"])
+    job = wait_for_job(take.job, states=("queued",))
+    url = reverse("take_cancel", args=[ark["workspace"].slug, take.pk])
+    page = editor_client.post(url, follow=True).content.decode()
+    assert f"Take {take.pk} was cancelled; nothing more is charged for it." in page
+    job.refresh_from_db()
+    assert (job.state, job.error_message) == ("cancelled", "Cancelled before it finished.")
+    assert emulator_log(seedance_emulator, "delete")
+    assert job.ledger_entries.get(kind="charge").amount == 0

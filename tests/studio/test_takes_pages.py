@@ -39,7 +39,7 @@ def test_the_scene_page_shows_each_providers_price_or_why_it_cannot(owner_client
     page = owner_client.get(scene.get_absolute_url()).content.decode()
     assert "OpenAI" in page
     assert "about $0.80" in page
-    assert "Sora relay makes videos of 10, 15 seconds; this scene asks for 8." in page
+    assert "Sora relay makes videos of 5, 10, 15 seconds; this scene asks for 8." in page
 
 
 def test_generating_makes_a_pending_take_at_the_chosen_provider(owner_client, scene, accounts):

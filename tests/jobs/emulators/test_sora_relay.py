@@ -88,6 +88,12 @@ def test_unknown_mention_is_refused(relay_api: Api) -> None:
     _assert_error(reply, 400, "character_not_found")
 
 
+@pytest.mark.parametrize("duration", [5, 10, 15])
+def test_the_durations_the_relays_own_client_asks_for(relay_api: Api, duration) -> None:
+    # The relay's published client generates 5 s by default and in its examples.
+    assert _generate(relay_api, "a beach", duration=duration)["status"] in ("queued", "processing")
+
+
 @pytest.mark.parametrize("duration", [8, 20, "10", None, True])
 def test_only_the_app_durations(relay_api: Api, duration) -> None:
     reply = relay_api.post("/sora/generate", {"prompt": "a beach", "duration": duration})
