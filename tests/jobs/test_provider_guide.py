@@ -45,10 +45,16 @@ def test_each_row_states_the_lengths_sizes_and_limits_the_adapter_declares(kind)
     if caps.max_references:
         assert references.startswith(f"{caps.max_references} image")
     if caps.max_reference_clips:
-        assert f"{caps.max_reference_clips} clips" in references
+        clips = "clip" if caps.max_reference_clips == 1 else "clips"
+        assert f"{caps.max_reference_clips} {clips}" in references
     assert (
         priced
-        == {"second": "per second", "request": "per video", "token": "per token"}[caps.pricing_unit]
+        == {
+            "second": "per second",
+            "request": "per video",
+            "token": "per token",
+            "credit": "per credit",
+        }[caps.pricing_unit]
     )
 
 
