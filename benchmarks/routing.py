@@ -1,14 +1,16 @@
 """Routing benchmark: a 20-scene episode with characters, while one provider goes down half way.
 
-Four provider accounts, each on its own emulator over loopback HTTP, as a studio
-might have them:
+Every provider account of the demo, each on its own emulator over loopback HTTP, as a
+studio might have them; among them:
 
 * OpenAI: the official Videos API, $0.10 a second, saved characters;
 * Gateway: an OpenAI-compatible gateway, $0.15 a second (account price), saved characters;
 * Seedance: no saved characters (they travel as reference images), priced by tokens
   (about $0.083 a second at 720p);
-* Relay: flat $0.12 a video with saved characters, but only 10 or 15 s portrait videos,
-  so it cannot make these scenes (the preflight says why).
+* Relay: flat $0.12 a video with saved characters, but only 5, 10 or 15 s portrait videos,
+  so it cannot make these scenes (the preflight says why);
+* Kling (saved characters as elements), Veo and Gemini (references), Runway (tagged
+  references, priced in credits) and fal.ai (a hosted model), from jobs.emulators.catalog.
 
 The episode has 20 scenes of 8 s at 1280x720; 16 mention @mina (a 3 s clip and a
 picture in the library), 4 mention no one. Each pass routes every scene by one policy,
@@ -77,9 +79,20 @@ def start_emulators(stack: ExitStack, latency: float) -> dict:
         "Seedance": _serve(SeedanceEmulator(latency_seconds=latency, fps=fps)),
         "Relay": _serve(SoraRelayEmulator(latency_seconds=latency, fps=fps)),
     }
+    # Every other provider of the demo, each on its own emulator (jobs.emulators.catalog).
+    for row in _other_providers():
+        running[row.account.removesuffix(" (emulator)")] = _serve(
+            row.emulator_class()(latency_seconds=latency, fps=fps)
+        )
     for emulator in running.values():
         stack.callback(emulator.stop)
     return running
+
+
+def _other_providers():
+    from jobs.emulators.catalog import EMULATORS
+
+    return [row for row in EMULATORS if row.kind not in ("openai", "sora_relay", "seedance")]
 
 
 def make_accounts(workspace, emulators: dict) -> dict:
@@ -92,6 +105,8 @@ def make_accounts(workspace, emulators: dict) -> dict:
         "Seedance": ("seedance", "", None),
         "Relay": ("sora_relay", "", None),
     }
+    for row in _other_providers():
+        specs[row.account.removesuffix(" (emulator)")] = (row.kind, row.model, None)
     accounts = {}
     for name, (kind, model, price) in specs.items():
         accounts[name] = account_save(
@@ -196,9 +211,10 @@ def run_pass(policy: str, *, number: int, workspace, accounts, emulators, timeou
     refused = {name: after[name][503] - before[name][503] for name in emulators}
     made_at = Counter(job.provider_account.name for job in jobs)
     # The same episode all on the most expensive provider that can make it.
+    routes = scene_routes(scene=scenes[0]).compiled
     dearest = max(
-        (a for a in accounts.values() if a.name != "Relay"),
-        key=lambda a: scene_routes(scene=scenes[0]).compiled[a.pk].estimate,
+        (a for a in accounts.values() if a.pk in routes and not routes[a.pk].problems),
+        key=lambda a: routes[a.pk].estimate,
     )
     all_dearest = sum(
         (scene_routes(scene=s).compiled[dearest.pk].estimate for s in scenes), start=Decimal(0)

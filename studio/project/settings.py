@@ -293,9 +293,21 @@ JOBS_STABILITY_DAYS = env_int("JOBS_STABILITY_DAYS", 7, minimum=1)
 # links must be public addresses (jobs.providers.transport).
 PROVIDER_ALLOWED_NETWORKS = env_list("PROVIDER_ALLOWED_NETWORKS", [])
 # The emulators `make run` starts; the demo workspace's accounts point at them.
-EMULATOR_OPENAI_URL = env_str("EMULATOR_OPENAI_URL", "http://127.0.0.1:8101/v1")
-EMULATOR_RELAY_URL = env_str("EMULATOR_RELAY_URL", "http://127.0.0.1:8102/v1")
-EMULATOR_SEEDANCE_URL = env_str("EMULATOR_SEEDANCE_URL", "http://127.0.0.1:8103/api/v3")
+# Where the demo's accounts find each emulator, by kind (jobs.emulators.catalog has the
+# defaults), e.g. EMULATOR_SEEDANCE_URL=http://127.0.0.1:9103/api/v3.
+_EMULATOR_URL_VARIABLES = {
+    "openai": "EMULATOR_OPENAI_URL",
+    "sora_relay": "EMULATOR_RELAY_URL",
+    "seedance": "EMULATOR_SEEDANCE_URL",
+    "kling": "EMULATOR_KLING_URL",
+    "veo": "EMULATOR_VEO_URL",
+    "gemini": "EMULATOR_GEMINI_URL",
+    "runway": "EMULATOR_RUNWAY_URL",
+    "fal": "EMULATOR_FAL_URL",
+}
+EMULATOR_URLS = {
+    kind: os.environ[name] for kind, name in _EMULATOR_URL_VARIABLES.items() if os.environ.get(name)
+}
 
 # Rate limits (studio.throttles), as requests/seconds, shared by every process through Redis.
 # Starting takes and importing references from the web: per user, and per workspace.

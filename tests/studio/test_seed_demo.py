@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from characters.models import Character, ReferenceAsset
+from jobs.emulators.catalog import EMULATORS
 from jobs.models import Budget, ProviderAccount
 from studio.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERNAME, REVIEWER_USERNAME
 from studio.models import Membership, Role, Scene, Series
@@ -21,7 +22,8 @@ def test_seeding_twice_creates_the_demo_once(capsys):
     assert Character.objects.filter(workspace__slug="demo").count() == 3
     assert ReferenceAsset.objects.filter(kind="image").count() == 6
     assert ReferenceAsset.objects.filter(kind="clip").count() == 3
-    assert ProviderAccount.objects.filter(workspace__slug="demo").count() == 3
+    accounts = ProviderAccount.objects.filter(workspace__slug="demo")
+    assert sorted(accounts.values_list("kind", flat=True)) == sorted(row.kind for row in EMULATORS)
     assert Budget.objects.filter(workspace__slug="demo").count() == 1
     series = Series.objects.get(workspace__slug="demo")
     assert list(series.episodes.values_list("number", flat=True)) == [1, 2]
@@ -74,3 +76,13 @@ def test_the_reviewer_login_opens_the_review_list(client):
     page = response.content.decode()
     assert "Select take to change" in page
     assert "0 takes" in page  # the demo has made none yet
+
+
+def test_the_demo_has_an_account_at_every_emulator_each_with_its_own_address():
+    call_command("seed_demo")
+    accounts = {a.kind: a for a in ProviderAccount.objects.filter(workspace__slug="demo")}
+    for row in EMULATORS:
+        account = accounts[row.kind]
+        assert account.base_url == row.api_url()
+        assert account.model == row.model
+        assert account.sends_callbacks is row.callbacks

@@ -6,23 +6,40 @@ import signal
 import threading
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from jobs.emulators.base import RunningEmulator, serve
-from jobs.emulators.openai import OpenAIVideosEmulator
-from jobs.emulators.seedance import SeedanceEmulator
-from jobs.emulators.sora_relay import SoraRelayEmulator
+from jobs.emulators.catalog import EMULATORS
+
+
+def _port_overrides(values: list[str]) -> dict[str, int]:
+    known = {row.kind for row in EMULATORS}
+    ports = {}
+    for value in values:
+        kind, _, port = value.partition("=")
+        if kind not in known or not port.isdigit():
+            raise CommandError(
+                f"--port takes KIND=PORT with KIND one of {', '.join(sorted(known))}; "
+                f"not {value!r}."
+            )
+        ports[kind] = int(port)
+    return ports
 
 
 class Command(BaseCommand):
-    help = (
-        "Serve the OpenAI Videos, Sora relay and Seedance emulators on 127.0.0.1 until interrupted."
-    )
+    help = "Serve every provider emulator (jobs.emulators.catalog) on 127.0.0.1 until interrupted."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--openai-port", type=int, default=8101)
-        parser.add_argument("--relay-port", type=int, default=8102)
-        parser.add_argument("--seedance-port", type=int, default=8103)
+        parser.add_argument(
+            "--port",
+            action="append",
+            default=[],
+            metavar="KIND=PORT",
+            help="Serve one emulator on another port, e.g. --port seedance=9103 (repeatable).",
+        )
+        parser.add_argument(
+            "--only", default="", help="Comma-separated kinds to serve (default: all)."
+        )
         parser.add_argument(
             "--latency",
             type=float,
@@ -30,15 +47,9 @@ class Command(BaseCommand):
             help="Seconds from create to completion (a reset keeps this value).",
         )
 
-    def handle(
-        self,
-        *args: Any,
-        openai_port: int,
-        relay_port: int,
-        seedance_port: int,
-        latency: float,
-        **options,
-    ):
+    def handle(self, *args: Any, port: list[str], only: str, latency: float, **options):
+        ports = _port_overrides(port)
+        wanted = {kind.strip() for kind in only.split(",") if kind.strip()}
         done = threading.Event()
         # Both signals end the run the same way: the supervisor sends TERM, a person Ctrl-C.
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -46,12 +57,11 @@ class Command(BaseCommand):
 
         running: list[RunningEmulator] = []
         try:
-            for app, port in (
-                (OpenAIVideosEmulator(latency_seconds=latency), openai_port),
-                (SoraRelayEmulator(latency_seconds=latency), relay_port),
-                (SeedanceEmulator(latency_seconds=latency), seedance_port),
-            ):
-                emulator = serve(app, port=port)
+            for row in EMULATORS:
+                if wanted and row.kind not in wanted:
+                    continue
+                app = row.emulator_class()(latency_seconds=latency)
+                emulator = serve(app, port=ports.get(row.kind, row.port))
                 running.append(emulator)
                 self.stdout.write(f"{app.name} emulator: {emulator.api_url}")
             self.stdout.flush()

@@ -16,8 +16,9 @@ from PIL import Image, ImageDraw
 
 from characters import services as characters
 from characters.models import Character, ReferenceAsset
+from jobs.emulators.catalog import EMULATORS
 from jobs.emulators.render import CastMember, render_video
-from jobs.models import Budget, ProviderAccount, ProviderKind
+from jobs.models import Budget, ProviderAccount
 from jobs.services import account_save
 from studio import services
 from studio.models import Membership, Role, Series, Workspace
@@ -193,16 +194,19 @@ class Command(BaseCommand):
                         character=character, upload=upload, label=label, created_by=user
                     )
 
-        for name, kind, url, model in (
-            ("OpenAI (emulator)", ProviderKind.OPENAI, settings.EMULATOR_OPENAI_URL, "sora-2"),
-            ("Sora relay (emulator)", ProviderKind.SORA_RELAY, settings.EMULATOR_RELAY_URL, ""),
-            ("Seedance (emulator)", ProviderKind.SEEDANCE, settings.EMULATOR_SEEDANCE_URL, ""),
-        ):
+        for row in EMULATORS:
+            name, kind, model = row.account, row.kind, row.model
+            url = settings.EMULATOR_URLS.get(kind) or row.api_url()
             if not ProviderAccount.objects.filter(workspace=workspace, kind=kind).exists():
                 try:
                     account_save(
                         account=ProviderAccount(
-                            workspace=workspace, name=name, kind=kind, base_url=url, model=model
+                            workspace=workspace,
+                            name=name,
+                            kind=kind,
+                            base_url=url,
+                            model=model,
+                            callbacks=row.callbacks,
                         ),
                         api_key="emulator-demo-key",
                     )
