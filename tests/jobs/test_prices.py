@@ -8,6 +8,8 @@ import pytest
 
 from jobs import prices
 from jobs.models import PriceEntry
+from jobs.providers import ADAPTERS
+from jobs.providers.fal import catalog
 from jobs.providers.openai import OpenAIProvider
 from jobs.providers.sora_relay import SoraRelayProvider
 from tests.jobs.factories import ProviderAccountFactory
@@ -100,3 +102,22 @@ def test_reported_usage_is_what_is_charged():
 def test_rounding_is_half_up_to_the_hundredth_of_a_cent():
     assert prices.rounded(Decimal("0.66134")) == Decimal("0.6613")
     assert prices.rounded(Decimal("0.66135")) == Decimal("0.6614")
+
+
+@pytest.mark.parametrize("kind", sorted(ADAPTERS))
+def test_the_seeded_book_prices_every_provider_in_its_own_unit(kind):
+    unit = ADAPTERS[kind].capabilities.pricing_unit
+
+    line = PriceEntry.objects.get(provider_kind=kind, model="", size="", unit=unit)
+
+    assert line.amount > 0
+    assert line.source
+
+
+@pytest.mark.parametrize("model", sorted(catalog().models))
+def test_the_book_prices_every_hosted_fal_model_as_its_row_does(model):
+    row = catalog().models[model]
+
+    line = PriceEntry.objects.get(provider_kind="fal", model=model, unit=row.price_unit)
+
+    assert line.amount == row.price
