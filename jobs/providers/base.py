@@ -179,6 +179,9 @@ class Provider(abc.ABC):
 
     kind: ClassVar[str]
     capabilities: Capabilities  # the class declares it; an instance has its model's
+    # The provider's own address, which an account without a base URL gets ("": none, as
+    # for a gateway, a reseller or a Vertex project, whose address is the user's own).
+    official_base_url: ClassVar[str] = ""
 
     @classmethod
     def capabilities_for(cls, model: str) -> Capabilities:

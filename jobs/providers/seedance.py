@@ -70,6 +70,7 @@ def _shortened(url: str) -> str:
 
 class SeedanceProvider(Provider):
     kind = "seedance"
+    official_base_url = "https://ark.ap-southeast.bytepluses.com/api/v3"
     capabilities = Capabilities(
         native_characters=False,
         mention_syntax="image n",
