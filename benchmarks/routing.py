@@ -221,6 +221,7 @@ def run_pass(policy: str, *, number: int, workspace, accounts, emulators, timeou
     )
     return {
         "policy": policy,
+        "number": number,
         "down": leaned_on,
         "jobs": jobs,
         "succeeded": sum(1 for j in jobs if j.state == "succeeded"),
@@ -235,6 +236,14 @@ def run_pass(policy: str, *, number: int, workspace, accounts, emulators, timeou
         "refused": refused,
         "made_at": made_at,
         "elapsed": elapsed,
+        "quotes": [
+            (
+                a.name,
+                routes[a.pk].estimate if a.pk in routes else None,
+                routes[a.pk].problems if a.pk in routes else ["not offered"],
+            )
+            for a in accounts.values()
+        ],
     }
 
 
@@ -244,13 +253,18 @@ def report(result: dict) -> bool:
         f"\npolicy {result['policy']!r}: {result['down']} goes down after scene {SCENES // 2} "
         f"({result['elapsed']:.1f} s in all)"
     )
+    if result["number"] == 1:
+        print("  what an 8 s scene with @mina costs at each account (before anything is sent):")
+        for name, estimate, problems in result["quotes"]:
+            said = f"${estimate:.2f}" if not problems else f"cannot: {' '.join(problems)}"
+            print(f"    {name:20} {said}")
     print(f"  scenes completed        {result['succeeded']} of {len(jobs)}")
     for name, count in sorted(result["made_at"].items()):
         spent = sum(
             (j.cost_actual or Decimal(0) for j in jobs if j.provider_account.name == name),
             start=Decimal(0),
         )
-        print(f"  made at {name:14} {count:2} takes, ${spent:.2f}")
+        print(f"  made at {name:17} {count:2} takes, ${spent:.2f}")
     print(
         f"  fallbacks               {result['fallbacks']} "
         f"(creates refused while down, unpaid: {sum(result['refused'].values())})"
