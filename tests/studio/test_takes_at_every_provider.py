@@ -123,6 +123,8 @@ def test_a_scene_with_a_character_is_made_at_every_provider(kind, studio_at, wai
         registration = registered.get()
         assert registration.status == "active"
         assert registration.external_id
+        assert not job.routing["degraded"]
+        assert registration.external_id in " ".join([sent.prompt, *sent.inputs])
         # The next take reuses what the provider keeps: one registration, named by its id.
         again = take_create(scene=scene, account=account)
         assert wait_for_job(again.job, timeout=60).state == "succeeded"
@@ -131,8 +133,15 @@ def test_a_scene_with_a_character_is_made_at_every_provider(kind, studio_at, wai
     else:
         assert not registered.exists()
         assert any("image" in line for line in sent.inputs), sent.inputs
+        # The take says the character travelled as references, and how.
+        assert job.routing["degraded"]
+        assert "Mina travels as" in job.routing["degraded_note"]
 
-    page = studio_at["client"].get(
-        reverse("scene_detail", args=[studio_at["workspace"].slug, scene.pk])
+    page = (
+        studio_at["client"]
+        .get(reverse("scene_detail", args=[studio_at["workspace"].slug, scene.pk]))
+        .content.decode()
     )
-    assert f"Prompt as sent to {account.get_kind_display()}" in page.content.decode()
+    assert f"Prompt as sent to {account.get_kind_display()}" in page
+    if not account.capabilities.native_characters:
+        assert "characters as references" in page
