@@ -15,11 +15,16 @@ _MENTIONS = {
     "name": "the character's name, with its saved id sent alongside",
     "@id": "@ and the provider's character id",
     "image n": "by reference: “Mina (image 1)”",
-    "<<<element_n>>>": "<<<element_1>>>",
-    "@tag": "@ and the reference's tag",
+    "<<<element_n>>>": "by the saved element: “<<<element_1>>>”",
+    "@tag": "by reference, tagged: “Mina (@Image1)”",
     "plain": "described in words",
 }
-_UNITS = {"second": "a second of video", "request": "a video", "token": "a million tokens"}
+_UNITS = {
+    "second": "a second of video",
+    "request": "a video",
+    "token": "a million tokens",
+    "credit": "a credit",
+}
 
 
 @dataclass(frozen=True)

@@ -261,3 +261,20 @@ def test_an_outsider_gets_no_capability_matrix(client, members, workspace, accou
     client.force_login(members["outsider"])
     url = reverse("provider_capabilities", args=[workspace.slug])
     assert client.get(url).status_code == 404
+
+
+def test_the_capability_matrix_tells_the_live_providers_apart(owner_client, workspace):
+    for kind, model in (("kling", "kling-v3-omni"), ("runway", ""), ("veo", "")):
+        ProviderAccountFactory(workspace=workspace, name=kind.title(), kind=kind, model=model)
+
+    page = owner_client.get(
+        reverse("provider_capabilities", args=[workspace.slug])
+    ).content.decode()
+
+    assert "yes, from up to 4 pictures or from a 3–8 s clip" in page  # Kling's elements
+    assert "by the saved element: “&lt;&lt;&lt;element_1&gt;&gt;&gt;”" in page
+    assert "$0.01 a credit" in page  # Runway
+    assert "by reference, tagged: “Mina (@Image1)”" in page
+    assert "with sound" in page
+    assert "cannot stop it: abandoned, charged" in page  # Kling and Veo
+    assert "stops it at the provider" in page  # Runway
