@@ -198,7 +198,8 @@ class Job(models.Model):
     state = models.CharField(
         max_length=12, choices=JobState.choices, default=JobState.PENDING, db_index=True
     )
-    provider_job_id = models.CharField(max_length=120, blank=True, db_index=True)
+    # Long where the provider names jobs by path (a Vertex AI operation is ~150 characters).
+    provider_job_id = models.CharField(max_length=255, blank=True, db_index=True)
     progress = models.PositiveSmallIntegerField(default=0)
     error_code = models.CharField(max_length=24, choices=ErrorCode.choices, blank=True)
     error_message = models.TextField(blank=True)
@@ -306,7 +307,7 @@ class Registration(models.Model):
         ProviderAccount, on_delete=models.CASCADE, related_name="registrations"
     )
     subject = models.CharField(max_length=60)
-    external_id = models.CharField(max_length=120, blank=True)
+    external_id = models.CharField(max_length=255, blank=True)
     external_name = models.CharField(max_length=120, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     error_message = models.TextField(blank=True)
@@ -338,9 +339,9 @@ class WebhookEvent(models.Model):
     provider_account = models.ForeignKey(
         ProviderAccount, on_delete=models.CASCADE, related_name="webhook_events"
     )
-    event_id = models.CharField(max_length=120)
+    event_id = models.CharField(max_length=255)
     event_type = models.CharField(max_length=60)
-    provider_job_id = models.CharField(max_length=120, blank=True)
+    provider_job_id = models.CharField(max_length=255, blank=True)
     payload = models.JSONField(default=dict)
     received_at = models.DateTimeField(auto_now_add=True)
 

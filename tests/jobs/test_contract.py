@@ -14,6 +14,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from jobs.models import Job, Registration
 from jobs.providers.base import (
     CharacterSource,
     GenerationRequest,
@@ -119,6 +120,8 @@ def test_a_video_is_made_and_streams_as_a_playable_mp4(contract):
     case, adapter, _ = contract
     job, sent = adapter.submit(_request(case))
     assert _sent_prompt(sent) == "A lighthouse at dusk."
+    # The provider's id fits where the engine keeps it (PostgreSQL enforces the length).
+    assert len(job.provider_job_id) <= Job._meta.get_field("provider_job_id").max_length
     done = _wait(adapter, job)
     assert done.status == "succeeded"
     data = b"".join(adapter.stream_result(done, "video"))
@@ -260,6 +263,7 @@ def test_a_registered_character_is_mentioned_in_the_providers_syntax(contract):
             source = CharacterSource(name="Mina", images=views)
     mina = adapter.register_character(source)
     assert mina.external_id
+    assert len(mina.external_id) <= Registration._meta.get_field("external_id").max_length
     prompt = adapter.render_mentions("{{character:1}} waves.", {"character:1": mina})
     job, sent = adapter.submit(_request(case, prompt=prompt, character_ids=(mina.external_id,)))
     assert _wait(adapter, job).status == "succeeded"
