@@ -21,14 +21,17 @@ from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 
 from jobs import breaker, ledger, prices, routing, services, video_files
+from jobs.frames import frame_references
 from jobs.models import Job, ProviderAccount, Registration
 from jobs.providers import provider_for
 from jobs.providers.base import PLACEHOLDER, Capabilities, GenerationRequest, Provider, Reference
 from jobs.requests import (
     DERIVED_KINDS,
     EXTEND,
+    FIRST,
     GENERATE,
     IMAGE,
+    LAST,
     REGISTER_CHARACTER,
     REMIX,
     VIDEO,
@@ -38,6 +41,7 @@ from jobs.requests import (
     Fallback,
     Fit,
     FittedRequest,
+    Frame,
     JobRequest,
     RequestShapeError,
 )
@@ -61,6 +65,7 @@ __all__ = [
     "Fallback",
     "Fit",
     "FittedRequest",
+    "Frame",
     "JobRequest",
     "OverBudget",
     "Quote",
@@ -137,10 +142,24 @@ def quote(request: JobRequest, account: ProviderAccount) -> Quote:
         if request.kind == REGISTER_CHARACTER:
             return _quote_registration(request, account, provider)
         if provider.capabilities.native_characters:
-            return _quote_with_characters(request, account, provider)
-        return _quote_with_references(request, account, provider)
+            found = _quote_with_characters(request, account, provider)
+        else:
+            found = _quote_with_references(request, account, provider)
+        return replace(found, problems=[*_frame_problems(request, provider), *found.problems])
     finally:
         provider.close()
+
+
+_FRAME_WORDS = {FIRST: "start a video from a given picture", LAST: "end a video on a given picture"}
+
+
+def _frame_problems(request: JobRequest, provider: Provider) -> list[str]:
+    """Why the provider cannot take the request's frames (it takes only those it declares)."""
+    return [
+        f"{provider.label} cannot {_FRAME_WORDS[frame.position]}."
+        for frame in request.frames
+        if frame.position not in provider.capabilities.frames
+    ]
 
 
 def _fitting_clip(member: CastMember, window: tuple[float, float] | None) -> Asset | None:
@@ -209,9 +228,12 @@ def _quote_with_references(
             prompt=request.prompt,
             seconds=request.seconds,
             size=request.size,
-            references=tuple(
-                Reference(kind=r.asset.kind, url=public_file_url(r.asset.file))
-                for r in fit.references
+            references=(
+                *frame_references(request),
+                *(
+                    Reference(kind=r.asset.kind, url=public_file_url(r.asset.file))
+                    for r in fit.references
+                ),
             ),
         )
     )
@@ -232,6 +254,7 @@ def _quote_with_characters(
             seconds=request.seconds,
             size=request.size,
             character_ids=tuple(subjects),
+            references=frame_references(request),
         )
     )
     registered = set(

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from jobs import breaker, dispatch, ledger, prices, video_files
 from jobs.dispatch import Step
+from jobs.frames import frame_references
 from jobs.locks import shared_lock
 from jobs.models import (
     IN_FLIGHT_STATES,
@@ -437,7 +438,7 @@ def _generation_request(job: Job, provider: Provider, mentions: dict) -> Generat
         character_ids=tuple(m.external_id for m in mentions.values())
         if provider.capabilities.native_characters
         else (),
-        references=tuple(references),
+        references=(*frame_references(req, with_data=True), *references),
         kind=req.kind,
         source_provider_job_id=req.source_provider_job_id,
         callback_url=job.provider_account.callback_url()

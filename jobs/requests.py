@@ -15,13 +15,17 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 # The shape's version: a change to it bumps this, with a data migration for stored jobs.
-VERSION = 1
+# 2: a request may start or end on given pictures (frames); jobs 0012 moved version 1 on.
+VERSION = 2
 
 # A job's kinds (jobs.models.JobKind has the same values, for the database).
 GENERATE, REMIX, EXTEND, REGISTER_CHARACTER = "generate", "remix", "extend", "register_character"
 KINDS = (GENERATE, REMIX, EXTEND, REGISTER_CHARACTER)
 DERIVED_KINDS = (REMIX, EXTEND)
 IMAGE, VIDEO = "image", "video"
+# Where a frame a request gives goes in its video (Capabilities.frames says who takes which).
+FIRST, LAST = "first", "last"
+FRAME_POSITIONS = (FIRST, LAST)
 # The longest subject a registration keeps (jobs.models.Registration.subject).
 SUBJECT_MAX_LENGTH = 60
 
@@ -200,7 +204,43 @@ class CastMember:
         )
 
 
-_REQUEST_KEYS = ("version", "kind", "prompt", "seconds", "size", "cast", "source_provider_job_id")
+@dataclass(frozen=True)
+class Frame:
+    """A picture the video starts from (first) or ends on (last)."""
+
+    position: str
+    asset: Asset
+
+    def __post_init__(self) -> None:
+        if self.position not in FRAME_POSITIONS:
+            raise RequestShapeError(f"a frame is first or last, not {self.position!r}.")
+        if self.asset.kind != IMAGE:
+            raise RequestShapeError(f"the {self.position} frame must be an image.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "asset": self.asset.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "frame") -> Frame:
+        shape = _Object(data, where, ("position", "asset"))
+        return _built(
+            where,
+            cls,
+            position=shape.text("position"),
+            asset=Asset.from_dict(shape.data["asset"], shape.at("asset")),
+        )
+
+
+_REQUEST_KEYS = (
+    "version",
+    "kind",
+    "prompt",
+    "seconds",
+    "size",
+    "cast",
+    "frames",
+    "source_provider_job_id",
+)
 
 
 @dataclass(frozen=True)
@@ -209,7 +249,8 @@ class JobRequest:
 
     `prompt` is a template: it names cast members by `{{subject}}` placeholders, which
     each provider renders in its own syntax. A remix or extension names the provider's
-    job it starts from; a registration has exactly one cast member (and no prompt).
+    job it starts from; a registration has exactly one cast member (and no prompt). A new
+    video may start from and end on given pictures (`frames`, one per position).
     """
 
     kind: str
@@ -218,10 +259,12 @@ class JobRequest:
     size: str
     cast: tuple[CastMember, ...] = ()
     source_provider_job_id: str = ""
+    frames: tuple[Frame, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", str(self.kind))
         object.__setattr__(self, "cast", tuple(self.cast))
+        object.__setattr__(self, "frames", tuple(self.frames))
         if self.kind not in KINDS:
             raise RequestShapeError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}.")
         if isinstance(self.seconds, bool) or not isinstance(self.seconds, int) or self.seconds < 0:
@@ -236,6 +279,14 @@ class JobRequest:
                 "a remix or an extension names the provider's job it starts from; "
                 "nothing else does."
             )
+        positions = [f.position for f in self.frames]
+        if len(set(positions)) != len(positions):
+            raise RequestShapeError("a request has one first frame and one last frame at most.")
+        if self.frames and self.kind != GENERATE:
+            raise RequestShapeError("only a new video starts or ends on given frames.")
+
+    def frame(self, position: str) -> Frame | None:
+        return next((f for f in self.frames if f.position == position), None)
 
     def member(self, subject: str) -> CastMember:
         for member in self.cast:
@@ -251,6 +302,7 @@ class JobRequest:
             "seconds": self.seconds,
             "size": self.size,
             "cast": [m.to_dict() for m in self.cast],
+            "frames": [f.to_dict() for f in self.frames],
             "source_provider_job_id": self.source_provider_job_id,
         }
 
@@ -270,6 +322,7 @@ class JobRequest:
             seconds=shape.whole("seconds"),
             size=shape.text("size"),
             cast=tuple(CastMember.from_dict(item, at) for at, item in shape.items("cast")),
+            frames=tuple(Frame.from_dict(item, at) for at, item in shape.items("frames")),
             source_provider_job_id=shape.text("source_provider_job_id"),
         )
 

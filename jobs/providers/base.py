@@ -65,6 +65,9 @@ class Capabilities:
     callback_per_request: bool = False
     # The provider speaks as well as it films (dialogue goes in the prompt).
     audio: bool = False
+    # Which given pictures a video can start from or end on ("first", "last"): sent as
+    # references with the role "first_frame" / "last_frame".
+    frames: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -216,6 +216,7 @@ class VeoProvider(_Google):
         # google-genai SDK has none either): a started video runs to its end.
         can_cancel=False,
         audio=True,
+        frames=("first", "last"),  # `image` and `lastFrame`: Veo interpolates between them
     )
     DEFAULT_MODEL = VEO_MODELS[0]
     FAST_PRICE = Decimal("0.15")  # [3P] the same source, veo-3.1-fast with audio

@@ -237,6 +237,7 @@ def _capabilities(model: RunwayModel) -> Capabilities:
         max_reference_clips=0,  # seedance2 takes referenceVideos; we do not send them
         callback_per_request=False,
         audio=model.audio,
+        frames=("first",) if model.first_frame else (),  # image_to_video's promptImage
     )
 
 

@@ -15,6 +15,7 @@ from jobs.requests import Asset, CastAsset, FittedRequest
 from tests.jobs.factories import ProviderAccountFactory
 
 migration = importlib.import_module("jobs.migrations.0007_typed_job_requests")
+frames_migration = importlib.import_module("jobs.migrations.0012_request_frames")
 
 BEFORE = ("jobs", "0006_job_claimed_by")  # the last migration before typed requests
 
@@ -77,7 +78,9 @@ WITH_FALLBACK = {
 
 
 def _read(old: dict, *, kind: str = "generate", degraded_note: str = "") -> FittedRequest:
-    return FittedRequest.from_dict(migration.converted(old, kind=kind, degraded_note=degraded_note))
+    """An old request as the engine reads it after every migration since (0007, then 0012)."""
+    version_1 = migration.converted(old, kind=kind, degraded_note=degraded_note)
+    return FittedRequest.from_dict(frames_migration.upgraded(version_1))
 
 
 def test_a_take_at_a_provider_with_characters_keeps_its_prompt_cast_and_clip():
@@ -234,3 +237,13 @@ def test_a_database_from_before_the_change_is_migrated_and_its_jobs_read():
 def _migrate_to_the_latest() -> None:
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_a_version_1_request_gains_no_frames_and_goes_back_unchanged():
+    version_1 = migration.converted(WITH_FALLBACK, kind="generate")
+
+    version_2 = frames_migration.upgraded(version_1)
+
+    assert FittedRequest.from_dict(version_2).request.frames == ()
+    assert frames_migration.downgraded(version_2) == version_1
+    assert frames_migration.upgraded(version_2) is version_2

@@ -19,12 +19,14 @@ from jobs.requests import (
     Fallback,
     Fit,
     FittedRequest,
+    Frame,
     JobRequest,
     RequestShapeError,
 )
 
 MINA_FRONT = Asset(file="characters/1/front.png", kind="image", content_type="image/png")
 MINA_CLIP = Asset(file="characters/1/walk.mp4", kind="video", content_type="video/mp4", seconds=3.0)
+DAWN = Asset(file="scenes/1/frames/dawn.png", kind="image", content_type="image/png")
 MINA = CastMember(
     subject="character:1",
     name="Mina",
@@ -43,6 +45,7 @@ def _fitted() -> FittedRequest:
         seconds=8,
         size="1280x720",
         cast=(MINA,),
+        frames=(Frame(position="first", asset=DAWN),),
     )
     at_seedance = Fit(
         references=(
@@ -65,7 +68,8 @@ def test_a_fitted_request_survives_json_unchanged():
     fitted = _fitted()
     stored = json.loads(json.dumps(fitted.to_dict(), allow_nan=False))
     assert FittedRequest.from_dict(stored) == fitted
-    assert stored["version"] == 1
+    assert stored["version"] == 2
+    assert stored["frames"][0]["position"] == "first"
     assert stored["fallbacks"][0]["estimate"] == "0.6612"  # money as text, never a float
 
 
@@ -113,7 +117,17 @@ def _broken(change) -> dict:
     [
         (lambda d: d.pop("prompt"), "job request: missing prompt"),
         (lambda d: d.update(characters=[]), r"job request: unknown key\(s\) characters"),
-        (lambda d: d.update(version=2), "job request.version: this engine reads version 1"),
+        (lambda d: d.update(version=1), "job request.version: this engine reads version 2"),
+        (lambda d: d.pop("frames"), "job request: missing frames"),
+        (
+            lambda d: d["frames"][0].update(position="middle"),
+            r"job request.frames\[0\]: a frame is first or last, not 'middle'",
+        ),
+        (
+            lambda d: d["frames"][0].update(asset=MINA_CLIP.to_dict()),
+            r"frames\[0\]: the first frame must be an image",
+        ),
+        (lambda d: d["frames"].append(d["frames"][0]), "one first frame and one last frame"),
         (lambda d: d.pop("version"), "job request: missing version"),
         (lambda d: d.update(seconds="8"), "job request.seconds: expected a whole number"),
         (lambda d: d.update(seconds=True), "job request.seconds: expected a whole number"),
@@ -156,7 +170,14 @@ def _broken(change) -> dict:
             lambda d: d["fallbacks"].append(d["fallbacks"][0]),
             "each fallback account may appear once",
         ),
-        (lambda d: d.update(kind="remix"), "a remix or an extension names the provider's job"),
+        (
+            lambda d: d.update(kind="remix", source_provider_job_id="video_1"),
+            "only a new video starts or ends on given frames",
+        ),
+        (
+            lambda d: d.update(kind="remix", frames=[]),
+            "a remix or an extension names the provider's job",
+        ),
         (lambda d: d.update(kind="register_character", cast=[]), "registers exactly one"),
     ],
 )
