@@ -72,6 +72,22 @@ def scene_request(*, scene: Scene, prompt: str | None = None) -> engine.JobReque
         seconds=scene.duration,
         size=scene.size,
         cast=tuple(cast_member(c) for c in characters),
+        frames=scene_frames(scene),
+    )
+
+
+def scene_frames(scene: Scene) -> tuple[engine.Frame, ...]:
+    """The pictures the scene starts from and ends on (none for a scene not saved yet)."""
+    if scene.pk is None:
+        return ()
+    return tuple(
+        engine.Frame(
+            position=frame.position,
+            asset=engine.Asset(
+                file=frame.file.name, kind=engine.IMAGE, content_type=frame.content_type
+            ),
+        )
+        for frame in scene.frames.all()
     )
 
 

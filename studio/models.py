@@ -209,6 +209,37 @@ class Scene(models.Model):
         return self.position + 1
 
 
+def _frame_path(frame: SceneFrame, filename: str) -> str:
+    workspace = frame.scene.episode.series.workspace_id
+    return f"workspaces/{workspace}/scenes/{frame.scene_id}/frames/{filename}"
+
+
+class SceneFrame(models.Model):
+    """A picture a scene's video starts from or ends on, at providers that take one."""
+
+    class Position(models.TextChoices):
+        FIRST = "first", "Starts from"
+        LAST = "last", "Ends on"
+
+    scene = models.ForeignKey(Scene, on_delete=models.CASCADE, related_name="frames")
+    position = models.CharField(max_length=5, choices=Position.choices)
+    file = models.FileField(upload_to=_frame_path, max_length=300)
+    thumbnail = models.FileField(upload_to=_frame_path, max_length=300)
+    content_type = models.CharField(max_length=60)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["scene", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["scene", "position"], name="one_frame_per_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_position_display()} picture of {self.scene}"
+
+
 class Take(models.Model):
     """One attempt at a scene: a link from the scene to the job that makes its video."""
 

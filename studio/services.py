@@ -4,21 +4,35 @@ studio.generation's)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
+from pathlib import PurePath
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from characters.mentions import parse_mentions
 from characters.models import Character
+from characters.reference_checks import MediaRejected, inspect_upload
 from characters.selectors import characters_resolve_handles
 from jobs import services as jobs
 from jobs.models import JobState
-from studio.models import Episode, Membership, Role, Scene, Series, Take, Workspace
+from studio.models import (
+    Episode,
+    Membership,
+    Role,
+    Scene,
+    SceneFrame,
+    Series,
+    Take,
+    Workspace,
+)
 
 # --- Workspaces and members -------------------------------------------------
 
@@ -280,3 +294,42 @@ def take_delete(*, take: Take) -> None:
     if not take.job.is_terminal:
         jobs.job_cancel(job=take.job)
     take.delete()
+
+
+# --- The pictures a scene starts from and ends on ------------------------------------------
+
+_FRAME_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+
+def scene_frame_set(*, scene: Scene, position: str, upload: UploadedFile) -> SceneFrame:
+    """Keep `upload` as the picture the scene starts from (first) or ends on (last),
+    replacing the one there. Checked by content and size like a reference image; a clip or
+    anything else is refused with a plain reason (ValidationError)."""
+    name = PurePath(upload.name or "frame").name
+    try:
+        media = inspect_upload(upload, name=name)
+    except MediaRejected as rejected:
+        raise ValidationError(str(rejected)) from None
+    if media.kind != "image":
+        raise ValidationError(f"{name} is a clip; a scene starts from and ends on a picture.")
+    frame = SceneFrame(
+        scene=scene,
+        position=position,
+        content_type=media.content_type,
+        width=media.width,
+        height=media.height,
+    )
+    stem = uuid.uuid4().hex
+    frame.file.save(f"{stem}.{_FRAME_EXTENSIONS[media.content_type]}", upload, save=False)
+    frame.thumbnail.save(f"{stem}-thumb.jpg", ContentFile(media.thumbnail), save=False)
+    with transaction.atomic():
+        # The replaced picture's files stay in storage: a take waiting to be sent names them.
+        SceneFrame.objects.filter(scene=scene, position=position).delete()
+        frame.save()
+    return frame
+
+
+def scene_frame_remove(*, scene: Scene, position: str) -> bool:
+    """Forget the scene's picture at `position` (its files stay for takes that name it)."""
+    removed, _ = SceneFrame.objects.filter(scene=scene, position=position).delete()
+    return bool(removed)

@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from characters import views as characters
-from studio.views import auth, costs, production, providers, takes, workspaces
+from studio.views import auth, costs, frames, production, providers, takes, workspaces
 
 workspace_patterns = [
     path("", workspaces.dashboard, name="dashboard"),
@@ -84,6 +84,12 @@ workspace_patterns = [
     path("episodes/<int:episode_id>/preflight/", takes.scene_preflight, name="scene_preflight"),
     path("mentions/", production.mention_suggestions, name="mention_suggestions"),
     path("scenes/<int:scene_id>/", takes.scene_detail, name="scene_detail"),
+    path("scenes/<int:scene_id>/frames/<str:position>/", frames.scene_frame, name="scene_frame"),
+    path(
+        "scenes/<int:scene_id>/frames/<str:position>/<str:variant>/",
+        frames.scene_frame_file,
+        name="scene_frame_file",
+    ),
     path("scenes/<int:scene_id>/card/", production.scene_card, name="scene_card"),
     path("scenes/<int:scene_id>/status/", production.scene_status, name="scene_status"),
     path("scenes/<int:scene_id>/generate/", takes.scene_generate, name="scene_generate"),

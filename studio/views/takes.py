@@ -30,7 +30,7 @@ from studio.http import (
     render_fragment,
     serve_stored_file,
 )
-from studio.models import Episode, Membership, Scene, Take
+from studio.models import Episode, Membership, Scene, SceneFrame, Take
 from studio.storyboard import storyboard_scene, storyboard_scenes
 
 QUEUED_NOTE = (
@@ -118,9 +118,15 @@ def _scene_context(membership: Membership, scene: Scene, **extra: object) -> dic
         if membership.can_edit
         else {"routes": None, "options": [], "can_generate": False}
     )
+    frames = {frame.position: frame for frame in scene.frames.all()}
     return {
         "membership": membership,
         "scene": storyboard_scene(scene=scene),  # mentions with their pictures, for the chips
+        # (position, label, the picture there or None): what the scene starts from, ends on.
+        "frame_slots": [
+            (position, label, frames.get(position))
+            for position, label in SceneFrame.Position.choices
+        ],
         "episode": scene.episode,
         "takes": take_list,
         **preflight,

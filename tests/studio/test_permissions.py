@@ -13,16 +13,18 @@ from decimal import Decimal
 import pytest
 from django.apps import apps
 from django.contrib.messages import get_messages
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
 from characters.models import Character, CharacterShare, ReferenceAsset
 from jobs.models import Budget, JobKind, JobState, ProviderAccount
-from studio.models import Episode, Membership, Scene, Series, Take
+from studio.models import Episode, Membership, Scene, SceneFrame, Series, Take
 from tests.factories import (
     CharacterFactory,
     SceneFactory,
 )
+from tests.samples import image_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -98,6 +100,7 @@ class Action:
     may: frozenset[str]
     done: Callable[[dict, list[str]], bool] | None
     answer: int | None = 302
+    tail: tuple[str, ...] = ()  # URL arguments after the objects, as written ("first")
 
     def __str__(self) -> str:
         return self.name
@@ -105,7 +108,7 @@ class Action:
     def url(self, world: dict) -> str:
         """`target` names the URL's object, or its objects in order (a character's asset)."""
         keys = (self.target,) if isinstance(self.target, str) else self.target or ()
-        return _url(world, self.name, *keys)
+        return reverse(self.name, args=[world["slug"], *(world[k] for k in keys), *self.tail])
 
 
 def _scene(world: dict, key: str = "scene") -> Scene:
@@ -278,6 +281,14 @@ ACTIONS = [
         EDITORS,
         lambda w, said: _scene(w).position == 1 and _scene(w, "dusk").position == 0,
     ),
+    Action(
+        "scene_frame",
+        "scene",
+        lambda w: {"picture": SimpleUploadedFile("dawn.png", image_bytes(), "image/png")},
+        EDITORS,
+        lambda w, said: SceneFrame.objects.filter(scene_id=w["scene"], position="first").exists(),
+        tail=("first",),
+    ),
     # Generating (no provider is called while the request runs: the worker sends later)
     Action(
         "scene_generate",
@@ -432,8 +443,9 @@ def test_every_other_page_under_a_workspace_refuses_a_post(owner_client, world):
     for pattern in workspace_patterns:
         if pattern.name in covered:
             continue
+        literal = {"variant": "video", "position": "first"}
         kwargs = {
-            name: "video" if name == "variant" else world[URL_ARGUMENTS[name]]
+            name: literal[name] if name in literal else world[URL_ARGUMENTS[name]]
             for name in pattern.pattern.converters
         }
         url = reverse(pattern.name, kwargs={"slug": world["slug"], **kwargs})
