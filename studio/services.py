@@ -209,17 +209,32 @@ def scene_update(*, scene: Scene, **fields: object) -> Scene:
 
 
 def scene_duplicate(*, scene: Scene) -> Scene:
-    return scene_create(
-        episode=scene.episode,
-        prompt=scene.prompt,
-        title=f"{scene.title} (copy)" if scene.title else "",
-        duration=scene.duration,
-        size=scene.size,
-        notes=scene.notes,
-        after=scene,
-        routing_policy=scene.routing_policy,
-        pinned_account=scene.pinned_account,
-    )
+    """A copy of the scene right after it, with its start and end pictures (the same files)."""
+    with transaction.atomic():
+        copy = scene_create(
+            episode=scene.episode,
+            prompt=scene.prompt,
+            title=f"{scene.title} (copy)" if scene.title else "",
+            duration=scene.duration,
+            size=scene.size,
+            notes=scene.notes,
+            after=scene,
+            routing_policy=scene.routing_policy,
+            pinned_account=scene.pinned_account,
+        )
+        SceneFrame.objects.bulk_create(
+            SceneFrame(
+                scene=copy,
+                position=frame.position,
+                file=frame.file.name,
+                thumbnail=frame.thumbnail.name,
+                content_type=frame.content_type,
+                width=frame.width,
+                height=frame.height,
+            )
+            for frame in scene.frames.all()
+        )
+    return copy
 
 
 def scene_delete(*, scene: Scene) -> None:

@@ -89,6 +89,18 @@ def test_what_is_not_a_picture_is_refused_by_its_content_and_nothing_is_kept(
     assert not SceneFrame.objects.filter(scene=scene).exists()
 
 
+def test_a_duplicated_scene_keeps_its_pictures(owner_client, workspace, scene):
+    from studio import services
+
+    owner_client.post(_frame_url(workspace, scene, "first"), {"picture": _picture()})
+
+    copy = services.scene_duplicate(scene=scene)
+
+    (frame,) = copy.frames.all()
+    assert frame.position == "first"
+    assert frame.file.name == scene.frames.get().file.name
+
+
 def test_another_teams_scene_frames_are_not_found(client, members, workspace, scene):
     SceneFrame.objects.create(
         scene=scene, position="first", file="x.png", thumbnail="x.jpg", width=1, height=1
