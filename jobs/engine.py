@@ -229,7 +229,7 @@ def _quote_with_references(
             seconds=request.seconds,
             size=request.size,
             references=(
-                *frame_references(request),
+                *frame_references(request, taken=provider.capabilities.frames),
                 *(
                     Reference(kind=r.asset.kind, url=public_file_url(r.asset.file))
                     for r in fit.references
@@ -254,7 +254,7 @@ def _quote_with_characters(
             seconds=request.seconds,
             size=request.size,
             character_ids=tuple(subjects),
-            references=frame_references(request),
+            references=frame_references(request, taken=provider.capabilities.frames),
         )
     )
     registered = set(

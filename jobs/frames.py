@@ -10,10 +10,15 @@ from jobs.requests import JobRequest
 from jobs.signing import public_file_url
 
 
-def frame_references(request: JobRequest, *, with_data: bool = False) -> tuple[Reference, ...]:
-    """The request's frames as the references a provider reads (roles first/last_frame)."""
+def frame_references(
+    request: JobRequest, *, taken: tuple[str, ...] | None = None, with_data: bool = False
+) -> tuple[Reference, ...]:
+    """The request's frames as the references a provider reads (roles first/last_frame);
+    with `taken`, only the positions a provider takes (the quote says why not the others)."""
     frames = []
     for frame in request.frames:
+        if taken is not None and frame.position not in taken:
+            continue
         data = None
         if with_data:
             with default_storage.open(frame.asset.file, "rb") as stored:

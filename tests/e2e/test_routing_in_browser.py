@@ -49,7 +49,7 @@ def studio():
             state=JobState.SUCCEEDED,
             cost_estimate=Decimal(cost),
             cost_actual=Decimal(cost),
-            result={"duration": 8.0},
+            result={"duration": 8.0, "width": 1280, "height": 720},
             budget_scope=f"series:{series.pk}",
         )
         Take.objects.create(scene=scene, job=job, review_state="approved")
@@ -101,3 +101,26 @@ def test_the_costs_and_providers_pages_render(live_server, page, screenshot, stu
     page.goto(f"{live_server.url}/w/gull/providers/")
     assert "no: characters travel as references" in page.inner_text("main")
     screenshot("providers")
+
+
+def test_a_start_picture_is_uploaded_shown_and_weighed_by_each_provider(
+    live_server, page, screenshot, studio, tmp_path
+):
+    from tests.samples import image_bytes
+
+    picture = tmp_path / "dawn.png"
+    picture.write_bytes(image_bytes(size=(320, 180), color=(240, 180, 90)))
+    _log_in(page, live_server.url)
+    scene = studio["scene"]
+    page.goto(f"{live_server.url}/w/gull/scenes/{scene.pk}/")
+
+    slot = page.locator("#frames .frame-slot").first
+    slot.locator("input[type=file]").set_input_files(str(picture))
+    slot.locator("button:has-text('Save')").click()
+    page.wait_for_url(lambda url: url.endswith("#frames"))
+
+    assert "Saved dawn.png as the picture the scene starts from." in page.inner_text("body")
+    thumbnail = page.locator("#frames img").first
+    assert thumbnail.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert "Seedance cannot start a video from a given picture." in page.inner_text("main")
+    screenshot("scene-start-picture")
