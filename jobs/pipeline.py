@@ -362,7 +362,7 @@ def _register(
     """Register a cast member at the provider, from its clip (cut to the provider's longest)
     or from a finished job there; a create that may have gone through is looked up first."""
     clip_name = clip_asset.file if clip_asset is not None else ""
-    clip = None
+    clip, sent_name = None, clip_name
     if provider.capabilities.character_clip_seconds and clip_name:
         high = provider.capabilities.character_clip_seconds[1]
         duration = float(clip_asset.seconds or 0)
@@ -373,13 +373,18 @@ def _register(
                         tmp.write(chunk)
                     tmp.flush()
                     clip = video_files.cut_clip(Path(tmp.name), start=0.0, end=high)
+                # A provider that fetches the clip by its address (Kling) gets the cut too.
+                sent_name = default_storage.save(
+                    f"registrations/{job.workspace_id}/{job.pk}-{Path(clip_name).stem}.mp4",
+                    ContentFile(clip),
+                )
             else:
                 clip = stored.read()
     source = CharacterSource(
         name=member.name,
         description=member.description,
         clip=clip,
-        clip_url=public_file_url(clip_name) if clip_name else None,
+        clip_url=public_file_url(sent_name) if sent_name else None,
         images=_registration_images(member, provider.capabilities.character_images),
         from_provider_job_id=member.from_provider_job_id or None,
     )

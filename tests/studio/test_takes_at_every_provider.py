@@ -145,3 +145,29 @@ def test_a_scene_with_a_character_is_made_at_every_provider(kind, studio_at, wai
     assert f"Prompt as sent to {account.get_kind_display()}" in page
     if not account.capabilities.native_characters:
         assert "characters as references" in page
+
+
+def test_a_clip_longer_than_kling_takes_is_cut_and_kling_fetches_the_cut(studio_at, wait_for_job):
+    from tests.factories import CharacterFactory
+    from tests.samples import clip_bytes
+
+    kling = studio_at["at"]("kling")
+    pip = CharacterFactory(workspace=studio_at["workspace"], handle="pip", name="Pip")
+    asset_add(
+        character=pip,
+        upload=SimpleUploadedFile(
+            "pip.mp4", clip_bytes(seconds=10.0, size=(1920, 1080)), "video/mp4"
+        ),
+    )
+    scene = SceneFactory(
+        episode=studio_at["episode"], prompt="@pip rows ashore.", duration=5, size="1280x720"
+    )
+
+    take = take_create(scene=scene, account=kling)
+    job = wait_for_job(take.job, timeout=60)
+
+    # Kling takes a 3-8 s clip by its address: the 10 s clip went as an 8 s cut of it.
+    assert job.state == "succeeded", job.error_message
+    registration = Registration.objects.get(provider_account=kling, subject=f"character:{pip.pk}")
+    assert registration.status == "active"
+    assert registration.source == pip.assets.get().file.name
