@@ -22,7 +22,6 @@ import hashlib
 import json
 import re
 import secrets
-import threading
 import time
 import tomllib
 import urllib.error
@@ -50,7 +49,7 @@ from jobs.emulators.state import (
     Timeline,
     strip_markers,
 )
-from jobs.emulators.webhooks import WebhookSender, _Delivery
+from jobs.emulators.webhooks import NotifiesWhenDone, WebhookSender, _Delivery
 from jobs.emulators.wsgi import ApiError, Request, Response, Router, bytes_response, json_response
 
 MODELS_FILE = Path(__file__).resolve().parent.parent / "providers" / "fal_models.toml"
@@ -249,15 +248,15 @@ class FalWebhookSender(WebhookSender):
             return None, str(exc)
 
 
-class FalEmulator(Emulator):
+class FalEmulator(NotifiesWhenDone, Emulator):
     name = "fal"
+    watcher_name = "fal-webhooks"
     api_prefix = ""  # the queue answers at its root: https://queue.fal.run/{owner}/{app}
 
     def __init__(self, *, models_file: Path | None = None, **config: Any) -> None:
         self.endpoints = read_endpoints(models_file or MODELS_FILE)
         self.requests: Store[QueuedRequest] = Store()
         self.webhooks = FalWebhookSender()
-        self._watcher: threading.Thread | None = None
         super().__init__(**{"asset_ttl_seconds": RESULT_TTL_SECONDS, **config})
 
     # --- Emulator hooks -------------------------------------------------------------------
@@ -319,19 +318,6 @@ class FalEmulator(Emulator):
             "requests": len(self.requests),
             "webhooks": {"deliveries": self.webhooks.records()},
         }
-
-    def start(self) -> None:
-        self.webhooks.start()
-        if self._watcher is None:
-            self._watcher = threading.Thread(target=self._watch, name="fal-webhooks", daemon=True)
-            self._watcher.start()
-
-    def close(self) -> None:
-        super().close()
-        if self._watcher is not None:
-            self._watcher.join(timeout=5)
-            self._watcher = None
-        self.webhooks.stop()
 
     # --- Submit ---------------------------------------------------------------------------
 
@@ -645,29 +631,27 @@ class FalEmulator(Emulator):
 
     # --- Webhooks -------------------------------------------------------------------------
 
-    def _watch(self) -> None:
+    def notify_finished(self, now: float) -> None:
         """POST each finished request to its fal_webhook (cancelled ones send nothing)."""
-        while not self.stopping.wait(0.05):
-            now = self.clock.now()
-            for queued in self.requests.values():
-                if queued.notified or now < queued.finished_at():
-                    continue
-                queued.notified = True
-                if not queued.webhook_url or queued.cancelled_at is not None:
-                    continue
-                event: dict[str, Any] = {"request_id": queued.id, "gateway_request_id": queued.id}
-                if queued.phase(now) == SUCCEEDED:
-                    event |= {"status": "OK", "payload": self._output(queued.host, queued)}
-                else:
-                    failure = self._failure(queued)
-                    event |= {
-                        "status": "ERROR",
-                        "error": f"Invalid status code: {failure.status}",
-                        "payload": {"detail": failure.detail},
-                    }
-                self.webhooks.send_event(
-                    url=queued.webhook_url, event=event, copies=self.config.webhook_duplicates
-                )
+        for queued in self.requests.values():
+            if queued.notified or now < queued.finished_at():
+                continue
+            queued.notified = True
+            if not queued.webhook_url or queued.cancelled_at is not None:
+                continue
+            event: dict[str, Any] = {"request_id": queued.id, "gateway_request_id": queued.id}
+            if queued.phase(now) == SUCCEEDED:
+                event |= {"status": "OK", "payload": self._output(queued.host, queued)}
+            else:
+                failure = self._failure(queued)
+                event |= {
+                    "status": "ERROR",
+                    "error": f"Invalid status code: {failure.status}",
+                    "payload": {"detail": failure.detail},
+                }
+            self.webhooks.send_event(
+                url=queued.webhook_url, event=event, copies=self.config.webhook_duplicates
+            )
 
 
 def _image_color(url: Any) -> str | None:

@@ -30,7 +30,6 @@ import binascii
 import math
 import re
 import secrets
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ from jobs.emulators.render import (
     render_video,
 )
 from jobs.emulators.state import FAILED, SUCCEEDED, Once, Store, Timeline, strip_markers
-from jobs.emulators.webhooks import WebhookSender
+from jobs.emulators.webhooks import NotifiesWhenDone, WebhookSender
 from jobs.emulators.wsgi import (
     ApiError,
     Request,
@@ -744,8 +743,9 @@ class Interaction:
         return body
 
 
-class GeminiEmulator(_GoogleEmulator):
+class GeminiEmulator(NotifiesWhenDone, _GoogleEmulator):
     name = "gemini"
+    watcher_name = "gemini-events"
     api_prefix = "/v1beta"
     missing_credential = (
         403,
@@ -761,7 +761,6 @@ class GeminiEmulator(_GoogleEmulator):
     def __init__(self, **config: Any) -> None:
         self.interactions: Store[Interaction] = Store()
         self.webhooks = WebhookSender()
-        self._watcher: threading.Thread | None = None
         super().__init__(**{"asset_ttl_seconds": GEMINI_FILE_TTL_SECONDS, **config})
 
     def add_routes(self, router: Router) -> None:
@@ -782,19 +781,6 @@ class GeminiEmulator(_GoogleEmulator):
             "interactions": len(self.interactions),
             "webhooks": {"deliveries": self.webhooks.records()},
         }
-
-    def start(self) -> None:
-        self.webhooks.start()
-        if self._watcher is None:
-            self._watcher = threading.Thread(target=self._watch, name="gemini-events", daemon=True)
-            self._watcher.start()
-
-    def close(self) -> None:
-        super().close()
-        if self._watcher is not None:
-            self._watcher.join(timeout=5)
-            self._watcher = None
-        self.webhooks.stop()
 
     # --- Handlers ---------------------------------------------------------------------------
 
@@ -1054,42 +1040,38 @@ class GeminiEmulator(_GoogleEmulator):
 
     # --- Webhooks -----------------------------------------------------------------------------
 
-    def _watch(self) -> None:
+    def notify_finished(self, now: float) -> None:
         """Queue a signed event for every interaction that has finished or was cancelled."""
-        while not self.stopping.wait(0.05):
-            now = self.clock.now()
-            for interaction in self.interactions.values():
-                if interaction.notified or now < interaction.finished_at():
-                    continue
-                interaction.notified = True
-                config = self.config
-                urls = interaction.webhook_uris or (
-                    (config.webhook_url,) if config.webhook_url else ()
+        for interaction in self.interactions.values():
+            if interaction.notified or now < interaction.finished_at():
+                continue
+            interaction.notified = True
+            config = self.config
+            urls = interaction.webhook_uris or ((config.webhook_url,) if config.webhook_url else ())
+            status = interaction.status(now)
+            kind = {
+                "completed": "video.generated",
+                "failed": "interaction.failed",
+                "cancelled": "interaction.cancelled",
+            }[status]
+            data: dict[str, Any] = {"id": interaction.id, "status": status}
+            if interaction.user_metadata:
+                data["user_metadata"] = interaction.user_metadata
+            event = {
+                "id": "evt_" + secrets.token_hex(16),
+                "type": kind,
+                "version": "v1",
+                # Wall time, like the signature's timestamp: receivers compare it with theirs.
+                "timestamp": _iso(time.time()),
+                "data": data,
+            }
+            for url in urls:
+                self.webhooks.send(
+                    url=url,
+                    secret=config.webhook_secret,
+                    event=event,
+                    copies=config.webhook_duplicates,
                 )
-                status = interaction.status(now)
-                kind = {
-                    "completed": "video.generated",
-                    "failed": "interaction.failed",
-                    "cancelled": "interaction.cancelled",
-                }[status]
-                data: dict[str, Any] = {"id": interaction.id, "status": status}
-                if interaction.user_metadata:
-                    data["user_metadata"] = interaction.user_metadata
-                event = {
-                    "id": "evt_" + secrets.token_hex(16),
-                    "type": kind,
-                    "version": "v1",
-                    # Wall time, like the signature's timestamp: receivers compare it with theirs.
-                    "timestamp": _iso(time.time()),
-                    "data": data,
-                }
-                for url in urls:
-                    self.webhooks.send(
-                        url=url,
-                        secret=config.webhook_secret,
-                        event=event,
-                        copies=config.webhook_duplicates,
-                    )
 
 
 def _named_cast(prompt: str, media: list[tuple[str, str, str]]) -> list[tuple[str, str]]:

@@ -57,7 +57,7 @@ from jobs.emulators.state import (
     Timeline,
     strip_markers,
 )
-from jobs.emulators.webhooks import WebhookSender, _Delivery
+from jobs.emulators.webhooks import NotifiesWhenDone, WebhookSender, _Delivery
 from jobs.emulators.wsgi import (
     ApiError,
     Request,
@@ -318,8 +318,9 @@ class _CallbackSender(WebhookSender):
             return None, str(exc)
 
 
-class KlingEmulator(Emulator):
+class KlingEmulator(NotifiesWhenDone, Emulator):
     name = "kling"
+    watcher_name = "kling-callbacks"
     api_prefix = ""  # Kling's base is the bare domain; every path starts with /v1
 
     def __init__(self, *, api_keys: tuple[str, ...] = (), **config: Any) -> None:
@@ -329,7 +330,6 @@ class KlingEmulator(Emulator):
         self._api_keys = tuple(api_keys)  # "access:secret" pairs known without configuration
         self._seq = 0
         self._lock = threading.Lock()
-        self._watcher: threading.Thread | None = None
         super().__init__(**{"asset_ttl_seconds": RESULT_TTL_SECONDS, **config})
 
     # --- Emulator hooks -------------------------------------------------------------------------
@@ -443,21 +443,6 @@ class KlingEmulator(Emulator):
             "elements": len(self.elements),
             "callbacks": {"deliveries": self.callbacks.records()},
         }
-
-    def start(self) -> None:
-        self.callbacks.start()
-        if self._watcher is None:
-            self._watcher = threading.Thread(
-                target=self._watch, name="kling-callbacks", daemon=True
-            )
-            self._watcher.start()
-
-    def close(self) -> None:
-        super().close()
-        if self._watcher is not None:
-            self._watcher.join(timeout=5)
-            self._watcher = None
-        self.callbacks.stop()
 
     # --- Videos ---------------------------------------------------------------------------------
 
@@ -834,16 +819,17 @@ class KlingEmulator(Emulator):
 
     # --- Callbacks ------------------------------------------------------------------------------
 
-    def _watch(self) -> None:
+    def event_sender(self) -> WebhookSender:
+        return self.callbacks
+
+    def notify_finished(self, now: float) -> None:
         """POST each task that has reached a terminal state to its callback_url, once."""
-        while not self.stopping.wait(0.05):
-            now = self.clock.now()
-            for task in self.tasks.values():
-                if task.notified or now < task.timeline.finishes_at:
-                    continue
-                task.notified = True
-                if task.callback_url:
-                    self.callbacks.send_task(url=task.callback_url, task=task.resource(now))
+        for task in self.tasks.values():
+            if task.notified or now < task.timeline.finishes_at:
+                continue
+            task.notified = True
+            if task.callback_url:
+                self.callbacks.send_task(url=task.callback_url, task=task.resource(now))
 
 
 def _short(value: str) -> str:

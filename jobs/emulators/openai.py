@@ -44,7 +44,7 @@ from jobs.emulators.state import (
     Timeline,
     strip_markers,
 )
-from jobs.emulators.webhooks import WebhookSender
+from jobs.emulators.webhooks import NotifiesWhenDone, WebhookSender
 from jobs.emulators.wsgi import (
     ApiError,
     Request,
@@ -260,8 +260,9 @@ def _object(payload: Mapping[str, Any], name: str) -> Any:
     return value
 
 
-class OpenAIVideosEmulator(Emulator):
+class OpenAIVideosEmulator(NotifiesWhenDone, Emulator):
     name = "openai"
+    watcher_name = "openai-events"
     api_prefix = "/v1"
 
     def __init__(self, **config: Any) -> None:
@@ -271,7 +272,6 @@ class OpenAIVideosEmulator(Emulator):
         self._seq = 0
         self._seq_lock = threading.Lock()
         self.webhooks = WebhookSender()
-        self._watcher: threading.Thread | None = None
         super().__init__(**config)
 
     # --- Emulator hooks -------------------------------------------------------------------------
@@ -362,19 +362,6 @@ class OpenAIVideosEmulator(Emulator):
             **self.in_flight.report(self.clock.now()),
             "webhooks": {"deliveries": self.webhooks.records()},
         }
-
-    def start(self) -> None:
-        self.webhooks.start()
-        if self._watcher is None:
-            self._watcher = threading.Thread(target=self._watch, name="openai-events", daemon=True)
-            self._watcher.start()
-
-    def close(self) -> None:
-        super().close()
-        if self._watcher is not None:
-            self._watcher.join(timeout=5)
-            self._watcher = None
-        self.webhooks.stop()
 
     # --- Videos ---------------------------------------------------------------------------------
 
@@ -770,29 +757,27 @@ class OpenAIVideosEmulator(Emulator):
 
     # --- Webhooks -------------------------------------------------------------------------------
 
-    def _watch(self) -> None:
+    def notify_finished(self, now: float) -> None:
         """Queue a webhook event for every video that has reached a terminal state."""
-        while not self.stopping.wait(0.05):
-            now = self.clock.now()
-            for video in self.videos.values():
-                if video.notified or now < video.timeline.finishes_at:
-                    continue
-                video.notified = True  # only this thread writes it
-                config = self.config
-                if not config.webhook_url:
-                    continue
-                status, _ = video.status(now)
-                event = {
-                    "id": "evt_" + secrets.token_hex(16),
-                    "object": "event",
-                    # Wall time, like the signature's timestamp: receivers compare it with theirs.
-                    "created_at": int(time.time()),
-                    "type": "video.completed" if status == "completed" else "video.failed",
-                    "data": {"id": video.id},
-                }
-                self.webhooks.send(
-                    url=config.webhook_url,
-                    secret=config.webhook_secret,
-                    event=event,
-                    copies=config.webhook_duplicates,
-                )
+        for video in self.videos.values():
+            if video.notified or now < video.timeline.finishes_at:
+                continue
+            video.notified = True  # only this thread writes it
+            config = self.config
+            if not config.webhook_url:
+                continue
+            status, _ = video.status(now)
+            event = {
+                "id": "evt_" + secrets.token_hex(16),
+                "object": "event",
+                # Wall time, like the signature's timestamp: receivers compare it with theirs.
+                "created_at": int(time.time()),
+                "type": "video.completed" if status == "completed" else "video.failed",
+                "data": {"id": video.id},
+            }
+            self.webhooks.send(
+                url=config.webhook_url,
+                secret=config.webhook_secret,
+                event=event,
+                copies=config.webhook_duplicates,
+            )

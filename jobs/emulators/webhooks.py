@@ -192,3 +192,40 @@ class WebhookSender:
             return exc.code, None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             return None, str(exc)
+
+
+class NotifiesWhenDone:
+    """For an emulator that tells a receiver when a job ends (webhooks, callbacks): its
+    `notify_finished(now)` runs every 50 ms on a thread of its own while it serves, and its
+    sender starts and stops with it. Mixed in before Emulator, whose `stopping` and `clock`
+    it uses."""
+
+    watcher_name = "emulator-events"
+    watch_every_seconds = 0.05
+    _watcher: threading.Thread | None = None
+
+    def notify_finished(self, now: float) -> None:
+        raise NotImplementedError
+
+    def event_sender(self) -> WebhookSender:
+        return self.webhooks  # type: ignore[attr-defined]
+
+    def start(self) -> None:
+        super().start()  # type: ignore[misc]
+        self.event_sender().start()
+        if self._watcher is None:
+            self._watcher = threading.Thread(
+                target=self._watch, name=self.watcher_name, daemon=True
+            )
+            self._watcher.start()
+
+    def close(self) -> None:
+        super().close()  # type: ignore[misc]
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
+        self.event_sender().stop()
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(self.watch_every_seconds):  # type: ignore[attr-defined]
+            self.notify_finished(self.clock.now())  # type: ignore[attr-defined]
