@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -45,8 +47,35 @@ class Character(models.Model):
 
     @property
     def registration_subject(self) -> str:
-        """How the engine's registrations (jobs.models.Registration.subject) name it."""
-        return f"character:{self.pk}"
+        """How the engine's registrations name its first version (CharacterVersion.subject)."""
+        return version_subject(self.pk, 1)
+
+
+def version_subject(character_id: int, number: int) -> str:
+    """How the engine names a version of a character (jobs.models.Registration.subject).
+
+    The first version keeps the name characters had before they had versions, so the
+    registrations made then still belong to it.
+    """
+    return f"character:{character_id}" if number == 1 else f"character:{character_id}:v{number}"
+
+
+_SUBJECT_RE = re.compile(r"^character:(\d+)(?::v(\d+))?$")
+
+
+def subject_version(subject: str) -> tuple[int, int] | None:
+    """(character id, version number) of a subject version_subject made, else None."""
+    match = _SUBJECT_RE.match(subject)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2) or 1)
+
+
+class CurrentAssets(models.Manager):
+    """References of the characters' current looks (not retired)."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(retired_at__isnull=True)
 
 
 def _asset_path(asset: ReferenceAsset, filename: str) -> str:
@@ -78,12 +107,63 @@ class ReferenceAsset(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the reference leaves the character's current look while an older version
+    # still shows it: kept for that version, no longer offered as a current reference.
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    objects = models.Manager()
+    current = CurrentAssets()
 
     class Meta:
         ordering = ["character", "created_at", "pk"]
+        base_manager_name = "objects"
+        default_manager_name = "objects"
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of {self.character.name}: {self.original_name}"
+
+
+class CharacterVersion(models.Model):
+    """A character's look at one time: its description and the references that show it.
+
+    A version that any take or series uses never changes: editing the description or
+    the references then makes the next version, and the old one stays readable (its
+    reference files are kept while a version shows them). A series pins a version of each
+    character it uses (studio.models.SeriesCharacter); registrations at providers belong
+    to a version (its `subject`), so a new look registers anew and an old pin keeps its own.
+    """
+
+    character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    description = models.TextField(blank=True)
+    assets = models.ManyToManyField(ReferenceAsset, blank=True, related_name="versions")
+    change = models.CharField(
+        max_length=300, blank=True, help_text="What this version changed, in plain words."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["character", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["character", "number"], name="character_version_number_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.character.name} v{self.number}"
+
+    @property
+    def subject(self) -> str:
+        """How the engine names this version (its registrations, its cast member)."""
+        return version_subject(self.character_id, self.number)
+
+    @property
+    def label(self) -> str:
+        return f"v{self.number}"
 
 
 class CharacterShare(models.Model):

@@ -6,9 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
-from characters.models import Character, CharacterShare, ReferenceAsset
+from characters.models import (
+    Character,
+    CharacterShare,
+    CharacterVersion,
+    ReferenceAsset,
+    version_subject,
+)
 from jobs import engine
 from jobs.models import JobState, ProviderAccount, Registration
 from studio.models import Role, Workspace
@@ -29,7 +35,7 @@ def character_library(*, workspace: Workspace) -> tuple[list[Character], list[Ch
     `registration_list` (its active registrations at this workspace's accounts).
     """
     first_assets = Prefetch(
-        "assets", queryset=ReferenceAsset.objects.order_by("created_at", "pk"), to_attr="asset_list"
+        "assets", queryset=ReferenceAsset.current.order_by("created_at", "pk"), to_attr="asset_list"
     )
     characters = (
         characters_visible_to(workspace=workspace)
@@ -38,7 +44,8 @@ def character_library(*, workspace: Workspace) -> tuple[list[Character], list[Ch
         .annotate(
             scene_count=Count(
                 "scenes", filter=Q(scenes__episode__series__workspace=workspace), distinct=True
-            )
+            ),
+            version_number=Max("versions__number"),
         )
         .prefetch_related(first_assets)
         .order_by("name")
@@ -51,18 +58,22 @@ def character_library(*, workspace: Workspace) -> tuple[list[Character], list[Ch
 
 
 def _attach_registrations(characters: list[Character], *, workspace: Workspace) -> None:
-    """Set `registration_list` on each character, from one query keyed by subject.
+    """Set `registration_list` on each character (annotated with `version_number`): its
+    latest version's registrations, from one query whatever their number.
 
     Only this workspace's accounts count: another team's registrations of a shared
     character are theirs (and so are the names of their accounts).
     """
     by_subject: dict[str, list[Registration]] = {}
+    for character in characters:
+        character.version_number = character.version_number or 1
+        character.latest_subject = version_subject(character.pk, character.version_number)
     if characters:
         registrations = (
             Registration.objects.filter(
                 provider_account__workspace=workspace,
                 status=Registration.Status.ACTIVE,
-                subject__in=[character.registration_subject for character in characters],
+                subject__in=[character.latest_subject for character in characters],
             )
             .select_related("provider_account")
             .order_by("provider_account__name", "provider_account_id")
@@ -70,7 +81,7 @@ def _attach_registrations(characters: list[Character], *, workspace: Workspace) 
         for registration in registrations:
             by_subject.setdefault(registration.subject, []).append(registration)
     for character in characters:
-        character.registration_list = by_subject.get(character.registration_subject, [])
+        character.registration_list = by_subject.get(character.latest_subject, [])
 
 
 @dataclass(frozen=True)
@@ -140,8 +151,9 @@ def character_registrations(
     accounts = list(workspace.provider_accounts.filter(enabled=True).order_by("name", "pk"))
     if not accounts:
         return []
-    assets = list(character.assets.all())
-    subject = character.registration_subject
+    assets = list(ReferenceAsset.current.filter(character=character))
+    latest = character.versions.order_by("-number").first()
+    subject = latest.subject if latest else character.registration_subject
     active: dict[int, Registration] = {}
     failures: dict[int, tuple[datetime, str]] = {}  # account id: (when, error message)
     registrations = Registration.objects.filter(provider_account__in=accounts, subject=subject)
@@ -215,7 +227,7 @@ def share_offers_for(*, workspace: Workspace) -> QuerySet[CharacterShare]:
     Each share carries `character.image_list` (its reference images, oldest first) once
     evaluated; `.count()` stays one query for a dashboard figure.
     """
-    images = ReferenceAsset.objects.filter(kind=ReferenceAsset.Kind.IMAGE).order_by(
+    images = ReferenceAsset.current.filter(kind=ReferenceAsset.Kind.IMAGE).order_by(
         "created_at", "pk"
     )
     return (
@@ -270,3 +282,54 @@ def characters_resolve_handles(*, workspace: Workspace, handles: list[str]) -> H
         else:
             result.unknown.append(handle)
     return result
+
+
+# --- Versions ---------------------------------------------------------------------------------
+
+
+def character_versions(*, character: Character) -> list[CharacterVersion]:
+    """The character's versions, newest first, each with `asset_list` (its references, oldest
+    first), `take_count` and `series_count` (the series pinned to it, in any workspace)."""
+    assets = Prefetch(
+        "assets", queryset=ReferenceAsset.objects.order_by("created_at", "pk"), to_attr="asset_list"
+    )
+    return list(
+        character.versions.select_related("created_by")
+        .annotate(
+            take_count=Count("takes", distinct=True),
+            series_count=Count("series_pins", distinct=True),
+        )
+        .prefetch_related(assets)
+        .order_by("-number")
+    )
+
+
+@dataclass(frozen=True)
+class VersionChanges:
+    """What moving from one version to another changes: for the pin preview."""
+
+    old: CharacterVersion
+    new: CharacterVersion
+    description_changed: bool
+    added: list[ReferenceAsset]
+    removed: list[ReferenceAsset]
+    kept: list[ReferenceAsset]
+
+    @property
+    def changed(self) -> bool:
+        return self.description_changed or bool(self.added or self.removed)
+
+
+def version_changes(*, old: CharacterVersion, new: CharacterVersion) -> VersionChanges:
+    old_assets = list(old.assets.order_by("created_at", "pk"))
+    new_assets = list(new.assets.order_by("created_at", "pk"))
+    old_ids = {a.pk for a in old_assets}
+    new_ids = {a.pk for a in new_assets}
+    return VersionChanges(
+        old=old,
+        new=new,
+        description_changed=old.description.strip() != new.description.strip(),
+        added=[a for a in new_assets if a.pk not in old_ids],
+        removed=[a for a in old_assets if a.pk not in new_ids],
+        kept=[a for a in new_assets if a.pk in old_ids],
+    )

@@ -15,8 +15,9 @@ from django.utils import timezone
 
 from characters.fetch import FetchRefused, reference_fetch
 from characters.mentions import MENTION_RE
-from characters.models import Character, CharacterShare, ReferenceAsset
+from characters.models import Character, CharacterShare, CharacterVersion, ReferenceAsset
 from characters.reference_checks import MediaRejected, inspect_upload
+from jobs.models import Registration
 from studio.models import Membership, Role, Scene, Workspace
 
 _EXTENSIONS = {
@@ -57,15 +58,28 @@ def character_create(
     try:
         with transaction.atomic():
             character.save()
+            CharacterVersion.objects.create(
+                character=character,
+                number=1,
+                description=description,
+                change="Created.",
+                created_by=created_by,
+            )
     except IntegrityError:  # a concurrent create took the handle between check and save
         raise ValidationError({"handle": f"@{handle} is already used in this workspace."}) from None
     return character
 
 
 def character_update(
-    *, character: Character, name: str, handle: str, description: str
+    *,
+    character: Character,
+    name: str,
+    handle: str,
+    description: str,
+    updated_by: AbstractBaseUser | None = None,
 ) -> tuple[Character, int]:
-    """Save the character; a new handle is also written into its workspace's scenes.
+    """Save the character; a new handle is also written into its workspace's scenes, and a
+    new description is a new version (character_revise).
 
     Returns the character and how many scene prompts now say @new instead of @old
     (0 when the handle stayed). Both happen in one transaction, so a prompt never
@@ -74,12 +88,21 @@ def character_update(
     handle = handle.lower()
     if _handle_taken(workspace=character.workspace, handle=handle, exclude_pk=character.pk):
         raise ValidationError({"handle": f"@{handle} is already used in this workspace."})
-    old_handle = Character.objects.values_list("handle", flat=True).get(pk=character.pk)
+    old_handle, old_description = Character.objects.values_list("handle", "description").get(
+        pk=character.pk
+    )
     character.name, character.handle, character.description = name, handle, description
     character.full_clean()
     try:
         with transaction.atomic():
             character.save()
+            if description != old_description:
+                character_revise(
+                    character=character,
+                    description=description,
+                    change="Description edited.",
+                    created_by=updated_by,
+                )
             rewritten = (
                 _rewrite_mentions(character=character, old=old_handle, new=handle)
                 if handle != old_handle
@@ -176,7 +199,14 @@ def asset_add(
     asset.file.save(f"{stem}.{_EXTENSIONS[media.content_type]}", upload, save=False)
     asset.thumbnail.save(f"{stem}-thumb.jpg", ContentFile(media.thumbnail), save=False)
     try:
-        asset.save()
+        with transaction.atomic():
+            asset.save()
+            character_revise(
+                character=character,
+                add=[asset],
+                change=f"Added {asset.get_kind_display().lower()} {asset.original_name}.",
+                created_by=created_by,
+            )
     except Exception:
         # Never leave orphaned files behind a row that does not exist.
         asset.file.delete(save=False)
@@ -185,11 +215,90 @@ def asset_add(
     return asset
 
 
-def asset_delete(*, asset: ReferenceAsset) -> None:
-    files = [asset.file, asset.thumbnail]
-    asset.delete()
+def asset_delete(*, asset: ReferenceAsset, deleted_by: AbstractBaseUser | None = None) -> None:
+    """Take the reference out of the character's current look.
+
+    A version that takes or series use keeps showing it, so then it is only retired
+    (its files stay for that version); a reference no version keeps is deleted.
+    """
+    with transaction.atomic():
+        character_revise(
+            character=asset.character,
+            retire=[asset],
+            change=f"Removed {asset.get_kind_display().lower()} {asset.original_name}.",
+            created_by=deleted_by,
+        )
+        if asset.versions.exists():
+            ReferenceAsset.objects.filter(pk=asset.pk).update(retired_at=timezone.now())
+            return
+        files = [asset.file, asset.thumbnail]
+        asset.delete()
     for stored in files:
         stored.delete(save=False)
+
+
+# --- Versions ---------------------------------------------------------------------------------
+
+
+def character_version_latest(character: Character) -> CharacterVersion:
+    """The character's newest version (made at once for a character that has none)."""
+    version = character.versions.order_by("-number").first()
+    if version is None:  # a character made outside character_create (fixtures, admin)
+        version = CharacterVersion.objects.create(
+            character=character, number=1, description=character.description, change="Created."
+        )
+        version.assets.set(ReferenceAsset.current.filter(character=character))
+    return version
+
+
+def version_in_use(version: CharacterVersion) -> bool:
+    """Whether anything rests on this version: a take made with it, a series pinned to it,
+    or a registration at a provider. Such a version never changes again."""
+    return (
+        version.takes.exists()
+        or version.series_pins.exists()
+        or Registration.objects.filter(subject=version.subject).exists()
+    )
+
+
+def character_revise(
+    *,
+    character: Character,
+    description: str | None = None,
+    add: list[ReferenceAsset] | tuple = (),
+    retire: list[ReferenceAsset] | tuple = (),
+    change: str,
+    created_by: AbstractBaseUser | None = None,
+) -> CharacterVersion:
+    """Change the character's current look: its description, references added or taken out.
+
+    The newest version changes in place while nothing uses it yet (a character being set
+    up does not pile up versions); once a take, a series pin or a registration rests on
+    it, the change makes the next version and the old one stays as it was.
+    """
+    # One revision of a character at a time: two would both make "the next" version.
+    Character.objects.select_for_update().filter(pk=character.pk).first()
+    latest = character_version_latest(character)
+    if version_in_use(latest):
+        version = CharacterVersion.objects.create(
+            character=character,
+            number=latest.number + 1,
+            description=latest.description if description is None else description,
+            change=change,
+            created_by=created_by,
+        )
+        version.assets.set(latest.assets.all())
+    else:
+        version = latest
+        if description is not None:
+            version.description = description
+        version.change = f"{version.change} {change}".strip()[-300:]
+        version.save(update_fields=["description", "change"])
+    if add:
+        version.assets.add(*add)
+    if retire:
+        version.assets.remove(*retire)
+    return version
 
 
 def character_delete(*, character: Character) -> None:

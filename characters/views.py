@@ -21,6 +21,7 @@ from characters.models import Character, CharacterShare, ReferenceAsset
 from characters.selectors import (
     character_library,
     character_registrations,
+    character_versions,
     share_destinations,
     share_offers_for,
     share_received,
@@ -92,7 +93,8 @@ def _detail_context(
         "character": character,
         "owned": owned,
         "can_change": can_change,
-        "assets": character.assets.all(),
+        "assets": ReferenceAsset.current.filter(character=character),
+        "versions": character_versions(character=character),
         "registrations": character_registrations(
             character=character, workspace=membership.workspace
         ),
@@ -217,7 +219,9 @@ def _save_character(
                 )
             else:
                 saved, rewritten = services.character_update(
-                    character=Character.objects.get(pk=character.pk), **fields
+                    character=Character.objects.get(pk=character.pk),
+                    updated_by=request.user,
+                    **fields,
                 )
     except ValidationError as error:
         field = "handle" if "handle" in getattr(error, "error_dict", {}) else None
@@ -320,7 +324,10 @@ def asset_delete(
     membership = membership_for(request.user, slug)
     character = character_for(membership, character_id, shared=False)
     require(membership, "edit")
-    services.asset_delete(asset=asset_for(character, asset_id))
+    asset = asset_for(character, asset_id)
+    if asset.retired_at is not None:  # kept for an older version only: nothing to remove
+        raise Http404
+    services.asset_delete(asset=asset, deleted_by=request.user)
     if request.htmx:
         return HttpResponse("")
     messages.success(request, "Reference removed.")
@@ -452,7 +459,9 @@ def share_offer_picture(request: HtmxHttpRequest, slug: str, share_id: int) -> H
     share = _offer_for(membership, share_id)
     if share.status != CharacterShare.Status.OFFERED:
         raise Http404
-    images = share.character.assets.filter(kind=ReferenceAsset.Kind.IMAGE)
+    images = ReferenceAsset.current.filter(
+        character=share.character, kind=ReferenceAsset.Kind.IMAGE
+    )
     image = images.order_by("created_at", "pk").first()
     if image is None:
         raise Http404

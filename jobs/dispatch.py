@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import KombuError
@@ -68,6 +69,25 @@ def send(
                 error,
             )
             _due_now(job_id, countdown)
+
+    transaction.on_commit(publish)
+
+
+def announce_succeeded(job: Job) -> None:
+    """Tell the domain a job's video is stored: each task named in
+    settings.JOBS_SUCCEEDED_TASKS gets the job's id when the transaction commits.
+
+    Named, not imported, like the steps: the engine never imports who listens (the studio
+    scores a take's consistency this way). A message lost here is found again by the
+    listener's own sweep, so a broker error is only logged.
+    """
+
+    def publish() -> None:
+        for name in settings.JOBS_SUCCEEDED_TASKS:
+            try:
+                current_app.send_task(name, (job.pk,))
+            except BROKER_ERRORS as error:
+                log.warning("Job %s: could not tell %s it succeeded (%s).", job.pk, name, error)
 
     transaction.on_commit(publish)
 

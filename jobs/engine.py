@@ -92,7 +92,10 @@ def placeholder(subject: str) -> str:
     """How a prompt template names a cast member, e.g. {{character:12}}."""
     text = f"{{{{{subject}}}}}"
     if not PLACEHOLDER.fullmatch(text):
-        raise ValueError(f"{subject!r} cannot be named in a prompt: use kind:number.")
+        raise ValueError(
+            f"{subject!r} cannot be named in a prompt: use kind:number (kind:number:vN for a "
+            "version)."
+        )
     return text
 
 

@@ -863,6 +863,7 @@ def download(job_id: int, *, delivery: str = "") -> None:
     )
     if moved:
         ended(job)
+        dispatch.announce_succeeded(job)
     else:  # another download won the race: drop our copies
         for stored_name in (name, thumb_name, sprite_name):
             default_storage.delete(stored_name)

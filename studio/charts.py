@@ -174,3 +174,252 @@ def rows(
         baseline=ROW_LABEL_WIDTH,
         bars=tuple(drawn),
     )
+
+
+# --- Scores (0-100): grouped columns and lines over time --------------------------------
+
+SCORE_TOP = 100.0
+SCORE_LEFT = 30.0  # room for the 0 / 50 / 100 on the left
+GROUPED_HEIGHT = 230.0
+GROUPED_TOP = 20.0
+GROUPED_BOTTOM = 26.0
+LINES_HEIGHT = 190.0
+LINES_TOP = 12.0
+LINES_BOTTOM = 24.0
+LINES_RIGHT = 12.0
+GRID_VALUES = (0, 50, 100)
+
+
+def _score_text(value: float | None, unit: str = "") -> str:
+    return "–" if value is None else f"{round(value):d}{unit}"
+
+
+@dataclass(frozen=True)
+class ThresholdLine:
+    """A dashed horizontal line at a score; its text is for the legend and the tooltip."""
+
+    x1: float
+    x2: float
+    y: float
+    text: str
+
+
+@dataclass(frozen=True)
+class GroupedBar:
+    series: int  # which series (its colour: the class series-N)
+    label: str  # in full, for the tooltip: "Face, OpenAI · Reference clip: 92"
+    value: float | None
+    text: str
+    x: float
+    y: float
+    width: float
+    height: float
+    value_x: float
+    value_y: float
+
+
+@dataclass(frozen=True)
+class BarGroup:
+    label: str
+    label_x: float
+    bars: tuple[GroupedBar, ...]
+
+
+@dataclass(frozen=True)
+class GroupedChart:
+    """Bars grouped side by side on a 0-100 scale: one group per measure (face, clothing,
+    ...), one bar per series in each (a provider and a way of sending characters)."""
+
+    key: str
+    title: str
+    description: str
+    width: float
+    height: float
+    left: float
+    baseline: float
+    gridlines: tuple[tuple[float, str], ...]  # (y, the value written)
+    groups: tuple[BarGroup, ...]
+    legend: tuple[tuple[int, str], ...]  # (series, label)
+    threshold: ThresholdLine | None
+
+
+def _score_y(value: float, top: float, baseline: float) -> float:
+    clamped = min(max(value, 0.0), SCORE_TOP)
+    return round(baseline - clamped / SCORE_TOP * (baseline - top), 1)
+
+
+def grouped_columns(
+    key: str,
+    *,
+    title: str,
+    series: Sequence[str],
+    groups: Sequence[tuple[str, Sequence[float | None], str]],
+    threshold: float | None = None,
+    threshold_groups: int = 0,
+) -> GroupedChart:
+    """Groups of bars on a 0-100 scale. `groups` are (label, one value per series or None,
+    unit written after each value, e.g. "%"). A threshold line spans the first
+    `threshold_groups` groups (the ones measured against it)."""
+    baseline = GROUPED_HEIGHT - GROUPED_BOTTOM
+    slot = (WIDTH - SCORE_LEFT) / max(len(groups), 1)
+    bar_width = round(slot * 0.8 / max(len(series), 1), 1)
+    drawn_groups = []
+    for g, (group_label, values, unit) in enumerate(groups):
+        start = SCORE_LEFT + g * slot + slot * 0.1
+        bars = []
+        for s, (series_label, value) in enumerate(zip(series, values, strict=True)):
+            x = round(start + s * bar_width, 1)
+            y = baseline if value is None else _score_y(value, GROUPED_TOP, baseline)
+            text = _score_text(value, unit)
+            bars.append(
+                GroupedBar(
+                    series=s,
+                    label=f"{group_label}, {series_label}: {text}",
+                    value=value,
+                    text=text,
+                    x=x + 1,
+                    y=y,
+                    width=max(bar_width - 2, 1.0),
+                    height=round(baseline - y, 1),
+                    value_x=round(x + bar_width / 2, 1),
+                    value_y=round(y - 5, 1),
+                )
+            )
+        drawn_groups.append(
+            BarGroup(group_label, round(SCORE_LEFT + g * slot + slot / 2, 1), tuple(bars))
+        )
+    line = None
+    if threshold is not None and threshold_groups:
+        line = ThresholdLine(
+            x1=SCORE_LEFT,
+            x2=round(SCORE_LEFT + threshold_groups * slot, 1),
+            y=_score_y(threshold, GROUPED_TOP, baseline),
+            text=f"threshold {round(threshold):d}",
+        )
+    parts = []
+    for group_label, values, unit in groups:
+        shown = [
+            f"{label} {_score_text(value, unit)}"
+            for label, value in zip(series, values, strict=True)
+            if value is not None
+        ]
+        parts.append(f"{group_label}: {', '.join(shown) or 'nothing scored'}")
+    description = f"{title}. " + "; ".join(parts) + ". The table gives every figure."
+    return GroupedChart(
+        key=key,
+        title=title,
+        description=description,
+        width=WIDTH,
+        height=GROUPED_HEIGHT,
+        left=SCORE_LEFT,
+        baseline=baseline,
+        gridlines=tuple(
+            (_score_y(value, GROUPED_TOP, baseline), str(value)) for value in GRID_VALUES
+        ),
+        groups=tuple(drawn_groups),
+        legend=tuple(enumerate(series)),
+        threshold=line,
+    )
+
+
+@dataclass(frozen=True)
+class LineSeries:
+    series: int  # its colour: the class series-N
+    label: str
+    segments: tuple[str, ...]  # SVG polyline points, one string per unbroken run
+    dots: tuple[tuple[float, float], ...]  # values with no neighbour to join
+
+
+@dataclass(frozen=True)
+class LineChart:
+    """Scores (0-100) over a take's seconds, one line per measure, gaps where not scored."""
+
+    key: str
+    title: str
+    description: str
+    width: float
+    height: float
+    left: float
+    right: float
+    baseline: float
+    gridlines: tuple[tuple[float, str], ...]
+    ticks: tuple[tuple[float, str], ...]  # (x, seconds written)
+    lines: tuple[LineSeries, ...]
+    threshold: ThresholdLine | None
+
+
+def _tick_step(seconds: float) -> float:
+    for step in (0.5, 1, 2, 5, 10, 15, 30, 60):
+        if seconds / step <= 8:
+            return step
+    return 120
+
+
+def lines(
+    key: str,
+    *,
+    title: str,
+    seconds: float,
+    series: Sequence[tuple[str, Sequence[tuple[float, float | None]]]],
+    threshold: float | None = None,
+) -> LineChart:
+    """One line per (label, [(second, value or None), ...]) over 0..`seconds`, on 0-100."""
+    right = WIDTH - LINES_RIGHT
+    baseline = LINES_HEIGHT - LINES_BOTTOM
+    span = max(seconds, 0.1)
+
+    def x_of(second: float) -> float:
+        return round(SCORE_LEFT + min(max(second, 0.0), span) / span * (right - SCORE_LEFT), 1)
+
+    drawn = []
+    parts = []
+    for index, (label, points) in enumerate(series):
+        runs: list[list[tuple[float, float]]] = [[]]
+        for second, value in points:
+            if value is None:
+                if runs[-1]:
+                    runs.append([])
+                continue
+            runs[-1].append((x_of(second), _score_y(value, LINES_TOP, baseline)))
+        segments = tuple(" ".join(f"{x},{y}" for x, y in run) for run in runs if len(run) > 1)
+        dots = tuple(run[0] for run in runs if len(run) == 1)
+        drawn.append(LineSeries(index, label, segments, dots))
+        scored = [(value, second) for second, value in points if value is not None]
+        if scored:
+            low, when = min(scored)
+            parts.append(f"{label} lowest {round(low):d} at {when:.1f} s")
+        else:
+            parts.append(f"{label} not scored")
+    step = _tick_step(span)
+    ticks = []
+    tick = 0.0
+    while tick <= span + 1e-9:
+        ticks.append((x_of(tick), f"{tick:g} s"))
+        tick += step
+    line = None
+    if threshold is not None:
+        line = ThresholdLine(
+            x1=SCORE_LEFT,
+            x2=right,
+            y=_score_y(threshold, LINES_TOP, baseline),
+            text=f"threshold {round(threshold):d}",
+        )
+    description = f"{title} over {span:.1f} s: " + "; ".join(parts) + "."
+    if threshold is not None:
+        description += f" The threshold is {round(threshold):d}."
+    return LineChart(
+        key=key,
+        title=title,
+        description=description,
+        width=WIDTH,
+        height=LINES_HEIGHT,
+        left=SCORE_LEFT,
+        right=right,
+        baseline=baseline,
+        gridlines=tuple(
+            (_score_y(value, LINES_TOP, baseline), str(value)) for value in GRID_VALUES
+        ),
+        ticks=tuple(ticks),
+        lines=tuple(drawn),
+        threshold=line,
+    )

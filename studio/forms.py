@@ -6,6 +6,8 @@ from decimal import Decimal
 
 from django import forms
 
+from characters.models import Character
+from characters.selectors import characters_visible_to
 from jobs.models import Budget, ProviderAccount
 from studio.models import (
     SIZE_CHOICES,
@@ -217,3 +219,46 @@ class ProjectionForm(forms.Form):
     videos = forms.IntegerField(label="Videos a month", min_value=1, max_value=100_000, initial=20)
     seconds = forms.IntegerField(label="Seconds each", min_value=1, max_value=60, initial=8)
     size = forms.ChoiceField(label="Size", choices=SIZE_CHOICES, initial="1280x720")
+
+
+class DriftThresholdForm(forms.ModelForm):
+    """The workspace's drift threshold (owners): takes scoring below it are flagged."""
+
+    class Meta:
+        model = Workspace
+        fields = ["drift_threshold"]
+        labels = {"drift_threshold": "Drift threshold"}
+        widgets = {"drift_threshold": forms.NumberInput(attrs={"min": 0, "max": 100})}
+
+
+class ConsistencyFilterForm(forms.Form):
+    """What the consistency report is narrowed to; every field may stay empty."""
+
+    series = forms.ModelChoiceField(queryset=Series.objects.none(), required=False)
+    character = forms.ModelChoiceField(
+        queryset=Character.objects.none(), required=False, empty_label="All characters"
+    )
+    since = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: object, workspace: Workspace, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["series"].queryset = Series.objects.filter(workspace=workspace).order_by(
+            "title"
+        )
+        self.fields["series"].empty_label = "All series"
+        self.fields["character"].queryset = characters_visible_to(workspace=workspace).order_by(
+            "name"
+        )
+        self.fields["character"].label_from_instance = lambda character: character.name
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end comes before the start.")
+        return cleaned

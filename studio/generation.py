@@ -11,29 +11,53 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
-from django.db.models import prefetch_related_objects
+from django.db.models import Q, prefetch_related_objects
 
 from characters.mentions import MENTION_RE
-from characters.models import Character, ReferenceAsset
-from characters.services import asset_add
+from characters.models import Character, CharacterVersion, ReferenceAsset, subject_version
+from characters.services import asset_add, character_version_latest
 from jobs import engine
 from jobs.models import Job, JobKind, JobState, ProviderAccount
-from studio.models import RoutingPolicy, Scene, Take, series_scope
+from studio.models import RoutingPolicy, Scene, Series, SeriesCharacter, Take, series_scope
 from studio.services import scene_resolve_mentions
 
 
-def cast_member(character: Character) -> engine.CastMember:
-    """A character as the engine sees it: its subject, names, and its images and clips in
-    the library's order (the engine picks which travel where)."""
-    assets = list(character.assets.all())
+def cast_member(version: CharacterVersion) -> engine.CastMember:
+    """A version of a character as the engine sees it: its subject, names, and its images
+    and clips in the library's order (the engine picks which travel where)."""
+    character = version.character
+    assets = sorted(version.assets.all(), key=lambda a: (a.created_at, a.pk))
     return engine.CastMember(
-        subject=character.registration_subject,
+        subject=version.subject,
         name=character.name,
         handle=character.handle,
-        description=character.description,
+        description=version.description,
         images=tuple(_as_engine_asset(a) for a in assets if a.kind == ReferenceAsset.Kind.IMAGE),
         clips=tuple(_as_engine_asset(a) for a in assets if a.kind == ReferenceAsset.Kind.CLIP),
     )
+
+
+def series_versions(
+    *, series: Series, characters: Iterable[Character]
+) -> dict[int, CharacterVersion]:
+    """The version of each character the series makes takes with: its pin, else the
+    character's latest (which the series' first take of it pins: take_create)."""
+    characters = list(characters)
+    pins = {
+        pin.character_id: pin.version
+        for pin in SeriesCharacter.objects.filter(
+            series=series, character__in=characters
+        ).select_related("version__character")
+    }
+    return {c.pk: pins.get(c.pk) or character_version_latest(c) for c in characters}
+
+
+def pin_versions(*, series: Series, versions: Iterable[CharacterVersion]) -> None:
+    """Pin the series to these versions where it has no pin yet (its first take of them)."""
+    for version in versions:
+        SeriesCharacter.objects.get_or_create(
+            series=series, character_id=version.character_id, defaults={"version": version}
+        )
 
 
 def _as_engine_asset(asset: ReferenceAsset) -> engine.Asset:
@@ -54,14 +78,15 @@ def scene_request(*, scene: Scene, prompt: str | None = None) -> engine.JobReque
     series = scene.episode.series
     prompt = scene.prompt if prompt is None else prompt
     characters = scene_resolve_mentions(workspace=series.workspace, prompt=prompt)
-    prefetch_related_objects(characters, "assets")
-    by_handle = {c.handle: c for c in characters}
+    versions = series_versions(series=series, characters=characters)
+    prefetch_related_objects(list(versions.values()), "assets")
+    by_handle = {c.handle: versions[c.pk] for c in characters}
 
     def as_placeholder(mention: re.Match[str]) -> str:
-        character = by_handle.get(mention.group(1).lower())
-        if character is None:  # left as written: scene_resolve_mentions refused it already
+        version = by_handle.get(mention.group(1).lower())
+        if version is None:  # left as written: scene_resolve_mentions refused it already
             return mention.group(0)
-        return engine.placeholder(character.registration_subject)
+        return engine.placeholder(version.subject)
 
     template = MENTION_RE.sub(as_placeholder, prompt)
     if series.style_guide.strip():
@@ -71,7 +96,7 @@ def scene_request(*, scene: Scene, prompt: str | None = None) -> engine.JobReque
         prompt=template,
         seconds=scene.duration,
         size=scene.size,
-        cast=tuple(cast_member(c) for c in characters),
+        cast=tuple(cast_member(versions[c.pk]) for c in characters),
         frames=scene_frames(scene),
     )
 
@@ -248,9 +273,27 @@ def take_create(
                 fallbacks=fallbacks,
                 budget_scope=budget_scope_of(scene),
             )
-            return Take.objects.create(scene=scene, job=job, created_by=created_by)
+            take = Take.objects.create(scene=scene, job=job, created_by=created_by)
+            _record_versions(take, quote)
+            return take
     except engine.OverBudget as over:
         raise ValidationError(over.message) from None
+
+
+def _record_versions(take: Take, quote: engine.Quote) -> None:
+    """The take keeps the versions its request was made with, and its series is pinned to
+    them where it had no pin yet."""
+    request = quote.request
+    wanted = [subject_version(m.subject) for m in request.cast] if request else []
+    wanted = [w for w in wanted if w is not None]
+    if not wanted:
+        return
+    match = Q()
+    for character_id, number in wanted:
+        match |= Q(character_id=character_id, number=number)
+    versions = list(CharacterVersion.objects.filter(match))
+    take.character_versions.set(versions)
+    pin_versions(series=take.scene.episode.series, versions=versions)
 
 
 def takes_create(
@@ -301,9 +344,11 @@ def take_derive(
                 reason=f"A {kind} stays at the provider that made its source.",
                 budget_scope=budget_scope_of(parent.scene),
             )
-            return Take.objects.create(
+            take = Take.objects.create(
                 scene=parent.scene, job=new_job, parent=parent, created_by=created_by
             )
+            take.character_versions.set(parent.character_versions.all())
+            return take
     except engine.OverBudget as over:
         raise ValidationError(over.message) from None
 
@@ -368,7 +413,7 @@ def character_from_take(
     ]
     # Registered from the span alone (its name, not its description, as it always was).
     member = engine.CastMember(
-        subject=character.registration_subject,
+        subject=character_version_latest(character).subject,
         name=character.name,
         handle=character.handle,
         clips=(_as_engine_asset(asset),),
@@ -399,8 +444,10 @@ def take_retry(*, take: Take, created_by: AbstractBaseUser | None = None) -> Tak
             new_job = engine.retry(
                 job, reason=f"A retry of take {take.pk}.", budget_scope=budget_scope_of(take.scene)
             )
-            return Take.objects.create(
+            again = Take.objects.create(
                 scene=take.scene, job=new_job, parent=take.parent, created_by=created_by
             )
+            again.character_versions.set(take.character_versions.all())
+            return again
     except engine.OverBudget as over:
         raise ValidationError(over.message) from None

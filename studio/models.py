@@ -39,6 +39,12 @@ class Workspace(models.Model):
 
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=60, unique=True, validators=[slug_validator])
+    drift_threshold = models.PositiveSmallIntegerField(
+        default=60,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="A take whose automatic face, clothing or style score falls below this "
+        "(0-100) is flagged for review.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces"
@@ -133,6 +139,34 @@ class Series(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("series_detail", args=[self.workspace.slug, self.pk])
+
+
+class SeriesCharacter(models.Model):
+    """The version of a character a series is made with: pinned to the latest when the
+    series first makes a take of it; owners and editors may move it."""
+
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="cast_pins")
+    character = models.ForeignKey(
+        "characters.Character", on_delete=models.CASCADE, related_name="series_pins"
+    )
+    version = models.ForeignKey(
+        "characters.CharacterVersion", on_delete=models.CASCADE, related_name="series_pins"
+    )
+    pinned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    pinned_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["series", "character__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["series", "character"], name="one_pin_per_series_character"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series}: {self.version}"
 
 
 class Episode(models.Model):
@@ -240,6 +274,22 @@ class SceneFrame(models.Model):
         return f"{self.get_position_display()} picture of {self.scene}"
 
 
+class ReviewReason(models.TextChoices):
+    """Why a reviewer turned a take down (a take may have several)."""
+
+    FACE = "face", "Face"
+    CLOTHING = "clothing", "Clothing"
+    STYLE = "style", "Style"
+    CONTINUITY = "continuity", "Scene continuity"
+    MOTION = "motion", "Motion artefact"
+    WRONG_CHARACTER = "wrong_character", "Wrong character"
+    MODERATION = "moderation", "Moderation"
+    OTHER = "other", "Other"
+
+
+SCORE_VALIDATORS = [MinValueValidator(0), MaxValueValidator(100)]
+
+
 class Take(models.Model):
     """One attempt at a scene: a link from the scene to the job that makes its video."""
 
@@ -262,11 +312,27 @@ class Take(models.Model):
     review_state = models.CharField(max_length=10, choices=Review.choices, default=Review.PENDING)
     review_reason = models.CharField(max_length=300, blank=True)
     review_notes = models.TextField(blank=True)
+    # ReviewReason values, in the order the reviewer gave them.
+    review_codes = models.JSONField(default=list, blank=True)
+    # The reviewer's own scores, 0-100, on the axes the automatic scorer measures.
+    review_face = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=SCORE_VALIDATORS
+    )
+    review_clothing = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=SCORE_VALIDATORS
+    )
+    review_style = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=SCORE_VALIDATORS
+    )
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     is_selected = models.BooleanField(default=False)
+    # The version of each mentioned character the take was made with (its series' pins).
+    character_versions = models.ManyToManyField(
+        "characters.CharacterVersion", blank=True, related_name="takes"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -283,3 +349,103 @@ class Take(models.Model):
 
     def __str__(self) -> str:
         return f"Take {self.pk} of {self.scene}"
+
+    @property
+    def review_reason_labels(self) -> list[str]:
+        labels = dict(ReviewReason.choices)
+        return [labels.get(code, code) for code in self.review_codes]
+
+
+class TakeScore(models.Model):
+    """The automatic drift score of a take: how far its characters moved from their pinned
+    versions' references, per axis (0-100, the worst character's), and whether that
+    flags it for review. One per take; scored again, it is replaced."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Scoring"
+        SCORED = "scored", "Scored"
+        SKIPPED = "skipped", "Nothing to score"
+        FAILED = "failed", "Could not score"
+
+    take = models.OneToOneField(Take, on_delete=models.CASCADE, related_name="score")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    scorer = models.CharField(max_length=120, blank=True)
+    face = models.FloatField(null=True, blank=True)
+    clothing = models.FloatField(null=True, blank=True)
+    style = models.FloatField(null=True, blank=True)
+    persistence = models.FloatField(null=True, blank=True)
+    threshold = models.PositiveSmallIntegerField(null=True, blank=True)
+    flagged = models.BooleanField(default=False)
+    # Why it is flagged: [{"axis": "face", "score": 41.0, "character": "Mina"}, ...]
+    flag_reasons = models.JSONField(default=list, blank=True)
+    frames_sampled = models.PositiveIntegerField(default=0)
+    video_seconds = models.FloatField(null=True, blank=True)
+    cpu_seconds = models.FloatField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    claimed_by = models.CharField(max_length=80, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["flagged", "state"], name="take_score_flagged")]
+
+    def __str__(self) -> str:
+        return f"Score of take {self.take_id} ({self.get_state_display()})"
+
+    @property
+    def flag_summary(self) -> str:
+        """The flag in plain words: "Face 41, clothing 38 below 60"."""
+        if not self.flagged:
+            return ""
+        parts = [
+            f"{reason['axis']} {round(reason['score'])}"
+            + (f" ({reason['character']})" if reason.get("character") else "")
+            for reason in self.flag_reasons
+        ]
+        text = ", ".join(parts)
+        return f"{text[:1].upper()}{text[1:]}: below {self.threshold}"
+
+
+class CharacterScore(models.Model):
+    """One character in a scored take: its axes, persistence, the score over frames and the
+    frames that scored worst, and how the character travelled to the provider."""
+
+    class Method(models.TextChoices):
+        NATIVE = "native", "Native character"
+        IMAGES = "images", "Reference images"
+        CLIP = "clip", "Reference clip"
+        NONE = "none", "Prompt only"
+
+    take_score = models.ForeignKey(TakeScore, on_delete=models.CASCADE, related_name="characters")
+    character = models.ForeignKey(
+        "characters.Character", on_delete=models.CASCADE, related_name="scores"
+    )
+    version = models.ForeignKey(
+        "characters.CharacterVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="scores",
+    )
+    method = models.CharField(max_length=6, choices=Method.choices)
+    face = models.FloatField(null=True, blank=True)
+    clothing = models.FloatField(null=True, blank=True)
+    style = models.FloatField(null=True, blank=True)
+    persistence = models.FloatField()
+    # [[seconds, face, clothing, style, recognised], ...]: the chart over frames.
+    frames = models.JSONField(default=list, blank=True)
+    # [{"axis", "seconds", "score", "image": storage name}, ...], worst first.
+    worst = models.JSONField(default=list, blank=True)
+    notes = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["take_score", "character__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["take_score", "character"], name="one_score_per_take_character"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.character} in take {self.take_score.take_id}"

@@ -55,7 +55,7 @@ def mention_candidates(*, workspace: Workspace, query: str, limit: int = 8) -> l
     characters = characters_visible_to(workspace=workspace).select_related("workspace")
     if query:
         characters = characters.filter(Q(handle__startswith=query) | Q(name__istartswith=query))
-    images = ReferenceAsset.objects.filter(kind=ReferenceAsset.Kind.IMAGE).order_by(
+    images = ReferenceAsset.current.filter(kind=ReferenceAsset.Kind.IMAGE).order_by(
         "created_at", "pk"
     )
     found = list(

@@ -18,7 +18,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from characters.mentions import parse_mentions
-from characters.models import Character
+from characters.models import Character, CharacterVersion
 from characters.reference_checks import MediaRejected, inspect_upload
 from characters.selectors import characters_resolve_handles
 from jobs import services as jobs
@@ -26,10 +26,12 @@ from jobs.models import JobState
 from studio.models import (
     Episode,
     Membership,
+    ReviewReason,
     Role,
     Scene,
     SceneFrame,
     Series,
+    SeriesCharacter,
     Take,
     Workspace,
 )
@@ -264,6 +266,35 @@ def scene_move(*, scene: Scene, to_position: int) -> Scene:
     return scene
 
 
+# --- The versions of characters a series is made with -------------------------
+
+
+def series_pin_set(
+    *,
+    series: Series,
+    version: CharacterVersion,
+    pinned_by: AbstractBaseUser | None = None,
+) -> SeriesCharacter:
+    """Make the series' next takes of the version's character use that version.
+
+    The character must be one the series' workspace can use (its own or shared with it).
+    Takes made before keep the version they were made with.
+    """
+    character = version.character
+    visible = (
+        character.workspace_id == series.workspace_id
+        or character.shares.filter(workspace_id=series.workspace_id, status="accepted").exists()
+    )
+    if not visible:
+        raise ValidationError("That character is not in this workspace's library.")
+    pin, _ = SeriesCharacter.objects.update_or_create(
+        series=series,
+        character=character,
+        defaults={"version": version, "pinned_by": pinned_by},
+    )
+    return pin
+
+
 # --- Takes ------------------------------------------------------------------
 
 
@@ -280,27 +311,75 @@ def take_select(*, take: Take) -> Take:
     return take
 
 
+REVIEW_AXES = ("face", "clothing", "style")
+
+
+def _review_codes(codes: Iterable[str]) -> list[str]:
+    """The reason codes in the order given, each once; an unknown code is refused."""
+    known = set(ReviewReason.values)
+    chosen: list[str] = []
+    for code in codes:
+        if code not in known:
+            raise ValidationError(f"“{code}” is not a reason a take can be rejected for.")
+        if code not in chosen:
+            chosen.append(code)
+    return chosen
+
+
+def _review_scores(scores: dict[str, int | None]) -> dict[str, int | None]:
+    """The reviewer's scores by axis (None clears one), each a whole number from 0 to 100."""
+    checked: dict[str, int | None] = {}
+    for axis, value in scores.items():
+        if axis not in REVIEW_AXES:
+            raise ValidationError(f"Reviewers score face, clothing and style, not “{axis}”.")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100
+        ):
+            raise ValidationError(f"A {axis} score is a whole number from 0 to 100, not {value}.")
+        checked[axis] = value
+    return checked
+
+
 def take_review(
     *,
     takes: Iterable[Take],
     state: str,
     reason: str = "",
+    codes: Iterable[str] = (),
+    notes: str | None = None,
+    scores: dict[str, int | None] | None = None,
     reviewer: AbstractBaseUser | None = None,
 ) -> int:
-    """Approve or reject finished takes; a rejection needs a reason. Returns how many changed."""
+    """Approve or reject finished takes (unfinished ones are skipped). Returns how many changed.
+
+    A rejection needs a reason: one or more ReviewReason codes, or a reason in words.
+    Approving clears the codes and the reason. `notes` and the reviewer's `scores` (axis to
+    0-100, None to clear one) are written when given and left as they were when not, so a
+    bulk approval keeps what reviewers wrote on each take.
+    """
     state = Take.Review(state)
     reason = reason.strip()
-    if state == Take.Review.REJECTED and not reason:
-        raise ValidationError("Say why the take is rejected, so whoever retries it knows.")
+    codes = _review_codes(codes)
+    scores = _review_scores(scores or {})
+    if state == Take.Review.REJECTED and not (codes or reason):
+        raise ValidationError(
+            "Say why the take is rejected (tick at least one reason), so whoever retries it knows."
+        )
     ids = [t.pk for t in takes if t.job.state == JobState.SUCCEEDED]
     if not ids:
         return 0
-    return Take.objects.filter(pk__in=ids).update(
-        review_state=state,
-        review_reason=reason if state == Take.Review.REJECTED else "",
-        reviewed_by=reviewer,
-        reviewed_at=timezone.now(),
-    )
+    rejected = state == Take.Review.REJECTED
+    fields: dict[str, object] = {
+        "review_state": state,
+        "review_reason": reason if rejected else "",
+        "review_codes": codes if rejected else [],
+        "reviewed_by": reviewer,
+        "reviewed_at": timezone.now(),
+    }
+    if notes is not None:
+        fields["review_notes"] = notes.strip()
+    fields |= {f"review_{axis}": value for axis, value in scores.items()}
+    return Take.objects.filter(pk__in=ids).update(**fields)
 
 
 def take_delete(*, take: Take) -> None:

@@ -1,12 +1,12 @@
 """Reads for the storyboard: an episode's scenes with their takes, in a constant number of queries.
 
 Every card needs its selected take, its latest take, whether a take is in flight, what
-the scene has cost so far, and the characters its prompt mentions. Those come from
-three flat queries (takes with their jobs, mentions, the mentioned characters' first
-images) read into small frozen rows rather than model instances: a 300-scene,
-900-take episode costs the same handful of queries as a 3-scene one, and building
-thousands of model instances (and converting columns no card shows) was most of its
-server time.
+the scene has cost so far, the drift score of the take it shows, and the characters its
+prompt mentions. Those come from three flat queries (takes with their jobs and scores,
+mentions, the mentioned characters' first images) read into small frozen rows rather
+than model instances: a 300-scene, 900-take episode costs the same handful of queries as
+a 3-scene one, and building thousands of model instances (and converting columns no card
+shows) was most of its server time.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.db.models import QuerySet
 
 from characters.models import ReferenceAsset
 from jobs.models import TERMINAL_STATES, JobState
-from studio.models import Episode, Scene, Take
+from studio.models import Episode, Scene, Take, TakeScore
 
 _STATE_LABELS = dict(JobState.choices)
 
@@ -46,6 +46,42 @@ class CardJob:
 
 
 @dataclass(frozen=True, slots=True)
+class CardScore:
+    """What a card shows of a take's drift score: its state, its axes (the worst character's,
+    0-100), the threshold they were held to, and the flag in words ("" when not flagged)."""
+
+    state: str
+    face: float | None
+    clothing: float | None
+    style: float | None
+    threshold: int | None
+    flag_summary: str
+
+    @property
+    def axes(self) -> tuple[tuple[str, float | None], ...]:
+        return (("Face", self.face), ("Clothing", self.clothing), ("Style", self.style))
+
+
+def _card_score(
+    state: str | None,
+    face: float | None,
+    clothing: float | None,
+    style: float | None,
+    threshold: int | None,
+    flagged: bool | None,
+    reasons: list | None,
+) -> CardScore | None:
+    if state is None:  # no score row (yet)
+        return None
+    summary = ""
+    if flagged:
+        # The model's wording, from an unsaved row: only flagged takes pay for building one.
+        row = TakeScore(flagged=True, flag_reasons=reasons or [], threshold=threshold)
+        summary = row.flag_summary
+    return CardScore(state, face, clothing, style, threshold, summary)
+
+
+@dataclass(frozen=True, slots=True)
 class CardTake:
     """A take as a card shows it (read-only; the takes panel uses the real Take)."""
 
@@ -53,6 +89,7 @@ class CardTake:
     is_selected: bool
     review_state: str
     job: CardJob
+    score: CardScore | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +131,12 @@ class Board:
         latest = self.latest
         stopped = latest is not None and latest.job.state in (JobState.FAILED, JobState.CANCELLED)
         return latest if stopped and self.in_flight is None else None
+
+    @property
+    def scoring(self) -> bool:
+        """Whether the pictured take's drift score is being worked out (the card polls)."""
+        score = self.pictured.score if self.pictured else None
+        return score is not None and score.state == TakeScore.State.PENDING
 
     @property
     def status(self) -> str:
@@ -144,12 +187,32 @@ def _card_takes(scene_ids: list[int]) -> dict[int, list[CardTake]]:
             "job__cost_estimate",
             "job__cost_actual",
             "job__provider_account__name",
+            # The drift score, through a LEFT JOIN: no query of its own.
+            "score__state",
+            "score__face",
+            "score__clothing",
+            "score__style",
+            "score__threshold",
+            "score__flagged",
+            "score__flag_reasons",
         )
     )
     takes: dict[int, list[CardTake]] = defaultdict(list)
-    for scene_id, pk, selected, review, state, progress, error, estimate, actual, name in rows:
+    for (
+        scene_id,
+        pk,
+        selected,
+        review,
+        state,
+        progress,
+        error,
+        estimate,
+        actual,
+        name,
+        *score,
+    ) in rows:
         job = CardJob(state, progress, error, estimate, actual, name)
-        takes[scene_id].append(CardTake(pk, selected, review, job))
+        takes[scene_id].append(CardTake(pk, selected, review, job, _card_score(*score)))
     return takes
 
 
@@ -164,7 +227,7 @@ def _card_mentions(scene_ids: list[int]) -> dict[int, list[CardCharacter]]:
     character_ids = {character_id for _, character_id, _, _ in links}
     first_image: dict[int, int] = {}
     images = (
-        ReferenceAsset.objects.filter(
+        ReferenceAsset.current.filter(
             character_id__in=character_ids, kind=ReferenceAsset.Kind.IMAGE
         )
         .order_by("character_id", "created_at", "pk")

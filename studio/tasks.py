@@ -1,12 +1,44 @@
-"""Periodic housekeeping for the studio."""
+"""The studio's background work: drift scores of finished takes, and housekeeping."""
 
 from __future__ import annotations
 
-from celery import shared_task
+import os
+
+from celery import current_task, shared_task
 from django.core.management import call_command
+
+from studio.consistency import services as consistency
+from studio.models import Take
 
 
 @shared_task
 def clear_expired_sessions() -> None:
     """Delete expired login sessions (run by beat every six hours)."""
     call_command("clearsessions")
+
+
+@shared_task(ignore_result=True)
+def score_take(job_id: int) -> None:
+    """Score the take a finished job made (sent by the engine: JOBS_SUCCEEDED_TASKS)."""
+    take_id = Take.objects.filter(job_id=job_id).values_list("pk", flat=True).first()
+    if take_id is None:  # a registration, or a job of no take: nothing to score
+        return
+    consistency.take_score(take_id=take_id, worker=_worker_name())
+
+
+@shared_task(ignore_result=True)
+def score_take_by_id(take_id: int) -> None:
+    """Score (or score again) one take: the sweep's and the "score again" button's task."""
+    consistency.take_score(take_id=take_id, worker=_worker_name())
+
+
+@shared_task(ignore_result=True)
+def score_overdue_takes() -> None:
+    """Send the takes whose scoring message was lost, or whose scorer died (beat, each minute)."""
+    for take_id in consistency.takes_to_score():
+        score_take_by_id.delay(take_id)
+
+
+def _worker_name() -> str:
+    request = current_task.request if current_task else None
+    return f"{getattr(request, 'hostname', '') or 'local'}:{os.getpid()}"[:80]

@@ -5,7 +5,18 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from characters import views as characters
-from studio.views import auth, costs, frames, production, providers, takes, workspaces
+from studio.views import (
+    auth,
+    cast,
+    consistency,
+    costs,
+    frames,
+    production,
+    providers,
+    review,
+    takes,
+    workspaces,
+)
 
 workspace_patterns = [
     path("", workspaces.dashboard, name="dashboard"),
@@ -74,6 +85,12 @@ workspace_patterns = [
     path("series/new/", production.series_create, name="series_create"),
     path("series/<int:series_id>/", production.series_detail, name="series_detail"),
     path("series/<int:series_id>/edit/", production.series_edit, name="series_edit"),
+    path("series/<int:series_id>/cast/", cast.series_cast, name="series_cast"),
+    path(
+        "series/<int:series_id>/cast/<int:character_id>/",
+        cast.series_pin,
+        name="series_pin",
+    ),
     path("series/<int:series_id>/delete/", production.series_delete, name="series_delete"),
     path("series/<int:series_id>/episodes/", production.episode_create, name="episode_create"),
     path("episodes/<int:episode_id>/", production.episode_detail, name="episode_detail"),
@@ -101,7 +118,31 @@ workspace_patterns = [
     path("takes/<int:take_id>/remix/", takes.take_remix, name="take_remix"),
     path("takes/<int:take_id>/extend/", takes.take_extend, name="take_extend"),
     path("takes/<int:take_id>/character/", takes.take_character, name="take_character"),
+    # Before take_media, whose <str:variant> would otherwise answer "consistency/" (a 404).
+    path("takes/<int:take_id>/consistency/", consistency.take_consistency, name="take_consistency"),
     path("takes/<int:take_id>/<str:variant>/", takes.take_media, name="take_media"),
+    # Review board (studio/views/review.py)
+    path("review/", review.review_index, name="review_index"),
+    path("review/episodes/<int:episode_id>/", review.review_episode, name="review_episode"),
+    path("review/characters/<int:character_id>/", review.review_character, name="review_character"),
+    # Consistency: scores and report (studio/views/consistency.py)
+    path("consistency/", consistency.consistency_report, name="consistency_report"),
+    path(
+        "consistency/report.csv",
+        consistency.consistency_report_csv,
+        name="consistency_report_csv",
+    ),
+    path("consistency/threshold/", consistency.drift_threshold, name="drift_threshold"),
+    path(
+        "takes/<int:take_id>/consistency/frames/<int:n>/",
+        consistency.take_consistency_frame,
+        name="take_consistency_frame",
+    ),
+    path(
+        "takes/<int:take_id>/consistency/score/",
+        consistency.take_score_again,
+        name="take_score_again",
+    ),
     path("scenes/<int:scene_id>/edit/", production.scene_edit, name="scene_edit"),
     path("scenes/<int:scene_id>/delete/", production.scene_delete, name="scene_delete"),
     path("scenes/<int:scene_id>/duplicate/", production.scene_duplicate, name="scene_duplicate"),

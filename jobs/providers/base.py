@@ -19,8 +19,9 @@ from jobs.providers.transport import guarded_client
 
 __all__ = ["ErrorKind", "ProviderError", "WebhookRejected"]  # where adapters have read them
 
-# Where a compiled prompt names a character, e.g. {{character:12}}.
-PLACEHOLDER = re.compile(r"\{\{([a-z_]+:\d+)\}\}")
+# Where a compiled prompt names a character, e.g. {{character:12}} (or a later version of it,
+# {{character:12:v3}}).
+PLACEHOLDER = re.compile(r"\{\{([a-z_]+:\d+(?::v\d+)?)\}\}")
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 PricingUnit = Literal["second", "request", "token", "credit"]

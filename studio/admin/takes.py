@@ -14,8 +14,18 @@ from django.utils.safestring import SafeString
 from jobs.models import JobState
 from studio.admin.access import may_generate, may_review, scope_to_reviewable
 from studio.admin.actions import cancel_and_report, retry_and_report
-from studio.models import Episode, Take
-from studio.services import take_review
+from studio.models import Episode, ReviewReason, Take
+from studio.services import REVIEW_AXES, take_review
+
+# What only a finished take can be given: a verdict, its reasons, the reviewer's scores.
+VERDICT_FIELDS = (
+    "review_state",
+    "review_codes",
+    "review_reason",
+    "review_face",
+    "review_clothing",
+    "review_style",
+)
 
 # The review queue: a finished take nobody has reviewed yet comes first.
 AWAITING_REVIEW = When(review_state=Take.Review.PENDING, job__state=JobState.SUCCEEDED, then=0)
@@ -57,19 +67,47 @@ class ReviewStatusFilter(admin.SimpleListFilter):
 
 
 class TakeReviewForm(forms.ModelForm):
+    """The review the studio's review board records: state, reason codes, a reason in words,
+    notes and the reviewer's own scores."""
+
+    review_codes = forms.MultipleChoiceField(
+        label="Reasons",
+        choices=ReviewReason.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Why the take is rejected; cleared when it is approved.",
+    )
+
     class Meta:
         model = Take
-        fields = ["review_state", "review_reason", "review_notes"]
+        fields = [
+            "review_state",
+            "review_codes",
+            "review_reason",
+            "review_notes",
+            "review_face",
+            "review_clothing",
+            "review_style",
+        ]
+        labels = {
+            "review_reason": "Reason in words",
+            "review_face": "Reviewer's face score",
+            "review_clothing": "Reviewer's clothing score",
+            "review_style": "Reviewer's style score",
+        }
 
     def clean(self):
         cleaned = super().clean()
         # The same rule take_review enforces, checked here so it shows next to the field.
         if (
             cleaned.get("review_state") == Take.Review.REJECTED
+            and not cleaned.get("review_codes")
             and not (cleaned.get("review_reason") or "").strip()
         ):
             self.add_error(
-                "review_reason", "Say why the take is rejected, so whoever retries it knows."
+                "review_reason",
+                "Say why the take is rejected (tick a reason or write one), "
+                "so whoever retries it knows.",
             )
         return cleaned
 
@@ -118,6 +156,7 @@ class TakeAdmin(admin.ModelAdmin):
         "job_state",
         "cost",
         "review_status",
+        "reviewer_scores",
         "selected",
         "created_at",
     ]
@@ -153,8 +192,10 @@ class TakeAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "review_state",
+                    "review_codes",
                     "review_reason",
                     "review_notes",
+                    ("review_face", "review_clothing", "review_style"),
                     "reviewer",
                     "reviewed_at",
                 ]
@@ -214,13 +255,19 @@ class TakeAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj: Take | None = None):
         if obj is not None and obj.job.state != JobState.SUCCEEDED:
-            return [*self.readonly_fields, "review_state", "review_reason"]
+            return [*self.readonly_fields, *VERDICT_FIELDS]
         return self.readonly_fields
 
     def save_model(self, request, obj: Take, form, change: bool) -> None:
-        if {"review_state", "review_reason"} & set(form.changed_data):
+        if set(VERDICT_FIELDS) & set(form.changed_data):
+            # The studio's review board saves through the same service: one record, one rule.
             take_review(
-                takes=[obj], state=obj.review_state, reason=obj.review_reason, reviewer=request.user
+                takes=[obj],
+                state=obj.review_state,
+                reason=obj.review_reason,
+                codes=obj.review_codes,
+                scores={axis: getattr(obj, f"review_{axis}") for axis in REVIEW_AXES},
+                reviewer=request.user,
             )
         obj.save(update_fields=["review_notes"])
 
@@ -280,8 +327,18 @@ class TakeAdmin(admin.ModelAdmin):
         if take.job.state != JobState.SUCCEEDED and take.review_state == Take.Review.PENDING:
             return "—"
         if take.review_state == Take.Review.REJECTED:
-            return f"Rejected: {take.review_reason}"
+            why = [", ".join(take.review_reason_labels), take.review_reason]
+            return f"Rejected: {'; '.join(part for part in why if part)}"
         return take.get_review_state_display()
+
+    @admin.display(description="Reviewer's scores")
+    def reviewer_scores(self, take: Take) -> str:
+        scores = [
+            f"{axis} {value}"
+            for axis in REVIEW_AXES
+            if (value := getattr(take, f"review_{axis}")) is not None
+        ]
+        return " · ".join(scores) or "—"
 
     @admin.display(description="Selected", boolean=True, ordering="is_selected")
     def selected(self, take: Take) -> bool:

@@ -240,7 +240,13 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_MEDIA_QUEUE = "media"
 CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_MEDIA_QUEUE))
-CELERY_TASK_ROUTES = {"jobs.tasks.download_job": {"queue": CELERY_MEDIA_QUEUE}}
+# Downloads and drift scores are the long, CPU- and disk-bound steps: they never hold up a send
+# or a poll.
+CELERY_TASK_ROUTES = {
+    "jobs.tasks.download_job": {"queue": CELERY_MEDIA_QUEUE},
+    "studio.tasks.score_take": {"queue": CELERY_MEDIA_QUEUE},
+    "studio.tasks.score_take_by_id": {"queue": CELERY_MEDIA_QUEUE},
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
@@ -252,6 +258,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "studio.tasks.clear_expired_sessions",
         "schedule": 6 * 60 * 60,
     },
+    "score-overdue-takes": {
+        "task": "studio.tasks.score_overdue_takes",
+        "schedule": 60,
+    },
 }
 
 # The generation engine (jobs). Times in seconds.
@@ -259,6 +269,16 @@ PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 # The row that owns provider accounts, jobs, budgets and spend. The engine treats it as an
 # opaque reference (a foreign key it scopes by), like AUTH_USER_MODEL.
 JOBS_WORKSPACE_MODEL = "studio.Workspace"
+# Celery tasks told (by name, with the job's id) when a job's video is stored: the drift
+# score. Empty turns scoring off (the test suite does, but for the tests of scoring).
+JOBS_SUCCEEDED_TASKS = tuple(env_list("JOBS_SUCCEEDED_TASKS", ["studio.tasks.score_take"]))
+# The drift scorer (studio/consistency/scoring.py): a class with `name` and `score()`; a
+# stronger one (a GPU model, a provider's API) replaces the default here.
+CONSISTENCY_SCORER = env_str("CONSISTENCY_SCORER", "studio.consistency.dlib_scorer.DlibScorer")
+# A take is scored this long after it succeeded at the latest (the sweep's safety net for a
+# lost message); a scoring claim older than the lease is taken over.
+CONSISTENCY_SWEEP_AFTER_SECONDS = env_int("CONSISTENCY_SWEEP_AFTER_SECONDS", 120, minimum=5)
+CONSISTENCY_LEASE_SECONDS = env_int("CONSISTENCY_LEASE_SECONDS", 600, minimum=10)
 JOBS_PUBLIC_URL_SECONDS = env_int("JOBS_PUBLIC_URL_SECONDS", 3600, minimum=60)
 JOBS_MIN_POLL_SECONDS = float(env_int("JOBS_MIN_POLL_MS", 1000, minimum=100)) / 1000
 JOBS_WEBHOOK_SAFETY_POLL_SECONDS = env_int("JOBS_WEBHOOK_SAFETY_POLL_SECONDS", 60, minimum=5)

@@ -104,7 +104,9 @@ def _next_url(request: HtmxHttpRequest, default: str) -> str:
 
 def _scene_context(membership: Membership, scene: Scene, **extra: object) -> dict:
     take_list = list(
-        scene.takes.select_related("job__provider_account", "parent").order_by("-created_at")
+        scene.takes.select_related("job__provider_account", "parent", "score").order_by(
+            "-created_at"
+        )
     )
     failed_form, failed_take = extra.pop("failed_form", None), extra.pop("failed_take", None)
     failed_kind = extra.pop("failed_kind", "")

@@ -318,8 +318,12 @@ def test_the_change_form_plays_the_take_and_edits_only_the_review(
     editable = set(re.findall(r'<(?:input|select|textarea)[^>]* name="([a-z_]+)"', page))
     assert editable - {"csrfmiddlewaretoken", "_save", "_continue"} == {
         "review_state",
+        "review_codes",
         "review_reason",
         "review_notes",
+        "review_face",
+        "review_clothing",
+        "review_style",
     }
 
 

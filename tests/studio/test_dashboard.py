@@ -254,25 +254,17 @@ def test_takes_awaiting_review_show_their_thumbnail_count_and_a_link_to_the_take
 
 
 @pytest.mark.parametrize(
-    ("role", "staff", "linked"),
-    [
-        ("reviewer", True, True),
-        ("owner", True, True),
-        ("reviewer", False, False),
-        ("viewer", True, False),
-    ],
+    ("role", "linked"),
+    [("owner", True), ("editor", True), ("reviewer", True), ("viewer", False)],
 )
-def test_only_staff_who_may_review_get_a_link_to_the_review_queue(
-    client, workspace, members, account, lamp, role, staff, linked
+def test_those_who_may_review_get_a_link_to_the_review_board(
+    client, workspace, members, account, lamp, role, linked
 ):
     make_take(lamp, account, state=JobState.SUCCEEDED)
-    user = members[role]
-    user.is_staff = staff
-    user.save(update_fields=["is_staff"])
-    client.force_login(user)
+    client.force_login(members[role])
     section = _section(_page(client, workspace), "awaiting")
-    queue = f'href="{reverse("admin:studio_take_changelist")}?review=pending"'
-    assert (queue in section) is linked
+    board = f'href="{reverse("review_index", args=[workspace.slug])}"'
+    assert (board in section) is linked
 
 
 # --- Failures ---------------------------------------------------------------------------

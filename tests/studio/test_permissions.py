@@ -19,7 +19,17 @@ from django.urls import reverse
 
 from characters.models import Character, CharacterShare, ReferenceAsset
 from jobs.models import Budget, JobKind, JobState, ProviderAccount
-from studio.models import Episode, Membership, Scene, SceneFrame, Series, Take
+from studio.models import (
+    Episode,
+    Membership,
+    Scene,
+    SceneFrame,
+    Series,
+    SeriesCharacter,
+    Take,
+    TakeScore,
+    Workspace,
+)
 from tests.factories import (
     CharacterFactory,
     SceneFactory,
@@ -34,6 +44,7 @@ EDIT = {"owner": 200, "editor": 200, "reviewer": 403, "viewer": 403, "outsider":
 MANAGE = {"owner": 200, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 404}
 
 EDITORS = frozenset({"owner", "editor"})
+REVIEWERS = frozenset({"owner", "editor", "reviewer"})
 OWNERS = frozenset({"owner"})
 
 
@@ -58,6 +69,10 @@ PAGES = [
     ("series_create", [], EDIT),
     ("series_edit", ["series"], EDIT),
     ("series_delete", ["series"], EDIT),
+    ("series_cast", ["series"], READ),
+    ("consistency_report", [], READ),
+    ("consistency_report_csv", [], READ),
+    ("take_consistency", ["finished"], READ),
     ("episode_detail", ["episode"], READ),
     ("episode_edit", ["episode"], EDIT),
     ("episode_delete", ["episode"], EDIT),
@@ -67,6 +82,9 @@ PAGES = [
     ("scene_edit", ["scene"], EDIT),
     ("scene_delete", ["scene"], EDIT),
     ("take_delete", ["finished"], EDIT),
+    ("review_index", [], READ),
+    ("review_episode", ["episode"], READ),
+    ("review_character", ["character"], READ),
     ("provider_accounts", [], MANAGE),
     ("provider_account_edit", ["account"], MANAGE),
 ]
@@ -348,6 +366,50 @@ ACTIONS = [
         EDITORS,
         lambda w, said: Take.objects.filter(scene_id=w["scene"], job__kind=JobKind.EXTEND).exists(),
     ),
+    # A series' cast: which version of a character it makes (owners and editors)
+    Action(
+        "series_pin",
+        ("series", "character"),
+        lambda w: {"version": 1},
+        EDITORS,
+        lambda w, said: SeriesCharacter.objects.filter(
+            series_id=w["series"], character_id=w["character"], version__number=1
+        ).exists(),
+    ),
+    # Consistency: the drift threshold (owners), scoring a take again (reviewers and up)
+    Action(
+        "drift_threshold",
+        None,
+        lambda w: {"drift_threshold": "72"},
+        OWNERS,
+        lambda w, said: Workspace.objects.get(pk=w["workspace"]).drift_threshold == 72,
+    ),
+    Action(
+        "take_score_again",
+        "finished",
+        lambda w: {},
+        REVIEWERS,
+        lambda w, said: TakeScore.objects.filter(take_id=w["finished"], state="pending").exists(),
+    ),
+    # Review board (tests/studio/test_review_board.py has the rest)
+    Action(
+        "review_episode",
+        "episode",
+        lambda w: {"take": w["finished"], "action": "approve"},
+        REVIEWERS,
+        lambda w, said: Take.objects.get(pk=w["finished"]).review_state == "approved",
+    ),
+    Action(
+        # The world's takes carry no character version, so nothing is on this board to
+        # approve: allowed roles are answered (the ticked take is not one of its own), the
+        # others refused.
+        "review_character",
+        "character",
+        lambda w: {"bulk": "1", "action": "approve", "takes": [w["finished"]]},
+        REVIEWERS,
+        None,
+        answer=None,
+    ),
     # Costs (owners only)
     Action(
         "budget_save",
@@ -443,7 +505,7 @@ def test_every_other_page_under_a_workspace_refuses_a_post(owner_client, world):
     for pattern in workspace_patterns:
         if pattern.name in covered:
             continue
-        literal = {"variant": "video", "position": "first"}
+        literal = {"variant": "video", "position": "first", "n": 0}
         kwargs = {
             name: literal[name] if name in literal else world[URL_ARGUMENTS[name]]
             for name in pattern.pattern.converters

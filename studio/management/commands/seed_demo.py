@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -32,8 +33,11 @@ CHARACTERS = [
     {
         "name": "Mina Okafor",
         "handle": "mina",
-        "description": "Lighthouse keeper, late twenties. Short black curls, yellow raincoat, "
-        "green scarf, round glasses. Calm, curious.",
+        "description": "Lighthouse keeper, late thirties. Short brown hair, white work suit "
+        "with a flag patch on the sleeve, warm smile. Calm, curious.",
+        # Real faces (public domain, studio/demo_media/README.md), so drift scores measure
+        # face identity in the demo too; Pip is drawn, and has no face to compare.
+        "photo": "astronaut.jpg",
         "skin": (141, 85, 60),
         "hair": (25, 20, 20),
         "outfit": (242, 190, 34),
@@ -42,8 +46,9 @@ CHARACTERS = [
     {
         "name": "Captain Ilse Brandt",
         "handle": "ilse",
-        "description": "Ferry captain in her sixties. Silver braid, navy peacoat with brass "
-        "buttons, weathered face, red knit cap.",
+        "description": "Ferry captain in her seventies. Short white hair, navy uniform "
+        "with gold sleeve stripes, steady gaze.",
+        "photo": "grace_hopper.jpg",
         "skin": (232, 190, 160),
         "hair": (200, 200, 205),
         "outfit": (30, 45, 90),
@@ -101,6 +106,32 @@ EPISODES = [
         ],
     ),
 ]
+
+
+DEMO_MEDIA = Path(__file__).resolve().parents[2] / "demo_media"
+
+
+def _references(spec: dict) -> list[tuple[str, bytes]]:
+    """(label, PNG or JPEG bytes) of the character's reference images: its photo and a
+    head-and-shoulders crop of it, or two drawn portraits."""
+    if "photo" not in spec:
+        return [(label, _portrait(spec, profile=label == "profile")) for label in PORTRAITS]
+    photo = (DEMO_MEDIA / spec["photo"]).read_bytes()
+    image = Image.open(io.BytesIO(photo)).convert("RGB")
+    width, height = image.size
+    crop = image.crop((width // 6, 0, width - width // 6, height * 2 // 3))
+    out = io.BytesIO()
+    crop.save(out, format="JPEG", quality=90)
+    return [("front", photo), ("close-up", out.getvalue())]
+
+
+def _reference_picture(spec: dict) -> Image.Image | None:
+    if "photo" not in spec:
+        return Image.open(io.BytesIO(_portrait(spec, profile=False))).convert("RGB")
+    return Image.open(DEMO_MEDIA / spec["photo"]).convert("RGB")
+
+
+PORTRAITS = ("front", "profile")
 
 
 def _portrait(spec: dict, *, profile: bool) -> bytes:
@@ -183,12 +214,12 @@ class Command(BaseCommand):
                     character=character, upload=upload, label="turnaround", created_by=user
                 )
             if not character.assets.filter(kind=ReferenceAsset.Kind.IMAGE).exists():
-                for profile in (False, True):
-                    label = "profile" if profile else "front"
+                for label, data in _references(spec):
+                    is_png = data.startswith(b"\x89PNG")
                     upload = SimpleUploadedFile(
-                        f"{spec['handle']}-{label}.png",
-                        _portrait(spec, profile=profile),
-                        "image/png",
+                        f"{spec['handle']}-{label}.{'png' if is_png else 'jpg'}",
+                        data,
+                        "image/png" if is_png else "image/jpeg",
                     )
                     characters.asset_add(
                         character=character, upload=upload, label=label, created_by=user

@@ -1,0 +1,1 @@
+"""Consistency: how far a take drifted from its characters' references (face, clothing, style)."""
