@@ -1,29 +1,72 @@
 """The default drift scorer: dlib face descriptors, HSV colour and texture statistics, on the CPU.
 
-Per sampled frame (`frames.VideoFrames`: one every 0.5 s, at most 24, at most 1280 px
-wide) and per character:
+Per sampled frame (`frames.VideoFrames`: one every 0.5 s, at most 24, spread over longer
+takes, at most 1280 px wide) and per character:
 
-* Face identity. Faces are found with dlib's HOG detector on the frame scaled to at most
-  640 px wide (upsampled once, so faces from about 40 px are found); each is described by
-  dlib's ResNet (128-d, `dlib_face_recognition_resnet_model_v1`, aligned by the 5-point
-  landmarks) from the sharper 1280 px frame. A character's distance to a face is the
-  smallest Euclidean distance to any of its reference faces (one face per reference
-  picture: the detector's most confident). With several characters, faces go to
-  characters greedily, the closest pair first. dlib's own rule: same person under 0.6.
-* Clothing. The region below the character's face, from the face's bottom down three
-  face heights and three face widths across, centre-weighted, compared with the same
-  region (in face units, clipped alike) of each reference: an HSV colour histogram
-  (Bhattacharyya) and a texture histogram (gradient magnitudes at a fixed scale per face
-  unit). Without a face in the references, the references' central region is looked for
+* Face identity. Faces are found with dlib's HOG detector: first around where the
+  characters' faces were in the previous sample (each scaled to ~100 px, cheap); failing
+  that, over the frame scaled to 640 px wide, upsampled once (faces from ~40 px); failing
+  that, over the 1280 px frame (faces from ~20 px at 640). A grainy frame is smoothed for
+  the detector. Each face is described by dlib's ResNet (128-d,
+  `dlib_face_recognition_resnet_model_v1`, aligned by the 5-point landmarks) from the
+  unsmoothed 1280 px frame. A character's distance to a face is the smallest Euclidean
+  distance to its reference faces (one per reference picture: the detector's surest).
+  With several characters, faces go to characters greedily, the closest pair first.
+  dlib's own rule: the same person under 0.6 (SAME_PERSON): "recognised".
+* Clothing. The region below the character's face (the face box redrawn from the eyes,
+  so it does not wander with the detector's scale): from the face's bottom down three
+  face heights, three face widths across, weighted towards the middle, against the same
+  region of each reference in face units, both clipped to what both show: an HSV colour
+  histogram (4 greys, 16 hues x 2 saturations x 2 values, hue-smoothed; Bhattacharyya
+  distance) and a texture histogram (gradient magnitudes, resampled to 24 px per face
+  unit). Without a face in the references, the references' middle region is looked for
   in the frame (the best window of a coarse search), and a note says so.
-* Style. The whole frame against each whole reference: palette (a coarse HSV histogram,
-  hue-smoothed), contrast (the spread of luminance) and texture (gradient magnitudes and
-  local binary patterns at a fixed image scale).
+* Style. Palette (the colour histogram), contrast (luminance standard deviation) and
+  texture (gradient-magnitude and local-binary-pattern histograms), plus grain (a
+  median-Laplacian noise estimate, which edges barely move) of the whole frame. Where the
+  character's face is recognised, palette, contrast and texture are taken on the face
+  and hair (resampled to 32 px per face unit) against the references' own face: the same
+  content on both sides, so what differs is the look (grading, contrast, texture), not
+  the scene, which a take changes on purpose. Elsewhere (no face in the references, or
+  not recognised in this frame) whole frames are compared, with a tolerant palette
+  mapping, since a new scene alone moves a whole-frame palette by 0.5-0.65.
 
-Each axis is a mapping of the raw distances to 0-100 (see CALIBRATION below), the mean
-over the frames where it could be measured; persistence is the share of sampled frames
-in which the character is recognised (its face under 0.6; without reference faces, the
-clothing score at least CLOTHING_RECOGNISED).
+Each axis is the mean over the frames where it could be measured; persistence is the
+share of sampled frames in which the character is recognised (without reference faces:
+the clothing score at least CLOTHING_RECOGNISED).
+
+Calibration. Raw distance -> score is piecewise linear through the points below (clamped
+at both ends); a sub-score per cue, and an axis is their product (so one cue far off is
+enough to pull it down). Raw distances measured on the fixture portraits
+(tests/studio/consistency: portraits pasted over a backdrop; benchmarks/consistency.py:
+the emulator renderer, 1280x720 and 720x1280, references mirrored/cropped/JPEG'd):
+
+  face: descriptor distance        faithful 0.08-0.22; style-drifted 0.30-0.48; the other
+        0.30->100 0.45->85           person 0.63-0.70; the renderer's disguise 0.65-0.73
+        0.60->50 0.75->10 0.85->0
+  clothing colour (Bhattacharyya)  faithful 0.02-0.07; the other person 0.28-0.66; body
+        0.12->100 0.22->85           hue-turned 0.45-0.77 (a dark navy uniform only 0.27:
+        0.35->50 0.55->0             hue barely shows on dark cloth)
+  clothing texture                 faithful 0.01-0.05; the other person 0.25-0.41; body
+        0.08->100 0.18->85           striped or checked 0.07-0.45
+        0.35->50 0.60->0
+  style palette (face anchored)    faithful 0.03-0.16; hue turned 20 degrees ~0.4, 40
+        0.15->100 0.30->85           degrees ~0.67; the renderer's grading 0.84-0.91
+        0.50->50 0.75->0
+  style contrast |log(sd ratio)|   faithful 0.00-0.06; contrast x1.35 ~0.2, x0.7 ~0.33
+        0.10->100 0.20->85 0.40->50 0.80->0
+  style texture                    faithful 0.02-0.07; grain, posterizing, blur 0.09-0.18
+        0.08->100 0.15->85 0.30->50 0.50->0
+  style grain excess (frame minus reference, luminance steps): faithful 0 (video is
+        2->100 4->85 8->50 16->0     smoother than photographs); the renderer's grain
+                                     2.4-6.8; gaussian grain sigma 8 ~6.6, sigma 18 ~16
+  style palette (whole frames)     a new scene alone: 0.23-0.6; hue-turned 0.68-0.80
+        0.45->100 0.60->80 0.75->50 0.95->0
+
+These are composited takes: a faithful one shows the reference itself. Real generated
+takes (new poses, light, expressions) sit higher on every raw distance; dlib's 0.6 was
+set on real photographs (LFW), the colour and texture points were not, and should be
+re-fitted on reviewed takes when there are some.
 """
 
 from __future__ import annotations
@@ -65,8 +108,8 @@ CLOTHING_RECOGNISED = 60.0  # without reference faces: recognised at this clothi
 
 # --- Calibration ----------------------------------------------------------------------------
 # Raw distance -> score: piecewise linear through these (distance, score) points, clamped at
-# both ends. Chosen on the fixture portraits (tests/studio/consistency, benchmarks/
-# consistency.py) so that faithful takes score ~80 or more and clearly drifted ones ~50 or less.
+# both ends; see the module's docstring for what each was measured at. Faithful takes score
+# ~80 or more and clearly drifted ones ~50 or less.
 FACE_POINTS = ((0.30, 100.0), (0.45, 85.0), (0.60, 50.0), (0.75, 10.0), (0.85, 0.0))
 CLOTHING_COLOUR_POINTS = ((0.12, 100.0), (0.22, 85.0), (0.35, 50.0), (0.55, 0.0))
 CLOTHING_TEXTURE_POINTS = ((0.08, 100.0), (0.18, 85.0), (0.35, 50.0), (0.60, 0.0))
@@ -280,9 +323,24 @@ def _face_area(image: Image.Image, box) -> Image.Image:
     fw, fh = max(1.0, right - left), max(1.0, bottom - top)
     cx = (left + right) / 2
     x0, y0, x1, y1 = _FACE_AREA
-    crop = (cx + x0 * fw, top + y0 * fh, cx + x1 * fw, top + y1 * fh)
-    size = (round((x1 - x0) * _FACE_PIXELS), round((y1 - y0) * _FACE_PIXELS))
+    crop = _inside((cx + x0 * fw, top + y0 * fh, cx + x1 * fw, top + y1 * fh), image.size)
+    size = (
+        max(4, round((crop[2] - crop[0]) / fw * _FACE_PIXELS)),
+        max(4, round((crop[3] - crop[1]) / fh * _FACE_PIXELS)),
+    )
     return image.resize(size, Image.Resampling.BILINEAR, box=crop, reducing_gap=2.0)
+
+
+def _inside(box: Box, size: tuple[int, int]) -> Box:
+    """`box` clipped to a picture of `size` (and at least a pixel across)."""
+    left = min(max(0.0, box[0]), size[0] - 1.0)
+    top = min(max(0.0, box[1]), size[1] - 1.0)
+    return (
+        left,
+        top,
+        max(left + 1.0, min(float(size[0]), box[2])),
+        max(top + 1.0, min(float(size[1]), box[3])),
+    )
 
 
 def _whole(image: Image.Image) -> Image.Image:
@@ -362,15 +420,17 @@ def _body_crop(image: Image.Image, box, units) -> Image.Image:
     fw, fh = max(1.0, right - left), max(1.0, bottom - top)
     cx = (left + right) / 2
     x0, y0, x1, y1 = units
-    crop = (cx + x0 * fw, bottom + y0 * fh, cx + x1 * fw, bottom + y1 * fh)
+    crop = _inside((cx + x0 * fw, bottom + y0 * fh, cx + x1 * fw, bottom + y1 * fh), image.size)
     size = (max(4, round((x1 - x0) * _UNIT_PIXELS)), max(4, round((y1 - y0) * _UNIT_PIXELS)))
     return image.resize(size, Image.Resampling.BILINEAR, box=crop, reducing_gap=2.0)
 
 
 def _centre_weights(units, size) -> np.ndarray:
+    """Weights across the region: 1 below the face's centre, 0.37 a face width to the side
+    (where the background often starts), 0.1 at the region's edges."""
     x0, _, x1, _ = units
     xs = np.linspace(x0, x1, size[0])
-    weights = np.exp(-((xs / 1.0) ** 2))
+    weights = np.exp(-(xs**2))
     return np.broadcast_to(weights[None, :], (size[1], size[0]))
 
 
@@ -388,13 +448,7 @@ def _region_distances(a: Image.Image, b: Image.Image, weights: np.ndarray) -> tu
 
 def _clothing_score(distances: tuple[float, float]) -> float:
     colour, texture = distances
-    return (
-        100.0
-        * _map(colour, CLOTHING_COLOUR_POINTS)
-        / 100
-        * _map(texture, CLOTHING_TEXTURE_POINTS)
-        / 100
-    )
+    return _map(colour, CLOTHING_COLOUR_POINTS) * _map(texture, CLOTHING_TEXTURE_POINTS) / 100
 
 
 def _clothing_rank(distances: tuple[float, float]) -> tuple[float, float]:
@@ -421,8 +475,8 @@ class _Picture:
     detail: Image.Image  # at most DETAIL_WIDTH wide
     small: Image.Image  # at most DETECT_WIDTH wide
     grain: float  # the noise level of `small` (_grain)
-    # What faces are looked for and described in: the same, smoothed when grainy (heavy
-    # grain hides small faces from the HOG detector and moves their descriptors).
+    # What faces are looked for in: the same, smoothed when grainy (heavy grain hides small
+    # faces from the HOG detector). They are described from the unsmoothed `detail`.
     seen_detail: Image.Image
     seen_small: Image.Image
 
@@ -450,22 +504,22 @@ class _Picture:
         """(box in `small` coordinates, descriptor) for up to `limit` faces, likeliest first.
 
         Looks first around the faces of the previous frame (`near`), each scaled to about
-        100 px, which is cheap; then, if one is missing, over the whole picture at 640 px
+        100 px, which is cheap; then, if any is missing, over the whole picture at 640 px
         (upsampled once: faces from ~40 px); then, if fewer than `expected` were found,
         over the sharper picture (faces from ~20 px at 640), which costs four times more.
         """
         ratio = self.detail.width / self.small.width
-        detail = np.asarray(self.seen_detail)
+        detail = np.asarray(self.detail)
         found: list[tuple[Box, float]] = []  # in `detail` coordinates
         if near:
             found = self._around(models, [_scale(box, ratio) for box in near])
-            if len(found) < len(near):
+            if len(found) < max(len(near), expected):  # one lost, or someone still missing
                 found = []
         if not found:
             small = models.detect(np.asarray(self.seen_small), 1)
             found = [(_scale(box, ratio), score) for box, score in small]
             if len(found) < expected and ratio > 1.01:
-                found = models.detect(detail, 1)
+                found = models.detect(np.asarray(self.seen_detail), 1)
         found = sorted(found, key=lambda item: -item[1])[:limit]
         faces = []
         for box, _score in found:
@@ -539,7 +593,6 @@ class _Character:
     key: str
     name: str
     references: list[_Reference]
-    notes: list[str] = field(default_factory=list)
 
     @property
     def descriptors(self) -> list[np.ndarray]:
@@ -644,13 +697,10 @@ class DlibScorer:
         started = time.process_time()
         if not references:
             raise ValueError("Scoring needs at least one character reference.")
-        for reference in references:
-            if not reference.images:
-                raise ValueError(f"{reference.name} has no reference pictures.")
         models = _models()
         characters = [_prepare(reference, models) for reference in references]
         with_faces = [c for c in characters if c.has_face]
-        tracks = {c.key: _Track() for c in characters}
+        tracks = [_Track() for _ in characters]
         thumbnails: list[Image.Image] = []
         near: list[Box] = []  # where the characters' faces were in the previous sample
         with VideoFrames(
@@ -666,29 +716,32 @@ class DlibScorer:
                         expected=len(with_faces),
                         near=near,
                     )
-                assigned = _assign(with_faces, faces)
+                assigned = _assign(characters, faces)
                 near = [box for box, _distance in assigned.values()]
                 whole_look = _look(_whole(picture.small))
                 grain = picture.grain
-                for character in characters:
+                for number, (character, track) in enumerate(zip(characters, tracks, strict=True)):
                     score, raw = _score_frame(
                         character,
                         picture,
-                        assigned.get(character.key),
+                        assigned.get(number),
                         whole_look,
                         grain,
                         sample.seconds,
                     )
-                    tracks[character.key].frames.append(score)
-                    tracks[character.key].raw.append(raw)
+                    track.frames.append(score)
+                    track.raw.append(raw)
                 thumbnails.append(_scaled(picture.small, THUMBNAIL_WIDTH))
             video_seconds = frames.seconds
         if not thumbnails:
             raise ScoringError("No frame of the video could be sampled.")
         results = tuple(
-            _result(character, tracks[character.key], thumbnails) for character in characters
+            _result(character, track, thumbnails)
+            for character, track in zip(characters, tracks, strict=True)
         )
-        raw = {key: track.raw for key, track in tracks.items()}
+        raw = {
+            character.key: track.raw for character, track in zip(characters, tracks, strict=True)
+        }
         return ScoreResult(
             scorer=self.name,
             characters=results,
@@ -698,23 +751,27 @@ class DlibScorer:
         ), raw
 
 
-def _assign(characters: list[_Character], faces) -> dict[str, tuple]:
-    """Greedy: the closest (character, face) pair first, each used once. key -> (box, distance)."""
+def _assign(characters: list[_Character], faces) -> dict[int, tuple[Box, float]]:
+    """Greedy: the closest (character, face) pair first, each used once.
+
+    Returns {index in `characters`: (face box, distance)}; characters without reference
+    faces take no part.
+    """
     pairs = []
-    for character in characters:
+    for number, character in enumerate(characters):
+        if not character.has_face:
+            continue
         for index, (_box, descriptor) in enumerate(faces):
             distance = min(float(np.linalg.norm(descriptor - ref)) for ref in character.descriptors)
-            pairs.append((distance, character.key, index))
+            pairs.append((distance, number, index))
     pairs.sort()
-    taken_characters: set[str] = set()
+    assigned: dict[int, tuple[Box, float]] = {}
     taken_faces: set[int] = set()
-    assigned = {}
-    for distance, key, index in pairs:
-        if key in taken_characters or index in taken_faces:
+    for distance, number, index in pairs:
+        if number in assigned or index in taken_faces:
             continue
-        taken_characters.add(key)
         taken_faces.add(index)
-        assigned[key] = (faces[index][0], distance)
+        assigned[number] = (faces[index][0], distance)
     return assigned
 
 
@@ -778,9 +835,11 @@ def _score_frame(
             _style(whole_look, grain, r.whole_look, r.grain, anchored=False)
             for r in character.references
         ]
-    style = max(styles, key=_StyleDistances.score)
-    raw["style"] = style
-    style_score = style.score()
+    style_score = None
+    if styles:  # none without reference pictures
+        style = max(styles, key=_StyleDistances.score)
+        raw["style"] = style
+        style_score = style.score()
 
     def rounded(value):
         return None if value is None else round(value, 1)
@@ -799,8 +858,10 @@ def _score_frame(
 
 def _result(character: _Character, track: _Track, thumbnails: list[Image.Image]) -> CharacterResult:
     frames = track.frames
-    notes = list(character.notes)
-    if not character.has_face:
+    notes: list[str] = []
+    if not character.references:
+        notes.append(f"{character.name} has no reference pictures, so nothing is scored.")
+    elif not character.has_face:
         notes.append("No face found in the references, so face identity is not scored.")
         notes.append(
             "Without a face to follow, clothing compares the middle of the references with "

@@ -153,8 +153,13 @@ def score(scorer, video: bytes, *references: CharacterReference) -> ScoreResult:
 
 
 @pytest.fixture(scope="module")
-def faithful(scorer) -> ScoreResult:
-    return score(scorer, make_video(lambda t: [ASTRONAUT]), ASTRONAUT_REF)
+def faithful_video() -> bytes:
+    return make_video(lambda t: [ASTRONAUT])
+
+
+@pytest.fixture(scope="module")
+def faithful(scorer, faithful_video) -> ScoreResult:
+    return score(scorer, faithful_video, ASTRONAUT_REF)
 
 
 # --- Tests ----------------------------------------------------------------------------------
@@ -226,6 +231,21 @@ def test_two_characters_are_scored_separately(scorer):
     assert astronaut.persistence == hopper.persistence == 1.0
     assert astronaut.clothing <= 50  # her suit changed colour
     assert hopper.clothing >= 75  # Grace Hopper's uniform did not
+
+
+def test_a_character_without_pictures_is_not_scored_but_the_others_are(scorer, faithful_video):
+    result = score(scorer, faithful_video, ASTRONAUT_REF, reference("nobody"))
+    astronaut, nobody = result.characters
+    assert astronaut.face >= 85
+    assert nobody.key == "character:nobody:v1"
+    assert (nobody.face, nobody.clothing, nobody.style, nobody.persistence) == (
+        None,
+        None,
+        None,
+        0.0,
+    )
+    assert nobody.worst == ()
+    assert nobody.notes == ("Nobody has no reference pictures, so nothing is scored.",)
 
 
 def test_the_worst_frames_are_jpegs_of_the_worst_seconds(scorer):
