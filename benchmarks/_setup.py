@@ -566,7 +566,8 @@ def render_shape_ahead(*, seconds: float, size: str, fps: int = EMULATOR_FPS) ->
 
 
 def _rendered_once(render):
-    """`render`, remembered per clip shape for the whole run (the prompt and label ignored)."""
+    """`render`, remembered per clip shape for the whole run (the prompt, label, cast pictures
+    and drift ignored: the orchestration passes measure the engine, not what a clip shows)."""
 
     def render_shape(*, seconds, width, height, fps, **drawing):
         key = (seconds, width, height, fps)

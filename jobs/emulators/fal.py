@@ -35,10 +35,17 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from PIL import Image
 
 from jobs.emulators.base import Emulator, retry_after_headers
 from jobs.emulators.inputs import decode_data_url, fetch, open_image, sniff_image
-from jobs.emulators.render import CastMember, RenderedVideo, dominant_color, render_video
+from jobs.emulators.render import (
+    CastMember,
+    RenderedVideo,
+    dominant_color,
+    reference_picture,
+    render_video,
+)
 from jobs.emulators.state import (
     FAILED,
     QUEUED,
@@ -48,6 +55,7 @@ from jobs.emulators.state import (
     Store,
     Timeline,
     strip_markers,
+    take_drift,
 )
 from jobs.emulators.webhooks import NotifiesWhenDone, WebhookSender, _Delivery
 from jobs.emulators.wsgi import ApiError, Request, Response, Router, bytes_response, json_response
@@ -161,6 +169,7 @@ class QueuedRequest:
     fps: int
     ttl: int
     host: str  # the address the client reached us at: result links use it
+    drift: frozenset[str] = frozenset()  # what the take drifts on (markers, drift settings)
     seed: int = field(default_factory=lambda: secrets.randbelow(2**31))
     cancelled_at: float | None = None
     notified: bool = False  # its webhook has been queued (only the watcher writes it)
@@ -179,6 +188,7 @@ class QueuedRequest:
             cast=self.cast,
             fps=self.fps,
             label=f"{self.endpoint.id} · {self.id}",
+            drift=self.drift,
         )
 
     def phase(self, now: float) -> str:
@@ -338,8 +348,9 @@ class FalEmulator(NotifiesWhenDone, Emulator):
         prompt, markers = strip_markers(values["prompt"])
         moderated = markers.moderation or request.forced_moderation
         config = self.config
+        request_id = str(uuid.uuid4())
         queued = QueuedRequest(
-            id=str(uuid.uuid4()),
+            id=request_id,
             endpoint=endpoint,
             prompt=prompt,
             seconds=float(endpoint.durations[values["duration"]]),
@@ -357,6 +368,7 @@ class FalEmulator(NotifiesWhenDone, Emulator):
             fps=config.fps,
             ttl=config.asset_ttl_seconds,
             host=request.host,
+            drift=take_drift(markers, config, request_id),
         )
         self.requests.add(queued.id, queued)
         answer = {
@@ -369,8 +381,8 @@ class FalEmulator(NotifiesWhenDone, Emulator):
 
     def _checked(
         self, endpoint: Endpoint, body: dict[str, Any], problems: list[dict[str, Any]]
-    ) -> tuple[dict[str, str], list[str]]:
-        """The body's values by concept (defaults filled in) and the reference colours."""
+    ) -> tuple[dict[str, str], list[tuple[str, Image.Image]]]:
+        """The body's values by concept (defaults filled in) and the references' looks."""
         fields = endpoint.fields
         names = {name: concept for concept, name in fields.items()}
         for name in body:
@@ -434,7 +446,8 @@ class FalEmulator(NotifiesWhenDone, Emulator):
 
     def _images(
         self, endpoint: Endpoint, body: dict[str, Any], problems: list[dict[str, Any]]
-    ) -> list[str]:
+    ) -> list[tuple[str, Image.Image]]:
+        """(colour, picture) per reference image that loads; a problem for each that fails."""
         fields = endpoint.fields
         name = fields.get("images") or fields.get("image")
         if name is None:
@@ -468,11 +481,11 @@ class FalEmulator(NotifiesWhenDone, Emulator):
                     "too_long",
                 )
             )
-        colors = []
+        looks = []
         for index, url in enumerate(urls):
             loc = ["body", name] if "image" in fields else ["body", name, index]
-            color = _image_color(url)
-            if color is None:
+            look = _image_look(url)
+            if look is None:
                 problems.append(
                     _problem(
                         loc,
@@ -483,8 +496,8 @@ class FalEmulator(NotifiesWhenDone, Emulator):
                     )
                 )
             else:
-                colors.append(color)
-        return colors
+                looks.append(look)
+        return looks
 
     # --- Status, result, cancel -----------------------------------------------------------
 
@@ -654,8 +667,9 @@ class FalEmulator(NotifiesWhenDone, Emulator):
             )
 
 
-def _image_color(url: Any) -> str | None:
-    """The main colour of a reference image (a data: URI or an http(s) link), or None."""
+def _image_look(url: Any) -> tuple[str, Image.Image] | None:
+    """The main colour and the picture of a reference image (a data: URI or an http(s)
+    link), or None if it cannot be loaded."""
     if not isinstance(url, str):
         return None
     try:
@@ -665,18 +679,19 @@ def _image_color(url: Any) -> str | None:
             data = fetch(url, timeout_seconds=FETCH_TIMEOUT_SECONDS, max_bytes=FETCH_MAX_BYTES)
         if sniff_image(data) is None:
             return None
-        return dominant_color(open_image(data))
+        image = open_image(data)
     except ValueError:
         return None
+    return dominant_color(image), reference_picture(image)
 
 
-def _cast(prompt: str, colors: list[str]) -> tuple[CastMember, ...]:
+def _cast(prompt: str, looks: list[tuple[str, Image.Image]]) -> tuple[CastMember, ...]:
     """One figure per reference image, named as the prompt names it ("Mina (image 1)")."""
     names = {}
     for match in _LABELLED.finditer(prompt):
         words = [w for w in match.group(1).split() if w[:1].isupper()] or match.group(1).split()
         names.setdefault(int(match.group(2)), words[-1])
     return tuple(
-        CastMember(name=names.get(number, f"image {number}"), color=color)
-        for number, color in enumerate(colors, start=1)
+        CastMember(names.get(number, f"image {number}"), color, picture)
+        for number, (color, picture) in enumerate(looks, start=1)
     )

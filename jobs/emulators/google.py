@@ -35,18 +35,30 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from PIL import Image
+
 from jobs.emulators.base import Emulator, retry_after_headers
 from jobs.emulators.inputs import fetch, open_image, probe_video, sniff_image
 from jobs.emulators.render import (
     CastMember,
     RenderedVideo,
     dominant_color,
+    first_frame,
     first_frame_color,
     mp4_with_padding,
     padded_length,
+    reference_picture,
     render_video,
 )
-from jobs.emulators.state import FAILED, SUCCEEDED, Once, Store, Timeline, strip_markers
+from jobs.emulators.state import (
+    FAILED,
+    SUCCEEDED,
+    Once,
+    Store,
+    Timeline,
+    strip_markers,
+    take_drift,
+)
 from jobs.emulators.webhooks import NotifiesWhenDone, WebhookSender
 from jobs.emulators.wsgi import (
     ApiError,
@@ -121,13 +133,15 @@ def _decode_base64(text: Any, what: str) -> bytes:
         raise invalid(f"{what} is not valid base64.") from exc
 
 
-def _image_color(data: bytes, what: str) -> str:
+def _image_look(data: bytes, what: str) -> tuple[str, Image.Image]:
+    """An image's colour and its picture (what a take composites, for a reference)."""
     if sniff_image(data) is None:
         raise invalid(f"{what}: the image must be JPEG, PNG or WebP.")
     try:
-        return dominant_color(open_image(data))
+        image = open_image(data)
     except ValueError as exc:
         raise invalid(f"{what}: {exc}") from exc
+    return dominant_color(image), reference_picture(image)
 
 
 def _names(prompt: str) -> dict[tuple[str, int], str]:
@@ -302,6 +316,7 @@ class Operation:
     outcome: str  # "video", "filtered" (RAI) or "error"
     cast: tuple[CastMember, ...]
     fps: int
+    drift: frozenset[str] = frozenset()  # what the take drifts on (markers, drift settings)
     media: Once[RenderedVideo] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -317,6 +332,7 @@ class Operation:
             cast=self.cast,
             fps=self.fps,
             label=f"{self.model} · {self.id[:8]}",
+            drift=self.drift,
         )
 
     def resource(self, now: float) -> dict[str, Any]:
@@ -518,6 +534,7 @@ class VertexVeoEmulator(_GoogleEmulator):
             outcome="filtered" if moderated else "error" if markers.fail else "video",
             cast=tuple(cast),
             fps=config.fps,
+            drift=take_drift(markers, config, operation_id),
         )
         self.operations.add(operation_id, operation)
         return json_response({"name": name}, job_id=name)
@@ -583,8 +600,8 @@ class VertexVeoEmulator(_GoogleEmulator):
                     f"`{where}.referenceType` {item.get('referenceType')!r} is not supported by "
                     'Veo 3.1: use "asset".'
                 )
-            color = self._picture(item.get("image"), f"{where}.image")
-            cast.append(CastMember(names.get(("image", number), f"image {number}"), color))
+            color, picture = self._look(item.get("image"), f"{where}.image")
+            cast.append(CastMember(names.get(("image", number), f"image {number}"), color, picture))
         return cast
 
     @staticmethod
@@ -605,8 +622,12 @@ class VertexVeoEmulator(_GoogleEmulator):
         return _decode_base64(media["bytesBase64Encoded"], f"`{where}.bytesBase64Encoded`")
 
     def _picture(self, media: Any, where: str) -> str:
+        """The colour of a first or last frame: a frame is no character, so no picture."""
+        return self._look(media, where)[0]
+
+    def _look(self, media: Any, where: str) -> tuple[str, Image.Image | None]:
         data = self._media(media, where, IMAGE_TYPES)
-        return "#808080" if data is None else _image_color(data, f"`{where}`")
+        return ("#808080", None) if data is None else _image_look(data, f"`{where}`")
 
     def _source(self, media: Any) -> tuple[str, float]:
         data = self._media(media, "instances[0].video", ("video/mp4",))
@@ -678,6 +699,7 @@ class Interaction:
     ttl: int
     webhook_uris: tuple[str, ...]
     user_metadata: dict[str, Any] | None
+    drift: frozenset[str] = frozenset()  # what the take drifts on (markers, drift settings)
     file_id: str = field(default_factory=lambda: secrets.token_hex(8))
     cancelled_at: float | None = None
     notified: bool = False  # its webhook event has been queued (only the watcher writes it)
@@ -696,6 +718,7 @@ class Interaction:
             cast=self.cast,
             fps=self.fps,
             label=f"{self.model} · {self.id[:12]}",
+            drift=self.drift,
         )
 
     def status(self, now: float) -> str:
@@ -809,8 +832,9 @@ class GeminiEmulator(NotifiesWhenDone, _GoogleEmulator):
         clean, markers = strip_markers(prompt)
         moderated = markers.moderation or request.forced_moderation
         config = self.config
+        interaction_id = "v1_" + secrets.token_urlsafe(18)
         interaction = Interaction(
-            id="v1_" + secrets.token_urlsafe(18),
+            id=interaction_id,
             model=model,
             prompt=clean,
             seconds=seconds,
@@ -829,11 +853,12 @@ class GeminiEmulator(NotifiesWhenDone, _GoogleEmulator):
             else GEMINI_INTERNAL_ERROR
             if markers.fail
             else None,
-            cast=tuple(CastMember(name, color) for name, color in _named_cast(clean, cast)),
+            cast=_named_cast(clean, cast),
             fps=config.fps,
             ttl=config.asset_ttl_seconds,
             webhook_uris=uris,
             user_metadata=metadata,
+            drift=take_drift(markers, config, interaction_id),
         )
         self.interactions.add(interaction.id, interaction)
         resource = interaction.resource(self.clock.now(), request.host)
@@ -951,8 +976,8 @@ class GeminiEmulator(NotifiesWhenDone, _GoogleEmulator):
             raise invalid("`webhook_config.user_metadata` must be an object.")
         return tuple(uris), metadata
 
-    def _input(self, value: Any) -> tuple[str, list[tuple[str, str, str]]]:
-        """The prompt, and each picture or clip as (kind, block name, colour)."""
+    def _input(self, value: Any) -> tuple[str, list[_Block]]:
+        """The prompt, and each picture or clip as (kind, block name, colour, picture)."""
         if isinstance(value, str):
             value = [{"type": "text", "text": value}]
         elif isinstance(value, dict):
@@ -960,7 +985,7 @@ class GeminiEmulator(NotifiesWhenDone, _GoogleEmulator):
         if not isinstance(value, list) or not value:
             raise invalid("`input` is required: a string or a list of content blocks.")
         texts: list[str] = []
-        media: list[tuple[str, str, str]] = []
+        media: list[_Block] = []
         seen: set[str] = set()
         counts = {"image": 0, "video": 0}
         for index, block in enumerate(value):
@@ -989,10 +1014,10 @@ class GeminiEmulator(NotifiesWhenDone, _GoogleEmulator):
             seen.add(name)
             data = self._block_bytes(block, where, kind)
             if kind == "image":
-                color = _image_color(data, f"`{where}`")
+                color, picture = _image_look(data, f"`{where}`")
             else:
-                color = self._clip_color(data, where)
-            media.append((kind, name, color))
+                color, picture = self._clip_look(data, where)
+            media.append((kind, name, color, picture))
         if not texts:
             raise invalid("`input` needs a text block: the prompt.")
         if counts["image"] > GEMINI_MAX_IMAGES:
@@ -1025,10 +1050,11 @@ class GeminiEmulator(NotifiesWhenDone, _GoogleEmulator):
             raise invalid(f"`{where}.uri` could not be read ({exc}).") from exc
 
     @staticmethod
-    def _clip_color(data: bytes, where: str) -> str:
+    def _clip_look(data: bytes, where: str) -> tuple[str, Image.Image]:
+        """A clip's colour and the picture of its first frame."""
         try:
             probe = probe_video(data)
-            color = first_frame_color(data)
+            frame = first_frame(data)
         except ValueError as exc:
             raise invalid(f"`{where}` is not a readable video.") from exc
         if probe.seconds > GEMINI_CLIP_SECONDS + 0.25:
@@ -1036,7 +1062,7 @@ class GeminiEmulator(NotifiesWhenDone, _GoogleEmulator):
                 f"`{where}`: an input video lasts up to {GEMINI_CLIP_SECONDS:g} s, not "
                 f"{probe.seconds:.2f} s."
             )
-        return color
+        return dominant_color(frame), reference_picture(frame)
 
     # --- Webhooks -----------------------------------------------------------------------------
 
@@ -1074,12 +1100,15 @@ class GeminiEmulator(NotifiesWhenDone, _GoogleEmulator):
                 )
 
 
-def _named_cast(prompt: str, media: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
-    """(name, colour) per reference: the words the prompt puts before "(image_1)"."""
+_Block = tuple[str, str, str, Image.Image]  # a Gemini input: kind, block name, colour, picture
+
+
+def _named_cast(prompt: str, media: list[_Block]) -> tuple[CastMember, ...]:
+    """A member per reference, named by the words the prompt puts before "(image_1)"."""
     names = _names(prompt)
     counts = {"image": 0, "video": 0}
     cast = []
-    for kind, block_name, color in media:
+    for kind, block_name, color, picture in media:
         counts[kind] += 1
-        cast.append((names.get((kind, counts[kind]), block_name), color))
-    return cast
+        cast.append(CastMember(names.get((kind, counts[kind]), block_name), color, picture))
+    return tuple(cast)

@@ -36,15 +36,18 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from PIL import Image
+
 from jobs.emulators.base import Emulator, retry_after_headers
 from jobs.emulators.inputs import fetch, open_image, probe_video, sniff_image
 from jobs.emulators.render import (
     CastMember,
     RenderedVideo,
     dominant_color,
-    first_frame_color,
+    first_frame,
     mp4_with_padding,
     padded_length,
+    reference_picture,
     render_video,
 )
 from jobs.emulators.state import (
@@ -56,6 +59,7 @@ from jobs.emulators.state import (
     Store,
     Timeline,
     strip_markers,
+    take_drift,
 )
 from jobs.emulators.webhooks import NotifiesWhenDone, WebhookSender, _Delivery
 from jobs.emulators.wsgi import (
@@ -168,6 +172,8 @@ class Element:
     external_task_id: str
     timeline: Timeline
     moderated: bool
+    # Its frontal image (or its clip's first frame): how it looks in the takes it is in.
+    picture: Image.Image | None = field(default=None, repr=False)
 
     def status(self, now: float) -> str:
         return _STATUS[self.timeline.phase(now)[0]]
@@ -225,6 +231,7 @@ class Task:
     cast: tuple[CastMember, ...]
     fps: int
     ttl: int
+    drift: frozenset[str] = frozenset()  # what the take drifts on (markers, drift settings)
     video_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     notified: bool = False  # its callback has been queued (only the watcher writes it)
     media: Once[RenderedVideo] = field(init=False)
@@ -243,6 +250,7 @@ class Task:
             fps=self.fps,
             label=f"{self.model} · {self.mode} · {self.task_id}"
             + (" · sound" if self.sound else ""),
+            drift=self.drift,
         )
 
     def status(self, now: float) -> str:
@@ -486,10 +494,11 @@ class KlingEmulator(NotifiesWhenDone, Emulator):
         with self._lock:
             self._seq += 1
             seq = self._seq
-        cast = [CastMember(name=e.name, color=e.color) for e in elements]
-        cast += [CastMember(name=f"image {n}", color=c) for n, c in enumerate(images, start=1)]
+        cast = [CastMember(e.name, e.color, e.picture) for e in elements]
+        cast += [CastMember(f"image {n}", c, pic) for n, (c, pic) in enumerate(images, start=1)]
+        task_id = str(10**17 + secrets.randbelow(9 * 10**17))
         task = Task(
-            task_id=str(10**17 + secrets.randbelow(9 * 10**17)),
+            task_id=task_id,
             seq=seq,
             account=account,
             model=model,
@@ -512,6 +521,7 @@ class KlingEmulator(NotifiesWhenDone, Emulator):
             cast=tuple(cast),
             fps=config.fps,
             ttl=config.asset_ttl_seconds,
+            drift=take_drift(markers, config, task_id),
         )
         self.tasks.add(task.task_id, task)
         now = self.clock.now()
@@ -588,9 +598,9 @@ class KlingEmulator(NotifiesWhenDone, Emulator):
                 raise _invalid(f"{key} cannot exceed {limit} characters")
         reference_type = body.get("reference_type")
         if reference_type == "image_refer":
-            sources, color = self._element_images(body.get("element_image_list"))
+            sources, color, picture = self._element_images(body.get("element_image_list"))
         elif reference_type == "video_refer":
-            sources, color = self._element_video(body.get("element_video_list"))
+            sources, color, picture = self._element_video(body.get("element_video_list"))
         else:
             raise _invalid("reference_type must be image_refer or video_refer")
         self._callback(body)
@@ -606,6 +616,7 @@ class KlingEmulator(NotifiesWhenDone, Emulator):
             reference_type=reference_type,
             sources=sources,
             color=color,
+            picture=picture,
             external_task_id=external,
             timeline=Timeline(
                 started=self.clock.now(),
@@ -645,7 +656,7 @@ class KlingEmulator(NotifiesWhenDone, Emulator):
         now = self.clock.now()
         return self._ok([e.resource(now) for e in self._page(request, mine)])
 
-    def _element_images(self, value: Any) -> tuple[dict[str, Any], str]:
+    def _element_images(self, value: Any) -> tuple[dict[str, Any], str, Image.Image]:
         if not isinstance(value, dict) or set(value) - {"frontal_image", "refer_images"}:
             raise _invalid(
                 "element_image_list is required for image_refer: "
@@ -658,15 +669,16 @@ class KlingEmulator(NotifiesWhenDone, Emulator):
             raise _invalid(f"refer_images must hold {low} to {high} images")
         if any(not isinstance(item, dict) or set(item) != {"image_url"} for item in refer):
             raise _invalid('each of refer_images is {"image_url": ...}')
-        color = _image_color(frontal, "element_image_list.frontal_image")
+        color, picture = _image_look(frontal, "element_image_list.frontal_image")
         for n, item in enumerate(refer):
-            _image_color(item["image_url"], f"element_image_list.refer_images[{n}].image_url")
-        return {
+            _image_look(item["image_url"], f"element_image_list.refer_images[{n}].image_url")
+        sources = {
             "frontal_image": _short(frontal),
             "refer_images": [{"image_url": _short(i["image_url"])} for i in refer],
-        }, color
+        }
+        return sources, color, picture
 
-    def _element_video(self, value: Any) -> tuple[dict[str, Any], str]:
+    def _element_video(self, value: Any) -> tuple[dict[str, Any], str, Image.Image]:
         videos = value.get("refer_videos") if isinstance(value, dict) else None
         if not isinstance(videos, list) or len(videos) != 1 or set(value) != {"refer_videos"}:
             raise _invalid(
@@ -679,7 +691,7 @@ class KlingEmulator(NotifiesWhenDone, Emulator):
         try:
             data = fetch(url, timeout_seconds=FETCH_TIMEOUT_SECONDS, max_bytes=FETCH_MAX_BYTES)
             probe = probe_video(data)
-            color = first_frame_color(data)
+            frame = first_frame(data)
         except ValueError as exc:
             raise _invalid(f"video_url could not be read as a video ({exc})") from exc
         low, high = ELEMENT_CLIP_SECONDS
@@ -695,7 +707,8 @@ class KlingEmulator(NotifiesWhenDone, Emulator):
             raise _invalid(
                 f"the reference video must be 1080P at 16:9 or 9:16, got {width}x{height}"
             )
-        return {"refer_videos": [{"video_url": url}]}, color
+        sources = {"refer_videos": [{"video_url": url}]}
+        return sources, dominant_color(frame), reference_picture(frame)
 
     # --- Checks shared by both creates ----------------------------------------------------------
 
@@ -768,12 +781,14 @@ class KlingEmulator(NotifiesWhenDone, Emulator):
         return found
 
     @staticmethod
-    def _image_list(value: Any) -> list[str]:
+    def _image_list(value: Any) -> list[tuple[str, Image.Image | None]]:
+        """(colour, picture) per image: a reference image is composited as itself; a
+        first or end frame (an explicit `type`) is no character, so it keeps its colour only."""
         if value is None:
             return []
         if not isinstance(value, list):
             raise _invalid('image_list must be a list of {"image_url": ...}')
-        colors = []
+        looks: list[tuple[str, Image.Image | None]] = []
         for n, item in enumerate(value):
             if (
                 not isinstance(item, dict)
@@ -784,8 +799,9 @@ class KlingEmulator(NotifiesWhenDone, Emulator):
                 raise _invalid(
                     'each of image_list is {"image_url": ..., "type"?: first_frame|end_frame}'
                 )
-            colors.append(_image_color(item["image_url"], f"image_list[{n}].image_url"))
-        return colors
+            color, picture = _image_look(item["image_url"], f"image_list[{n}].image_url")
+            looks.append((color, None if "type" in item else picture))
+        return looks
 
     @staticmethod
     def _check_mentions(prompt: str, *, elements: int, images: int) -> None:
@@ -837,8 +853,9 @@ def _short(value: str) -> str:
     return value if value.startswith(("http://", "https://")) else value[:16] + "…"
 
 
-def _image_color(value: Any, param: str) -> str:
-    """The colour of an image given as an http(s) address or bare base64, checked as Kling does."""
+def _image_look(value: Any, param: str) -> tuple[str, Image.Image]:
+    """The colour and picture of an image given as an http(s) address or bare base64,
+    checked as Kling does."""
     if not isinstance(value, str) or not value:
         raise _invalid(f"{param} is required")
     if value.startswith("data:"):
@@ -867,7 +884,7 @@ def _image_color(value: Any, param: str) -> str:
         raise _invalid(
             f"{param}: the aspect ratio must be between 1:2.5 and 2.5:1, got {width}x{height}"
         )
-    return dominant_color(image)
+    return dominant_color(image), reference_picture(image)
 
 
 def _cdn_error(status: int, code: str, message: str) -> Response:

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from PIL import Image
+
 from jobs.emulators.base import Emulator, retry_after_headers
 from jobs.emulators.inputs import (
     decode_data_url,
@@ -28,9 +30,10 @@ from jobs.emulators.render import (
     CastMember,
     RenderedVideo,
     dominant_color,
-    first_frame_color,
+    first_frame,
     mp4_with_padding,
     padded_length,
+    reference_picture,
     render_video,
 )
 from jobs.emulators.state import (
@@ -43,6 +46,7 @@ from jobs.emulators.state import (
     Store,
     Timeline,
     strip_markers,
+    take_drift,
 )
 from jobs.emulators.webhooks import NotifiesWhenDone, WebhookSender
 from jobs.emulators.wsgi import (
@@ -101,6 +105,7 @@ class Video:
     cast: tuple[CastMember, ...]
     fps: int
     ttl: int
+    drift: frozenset[str] = frozenset()  # what the take drifts on (markers, drift settings)
     media: Once[RenderedVideo] = field(init=False)
     notified: bool = False  # its webhook event has been queued
 
@@ -117,6 +122,7 @@ class Video:
             cast=self.cast,
             fps=self.fps,
             label=f"{self.model} · {self.id}",
+            drift=self.drift,
         )
 
     def status(self, now: float) -> tuple[str, int]:
@@ -156,6 +162,8 @@ class Character:
     name: str
     color: str
     created_at: int
+    # The first frame of its clip: what the character looks like in the takes it is in.
+    picture: Image.Image | None = field(default=None, compare=False, repr=False)
 
     def resource(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "created_at": self.created_at}
@@ -549,7 +557,7 @@ class OpenAIVideosEmulator(NotifiesWhenDone, Emulator):
             raise self.standard_error("moderation")
         try:
             probe = probe_video(upload.data)
-            color = first_frame_color(upload.data)
+            frame = first_frame(upload.data)
         except ValueError as exc:
             raise _invalid(
                 "The uploaded file is not a readable video.", "video", "invalid_video"
@@ -565,8 +573,9 @@ class OpenAIVideosEmulator(NotifiesWhenDone, Emulator):
         character = Character(
             id="char_" + secrets.token_hex(16),
             name=name,
-            color=color,
+            color=dominant_color(frame),
             created_at=int(self.clock.now()),
+            picture=reference_picture(frame),
         )
         self.characters.add(character.id, character)
         return json_response(character.resource())
@@ -608,8 +617,9 @@ class OpenAIVideosEmulator(NotifiesWhenDone, Emulator):
         with self._seq_lock:
             self._seq += 1
             seq = self._seq
+        video_id = "video_" + secrets.token_hex(16)
         video = Video(
-            id="video_" + secrets.token_hex(16),
+            id=video_id,
             seq=seq,
             model=model,
             prompt=clean,
@@ -621,6 +631,7 @@ class OpenAIVideosEmulator(NotifiesWhenDone, Emulator):
             cast=cast,
             fps=config.fps,
             ttl=config.asset_ttl_seconds,
+            drift=take_drift(markers, config, video_id),
         )
         self.in_flight.add(timeline)
         return self.videos.add(video.id, video)
@@ -700,7 +711,7 @@ class OpenAIVideosEmulator(NotifiesWhenDone, Emulator):
                 raise _invalid(
                     f"Character '{ref['id']}' not found.", "characters", "character_not_found"
                 )
-            cast.append(CastMember(name=character.name, color=character.color))
+            cast.append(CastMember(character.name, character.color, character.picture))
         return cast
 
     def _reference_cast(self, payload: Mapping[str, Any], size: str) -> list[CastMember]:
@@ -753,7 +764,7 @@ class OpenAIVideosEmulator(NotifiesWhenDone, Emulator):
                 f"the image is {image.width}x{image.height}.",
                 "input_reference",
             )
-        return [CastMember(name="reference", color=dominant_color(image))]
+        return [CastMember("reference", dominant_color(image), reference_picture(image))]
 
     # --- Webhooks -------------------------------------------------------------------------------
 

@@ -41,6 +41,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from PIL import Image
+
 from jobs.emulators.base import Emulator, retry_after_headers
 from jobs.emulators.inputs import decode_data_url, fetch, open_image, sniff_image
 from jobs.emulators.render import (
@@ -49,6 +51,7 @@ from jobs.emulators.render import (
     dominant_color,
     mp4_with_padding,
     padded_length,
+    reference_picture,
     render_video,
 )
 from jobs.emulators.state import (
@@ -60,6 +63,7 @@ from jobs.emulators.state import (
     Store,
     Timeline,
     strip_markers,
+    take_drift,
 )
 from jobs.emulators.wsgi import (
     ApiError,
@@ -292,6 +296,7 @@ class Task:
     cast: tuple[CastMember, ...]
     fps: int
     ttl: int
+    drift: frozenset[str] = frozenset()  # what the take drifts on (markers, drift settings)
     cancelled_at: float | None = None
     charged_when_cancelled: int = 0
     video_id: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -309,6 +314,7 @@ class Task:
             cast=self.cast,
             fps=self.fps,
             label=f"{self.model} · {self.id}",
+            drift=self.drift,
         )
 
     def status(self, now: float) -> str:
@@ -354,6 +360,9 @@ class Task:
 class _Picture:
     color: str
     position: str  # "" for a reference image
+    # What a take composites for a reference image; None for a first or last frame, which
+    # is where the video starts or ends, not a character in it.
+    picture: Image.Image | None = field(default=None, compare=False, repr=False)
 
 
 class RunwayEmulator(Emulator):
@@ -472,7 +481,7 @@ class RunwayEmulator(Emulator):
             (model.default_duration, model.durations[-1]) if duration == "auto" else (duration,) * 2
         )
         width, height = (int(side) for side in body.get("ratio", model.default_ratio).split(":"))
-        pictures = self._pictures(body, endpoint)
+        pictures = self._pictures(body, endpoint, model)
         references = sum(1 for p in pictures if not p.position)
         for number in _MENTION.findall(prompt):
             if not 1 <= int(number) <= references:
@@ -491,9 +500,10 @@ class RunwayEmulator(Emulator):
         config = self.config
         latency = markers.latency if markers.latency is not None else config.latency_seconds
         now = self.clock.now()
+        task_id = str(uuid.uuid4())
         with self._lock:  # the slot and the task are taken together
             task = Task(
-                id=str(uuid.uuid4()),
+                id=task_id,
                 endpoint=endpoint,
                 model=model_id,
                 prompt=clean,
@@ -518,6 +528,7 @@ class RunwayEmulator(Emulator):
                 cast=_cast(clean, pictures),
                 fps=config.fps,
                 ttl=config.asset_ttl_seconds,
+                drift=take_drift(markers, config, task_id),
             )
             self.tasks.add(task.id, task)
         return json_response({"id": task.id}, job_id=task.id)
@@ -664,18 +675,25 @@ class RunwayEmulator(Emulator):
             issues += _prompt_image_issues(body["promptImage"], model)
         return issues
 
-    def _pictures(self, body: dict[str, Any], endpoint: str) -> list[_Picture]:
-        """Every picture of the request, read and checked: its colour, and its position."""
+    def _pictures(self, body: dict[str, Any], endpoint: str, model: Model) -> list[_Picture]:
+        """Every picture of the request, read and checked: its colour, its position, and
+        for a reference image its picture."""
         found = []
         if endpoint == TEXT_TO_VIDEO:
             for n, item in enumerate(body.get("references") or []):
-                found.append(_Picture(_image_color(item["uri"], ["references", n, "uri"]), ""))
+                color, picture = _image_look(item["uri"], ["references", n, "uri"])
+                found.append(_Picture(color, "", picture))
             return found
         value = body["promptImage"]
         items = [{"uri": value}] if isinstance(value, str) else value
         for n, item in enumerate(items):
             path = ["promptImage"] if isinstance(value, str) else ["promptImage", n, "uri"]
-            found.append(_Picture(_image_color(item["uri"], path), item.get("position", "")))
+            color, picture = _image_look(item["uri"], path)
+            position = item.get("position", "")
+            # A bare promptImage is a first frame, except to a model that takes references
+            # there (seedance2); an image with a position is a keyframe either way.
+            reference = not position and model.position_optional
+            found.append(_Picture(color, position, picture if reference else None))
         return found
 
     # --- Tasks ----------------------------------------------------------------------------------
@@ -793,8 +811,9 @@ def _invalid_asset(path: list[Any], reason: str) -> Invalid:
     return Invalid([_issue("invalid_asset", path, reason)], message=f"Invalid asset: {reason}")
 
 
-def _image_color(uri: str, path: list[Any]) -> str:
-    """The colour of a picture given as a data URI or an https URL, checked as Runway does."""
+def _image_look(uri: str, path: list[Any]) -> tuple[str, Image.Image]:
+    """The colour and picture of an image given as a data URI or an https URL, checked as
+    Runway does."""
     if uri.startswith("data:"):
         if len(uri) >= DATA_URI_MAX_CHARS:
             raise _invalid_asset(path, "The data URI must be under 5MB, encoding included.")
@@ -832,9 +851,10 @@ def _image_color(uri: str, path: list[Any]) -> str:
     if sniff_image(data) not in IMAGE_TYPES:
         raise _invalid_asset(path, "The asset is not a JPEG, PNG or WebP image.")
     try:
-        return dominant_color(open_image(data))
+        image = open_image(data)
     except ValueError:
         raise _invalid_asset(path, "The image could not be decoded.") from None
+    return dominant_color(image), reference_picture(image)
 
 
 def _cast(prompt: str, pictures: list[_Picture]) -> tuple[CastMember, ...]:
@@ -856,7 +876,8 @@ def _cast(prompt: str, pictures: list[_Picture]) -> tuple[CastMember, ...]:
             cast.append(CastMember(name=f"{picture.position} frame", color=picture.color))
             continue
         number += 1
-        cast.append(CastMember(name=names.get(number, f"@Image{number}"), color=picture.color))
+        name = names.get(number, f"@Image{number}")
+        cast.append(CastMember(name, picture.color, picture.picture))
     return tuple(cast)
 
 

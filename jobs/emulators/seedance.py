@@ -24,6 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import av
+from PIL import Image
 
 from jobs.emulators.base import Emulator, retry_after_headers
 from jobs.emulators.inputs import decode_data_url, fetch, open_image, probe_video, sniff_image
@@ -31,9 +32,10 @@ from jobs.emulators.render import (
     CastMember,
     RenderedVideo,
     dominant_color,
-    first_frame_color,
+    first_frame,
     mp4_with_padding,
     padded_length,
+    reference_picture,
     render_video,
 )
 from jobs.emulators.state import (
@@ -45,6 +47,7 @@ from jobs.emulators.state import (
     Store,
     Timeline,
     strip_markers,
+    take_drift,
 )
 from jobs.emulators.wsgi import (
     ApiError,
@@ -197,6 +200,7 @@ class Task:
     cast: tuple[CastMember, ...]
     fps: int
     ttl: int
+    drift: frozenset[str] = frozenset()  # what the take drifts on (markers, drift settings)
     cancelled_at: float | None = None
     media: Once[RenderedVideo] = field(init=False)
     last_frame: Once[bytes] = field(init=False)
@@ -220,6 +224,7 @@ class Task:
             cast=self.cast,
             fps=self.fps,
             label=label,
+            drift=self.drift,
         )
 
     def _last_frame(self) -> bytes:
@@ -281,8 +286,8 @@ class Task:
 @dataclass(frozen=True)
 class _Inputs:
     prompt: str
-    images: list[str]  # colours, in order
-    clips: list[str]
+    images: list[tuple[str, Image.Image]]  # (colour, picture), in order
+    clips: list[tuple[str, Image.Image]]  # (colour, picture of the first frame)
 
 
 class SeedanceEmulator(Emulator):
@@ -418,8 +423,9 @@ class SeedanceEmulator(Emulator):
         with self._seq_lock:
             self._seq += 1
             seq = self._seq
+        task_id = "cgt-" + secrets.token_hex(10)
         task = Task(
-            id="cgt-" + secrets.token_hex(10),
+            id=task_id,
             seq=seq,
             model=model,
             prompt=clean,
@@ -440,6 +446,7 @@ class SeedanceEmulator(Emulator):
             cast=_cast(clean, inputs),
             fps=config.fps,
             ttl=config.asset_ttl_seconds,
+            drift=take_drift(markers, config, task_id),
         )
         self.tasks.add(task.id, task)
         # Ark answers a create with the id alone.
@@ -561,8 +568,8 @@ class SeedanceEmulator(Emulator):
         if not isinstance(content, list) or not content:
             raise _invalid("content", "must be a non-empty array of content items.")
         texts: list[str] = []
-        images: list[str] = []
-        clips: list[str] = []
+        images: list[tuple[str, Image.Image]] = []
+        clips: list[tuple[str, Image.Image]] = []
         clip_seconds = 0.0
         audio = 0
         for index, item in enumerate(content):
@@ -575,11 +582,11 @@ class SeedanceEmulator(Emulator):
                 texts.append(text)
             elif kind == "image_url":
                 data = self._media(item, index, "image_url", "reference_image")
-                images.append(_image_color(data, param))
+                images.append(_image_look(data, param))
             elif kind == "video_url":
                 data = self._media(item, index, "video_url", "reference_video")
-                color, seconds = _clip(data, param)
-                clips.append(color)
+                color, picture, seconds = _clip(data, param)
+                clips.append((color, picture))
                 clip_seconds += seconds
             elif kind == "audio_url":
                 self._url_of(item, index, "audio_url", "reference_audio")  # checked, not heard
@@ -632,19 +639,22 @@ def _filter(query: dict[str, str], name: str) -> str:
     return query.get(f"filter.{name}") or query.get(name) or ""
 
 
-def _image_color(data: bytes, param: str) -> str:
+def _image_look(data: bytes, param: str) -> tuple[str, Image.Image]:
+    """A reference image's colour and picture (what the take composites)."""
     if sniff_image(data) is None:
         raise _invalid(f"{param}.image_url", "the image must be JPEG, PNG or WebP.")
     try:
-        return dominant_color(open_image(data))
+        image = open_image(data)
     except ValueError as exc:
         raise _invalid(f"{param}.image_url", str(exc)) from exc
+    return dominant_color(image), reference_picture(image)
 
 
-def _clip(data: bytes, param: str) -> tuple[str, float]:
+def _clip(data: bytes, param: str) -> tuple[str, Image.Image, float]:
+    """A reference clip's colour, the picture of its first frame, and its length."""
     try:
         probe = probe_video(data)
-        color = first_frame_color(data)
+        frame = first_frame(data)
     except ValueError as exc:
         raise _invalid(f"{param}.video_url", "the file is not a readable video.") from exc
     low, high = CLIP_SECONDS
@@ -653,7 +663,7 @@ def _clip(data: bytes, param: str) -> tuple[str, float]:
             f"{param}.video_url",
             f"a reference video lasts {low:g} to {high:g} s, not {probe.seconds:.2f} s.",
         )
-    return color, probe.seconds
+    return dominant_color(frame), reference_picture(frame), probe.seconds
 
 
 def _cast(prompt: str, inputs: _Inputs) -> tuple[CastMember, ...]:
@@ -669,9 +679,9 @@ def _cast(prompt: str, inputs: _Inputs) -> tuple[CastMember, ...]:
             run.insert(0, word)
         names.setdefault((match.group(2), int(match.group(3))), " ".join(run or words[-1:]))
     cast = [
-        CastMember(name=names.get((kind, number), f"{kind} {number}"), color=color)
-        for kind, colors in (("image", inputs.images), ("video", inputs.clips))
-        for number, color in enumerate(colors, start=1)
+        CastMember(names.get((kind, number), f"{kind} {number}"), color, picture)
+        for kind, looks in (("image", inputs.images), ("video", inputs.clips))
+        for number, (color, picture) in enumerate(looks, start=1)
     ]
     return tuple(cast)
 

@@ -13,14 +13,18 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
+from PIL import Image
+
 from jobs.emulators.base import Emulator, retry_after_headers
 from jobs.emulators.inputs import fetch, probe_video
 from jobs.emulators.render import (
     CastMember,
     RenderedVideo,
-    first_frame_color,
+    dominant_color,
+    first_frame,
     mp4_with_padding,
     padded_length,
+    reference_picture,
     render_video,
 )
 from jobs.emulators.state import (
@@ -32,6 +36,7 @@ from jobs.emulators.state import (
     Store,
     Timeline,
     strip_markers,
+    take_drift,
 )
 from jobs.emulators.wsgi import (
     ApiError,
@@ -66,6 +71,8 @@ class Character:
     description: str
     color: str
     created_at: int
+    # The first frame of its clip: what the character looks like in the takes it is in.
+    picture: Image.Image | None = field(default=None, compare=False, repr=False)
 
     def resource(self) -> dict[str, Any]:
         return {
@@ -86,6 +93,7 @@ class Task:
     cast: tuple[CastMember, ...]
     fps: int
     ttl: int
+    drift: frozenset[str] = frozenset()  # what the take drifts on (markers, drift settings)
     media: Once[RenderedVideo] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -100,6 +108,7 @@ class Task:
             cast=self.cast,
             fps=self.fps,
             label=f"sora relay · {self.task_id}",
+            drift=self.drift,
         )
 
     def status(self, now: float) -> tuple[str, int]:
@@ -183,10 +192,10 @@ class SoraRelayEmulator(Emulator):
             raise _bad(f"Could not fetch video_url: {exc}", "invalid_video_url") from exc
         try:
             probe_video(data)
-            color = first_frame_color(data)
+            frame = first_frame(data)
         except ValueError as exc:
             raise _bad("video_url does not point to a readable video.", "invalid_video") from exc
-        return json_response(self._add_character(name, description, color).resource())
+        return json_response(self._add_character(name, description, frame).resource())
 
     def extract_character(self, request: Request) -> Response:
         body = request.json()
@@ -201,8 +210,8 @@ class SoraRelayEmulator(Emulator):
             raise _bad(f"Task {task_id} is {status}; only completed tasks.", "task_not_completed")
         if request.forced_moderation:
             raise self.standard_error("moderation")
-        color = first_frame_color(task.media.get().video)
-        return json_response(self._add_character(name, description, color).resource())
+        frame = first_frame(task.media.get().video)
+        return json_response(self._add_character(name, description, frame).resource())
 
     def list_characters(self, request: Request) -> Response:
         return json_response({"characters": [c.resource() for c in self.characters.values()]})
@@ -226,13 +235,14 @@ class SoraRelayEmulator(Emulator):
             character = self.characters.get(character_id)
             if character is None:
                 raise _bad(f"Unknown character @{character_id}.", "character_not_found")
-            cast[character_id] = CastMember(name=character.name, color=character.color)
+            cast[character_id] = CastMember(character.name, character.color, character.picture)
         # The video shows names, not ids: that is what the viewer of a real clip sees.
         shown = MENTION.sub(lambda m: cast[m.group(1)].name, clean)
         moderated = markers.moderation or request.forced_moderation
         config = self.config
+        task_id = "task_" + secrets.token_hex(12)
         task = Task(
-            task_id="task_" + secrets.token_hex(12),
+            task_id=task_id,
             prompt=shown,
             duration=duration,
             timeline=Timeline(
@@ -246,6 +256,7 @@ class SoraRelayEmulator(Emulator):
             cast=tuple(cast.values()),
             fps=config.fps,
             ttl=config.asset_ttl_seconds,
+            drift=take_drift(markers, config, task_id),
         )
         self.tasks.add(task.task_id, task)
         return json_response({"task_id": task.task_id, "status": "queued"}, job_id=task.task_id)
@@ -305,13 +316,15 @@ class SoraRelayEmulator(Emulator):
             raise _bad("'description' must be a string.")
         return description
 
-    def _add_character(self, name: str, description: str, color: str) -> Character:
+    def _add_character(self, name: str, description: str, frame: Image.Image) -> Character:
+        """A character seen as the first frame of its clip: its colour and its picture."""
         character = Character(
             character_id="char_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(9)),
             name=name,
             description=description,
-            color=color,
+            color=dominant_color(frame),
             created_at=int(self.clock.now()),
+            picture=reference_picture(frame),
         )
         return self.characters.add(character.character_id, character)
 

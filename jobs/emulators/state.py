@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import threading
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
+from jobs.emulators.render import DRIFT_AXES, check_drift
 from jobs.emulators.webhooks import decode_secret
 
 T = TypeVar("T")
@@ -34,6 +36,11 @@ class EmulatorConfig:
     accepted_api_keys: tuple[str, ...] = ()  # empty: any non-empty bearer passes
     fps: int = 12  # frames per second of rendered videos
     asset_ttl_seconds: int = 3600  # results expire this long after completion
+    # Takes that drift from their characters' references (see `take_drift`): the axes a
+    # drifting take drifts on (empty: all of them when drift_rate picks it), and the share
+    # of takes that drift (None: every take when drift_axes is set, else none).
+    drift_axes: frozenset[str] = frozenset()
+    drift_rate: float | None = None
 
     def merged(self, changes: Mapping[str, Any]) -> EmulatorConfig:
         """A copy with `changes` applied; ValueError names the first bad key."""
@@ -48,6 +55,7 @@ class EmulatorConfig:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["accepted_api_keys"] = list(self.accepted_api_keys)
+        data["drift_axes"] = sorted(self.drift_axes)
         return data
 
 
@@ -101,6 +109,30 @@ def _keys(key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _axes(key: str, value: Any) -> frozenset[str]:
+    """Drift axes as a list (or set) of names or one comma-separated string; empty for none."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple | set | frozenset) or not all(
+        isinstance(axis, str) for axis in value
+    ):
+        raise ValueError(f"'{key}' must be a list of drift axes ({', '.join(sorted(DRIFT_AXES))}).")
+    try:
+        return check_drift(value)
+    except ValueError as exc:
+        raise ValueError(f"'{key}': {exc}.") from exc
+
+
+def _share(key: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"'{key}' must be a number from 0 to 1, or null.")
+    return float(value)
+
+
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "latency_seconds": _number(0),
     "progress_steps": _integer(1),
@@ -114,6 +146,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "accepted_api_keys": _keys,
     "fps": _integer(1),
     "asset_ttl_seconds": _integer(0),
+    "drift_axes": _axes,
+    "drift_rate": _share,
 }
 
 
@@ -388,7 +422,12 @@ class InFlight:
 
 # --- Prompt markers and timelines ------------------------------------------------------------
 
-_MARKER = re.compile(r"\s*\[\[emulate:(moderation|fail|latency=(\d+(?:\.\d+)?))\]\]")
+_AXIS = "(?:face|clothing|style)"
+# A drift marker naming anything but DRIFT_AXES is no marker: it stays in the prompt as text.
+_MARKER = re.compile(
+    r"\s*\[\[emulate:(moderation|fail|latency=(\d+(?:\.\d+)?)"
+    rf"|drift(?:=({_AXIS}(?:\s*,\s*{_AXIS})*))?)\]\]"
+)
 
 
 @dataclass(frozen=True)
@@ -396,20 +435,44 @@ class Markers:
     moderation: bool = False
     fail: bool = False
     latency: float | None = None
+    drift: frozenset[str] = frozenset()  # empty: no drift marker (the settings decide)
 
 
 def strip_markers(prompt: str) -> tuple[str, Markers]:
-    """Remove `[[emulate:…]]` markers from a prompt and say what they asked for."""
+    """Remove `[[emulate:…]]` markers from a prompt and say what they asked for.
+
+    `[[emulate:drift]]` asks for a take that drifts on every axis, `[[emulate:drift=face]]`
+    or `[[emulate:drift=face,style]]` on those (several drift markers add up).
+    """
     moderation = fail = False
     latency: float | None = None
+    drift: set[str] = set()
     for match in _MARKER.finditer(prompt):
         if match.group(1) == "moderation":
             moderation = True
         elif match.group(1) == "fail":
             fail = True
+        elif match.group(1).startswith("drift"):
+            axes = match.group(3)
+            drift |= {axis.strip() for axis in axes.split(",")} if axes else DRIFT_AXES
         else:
             latency = float(match.group(2))
-    return _MARKER.sub("", prompt).strip(), Markers(moderation, fail, latency)
+    return _MARKER.sub("", prompt).strip(), Markers(moderation, fail, latency, frozenset(drift))
+
+
+def take_drift(markers: Markers, config: EmulatorConfig, job_id: str) -> frozenset[str]:
+    """The axes a take drifts on: its prompt's drift marker if it has one; else the
+    emulator's settings: with drift_rate set, that share of takes (picked by a hash of the
+    job id, so the same job always gets the same answer) drifts on drift_axes (all axes if
+    none are set); without, every take drifts on drift_axes."""
+    if markers.drift:
+        return markers.drift
+    if config.drift_rate is None:
+        return config.drift_axes
+    digest = hashlib.sha256(job_id.encode()).digest()
+    if int.from_bytes(digest[:8], "big") / 2**64 >= config.drift_rate:
+        return frozenset()
+    return config.drift_axes or DRIFT_AXES
 
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"

@@ -19,12 +19,16 @@ from PIL import Image, ImageChops, ImageStat
 from jobs.emulators import render
 from jobs.emulators.render import (
     CHUNK_SIZE,
+    DRIFT_AXES,
+    PICTURE_MAX_SIDE,
     CastMember,
     RenderedVideo,
     dominant_color,
+    first_frame,
     first_frame_color,
     mp4_with_padding,
     padded_length,
+    reference_picture,
     render_video,
 )
 
@@ -229,6 +233,157 @@ def test_a_long_prompt_is_wrapped_and_ends_with_an_ellipsis():
     assert len(lines) == 3
     assert lines[-1].endswith("…")
     assert all(font.getlength(line) <= 300 for line in lines)
+
+
+# --- pictures ------------------------------------------------------------------------------------
+
+MAGENTA, YELLOW, CYAN = (255, 0, 255), (255, 230, 0), (0, 230, 255)
+
+
+def framed_picture(size: tuple[int, int] = (300, 400)) -> Image.Image:
+    """A magenta picture with a yellow band along its top and a cyan one along its bottom:
+    both bands in a frame means the whole picture is in it."""
+    picture = Image.new("RGB", size, MAGENTA)
+    band = max(4, size[1] // 12)
+    picture.paste(YELLOW, (0, 0, size[0], band))
+    picture.paste(CYAN, (0, size[1] - band, size[0], size[1]))
+    return picture
+
+
+def box_of(frame: Image.Image, color: tuple[int, int, int]) -> tuple[int, int, int, int] | None:
+    """Where pixels within 40 of `color` (per channel) are in the frame, or None."""
+    masks = [
+        channel.point(lambda v, c=c: 255 if abs(v - c) <= 40 else 0)
+        for channel, c in zip(frame.split(), color, strict=True)
+    ]
+    return ImageChops.multiply(ImageChops.multiply(masks[0], masks[1]), masks[2]).getbbox()
+
+
+PICTURED = CastMember("Mina", "#ff00ff", framed_picture())
+
+
+def test_a_member_with_a_picture_is_shown_as_that_picture_whole_and_large():
+    result = render_video(prompt=PROMPT, seconds=2, width=640, height=360, cast=[PICTURED], fps=6)
+
+    _, frames, _ = decode(result.video)
+    lefts = []
+    for frame in frames:
+        picture, top, bottom = (box_of(frame, c) for c in (MAGENTA, YELLOW, CYAN))
+        assert None not in (picture, top, bottom)  # both ends show: it is whole
+        assert top[1] <= picture[1]
+        assert bottom[3] >= picture[3]
+        height = bottom[3] - top[1]
+        assert 0.6 * 360 <= height <= 0.8 * 360
+        assert (bottom[2] - bottom[0]) / height == pytest.approx(300 / 400, abs=0.03)
+        lefts.append(top[0])
+    # It moves, gently: a slow sway of less than 8% of the width.
+    assert 2 < max(lefts) - min(lefts) < 0.08 * 640
+
+
+def test_the_name_is_written_under_the_picture():
+    _, frames, _ = decode(
+        render_video(prompt="", seconds=0.5, width=640, height=360, cast=[PICTURED], fps=4).video
+    )
+    bottom = box_of(frames[0], CYAN)
+
+    below = frames[0].crop((bottom[0], bottom[3] + 1, bottom[2], bottom[3] + 30))
+
+    assert box_of(below, (245, 245, 240)) is not None  # white letters
+
+
+def test_the_backdrop_takes_its_colours_from_the_pictures():
+    green = CastMember("Verdant", "#20c040", Image.new("RGB", (300, 400), (30, 200, 60)))
+    _, frames, _ = decode(tiny(cast=[green], prompt="").video)
+
+    red, green_, blue = ImageStat.Stat(frames[0].crop((0, 60, 30, 120))).mean  # beside it
+
+    assert green_ > red + 40
+    assert green_ > blue + 40
+
+
+def test_members_with_and_without_pictures_stand_side_by_side():
+    _, frames, _ = decode(
+        render_video(
+            prompt="", seconds=0.5, width=640, height=360, cast=[PICTURED, RED], fps=4
+        ).video
+    )
+
+    assert box_of(frames[0], MAGENTA) is not None
+    assert box_of(frames[0], (255, 0, 0)) is not None  # the figure in its colour
+
+
+def test_a_tiny_clip_with_a_picture_renders_well_under_a_second():
+    tiny(cast=[PICTURED])  # warm up
+    started = time.perf_counter()
+    tiny(cast=[PICTURED, GREEN], label="openai · video_123")
+    assert time.perf_counter() - started < 1.0
+
+
+def test_a_cast_member_is_still_a_name_and_a_colour_and_compares_by_content():
+    assert CastMember("Red", "#ff0000").picture is None
+    again = CastMember("Mina", "#ff00ff", framed_picture())
+    assert again == PICTURED
+    assert hash(again) == hash(PICTURED)
+    assert again != CastMember("Mina", "#ff00ff", framed_picture((300, 401)))
+
+
+def test_a_reference_picture_is_rgb_upright_and_at_most_768_px():
+    big = reference_picture(Image.new("RGB", (2000, 1000), "red"))
+    assert (big.mode, big.size) == ("RGB", (PICTURE_MAX_SIDE, PICTURE_MAX_SIDE // 2))
+    see_through = Image.new("RGBA", (40, 40), (255, 0, 0, 0))
+    assert reference_picture(see_through).getpixel((0, 0)) == (128, 128, 128)
+    assert reference_picture(Image.new("P", (40, 40))).mode == "RGB"
+    small = Image.new("RGB", (300, 200))
+    assert reference_picture(small) is small  # already fine: nothing to do
+    turned = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the camera was turned; the picture is shown rotated
+    Image.new("RGB", (60, 40)).save(turned, "JPEG", exif=exif)
+    assert reference_picture(Image.open(turned)).size == (40, 60)
+
+
+def test_a_clips_first_frame_is_its_picture():
+    clip = render_video(prompt="", seconds=0.5, width=64, height=48, cast=[RED]).video
+
+    frame = first_frame(clip)
+
+    assert frame.size == (64, 48)
+    assert dominant_color(frame) == first_frame_color(clip)
+
+
+# --- drift ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("drift", [{"hair"}, {"face", "Face"}, "face"])
+def test_drift_names_known_axes(drift):
+    with pytest.raises(ValueError, match="drift"):
+        tiny(drift=drift)
+
+
+def test_drift_on_each_axis_renders_and_a_drifting_take_renders_the_same_every_time():
+    for axes in [*({axis} for axis in DRIFT_AXES), DRIFT_AXES]:
+        first = tiny(cast=[PICTURED, GREEN], drift=frozenset(axes)).video
+        assert tiny(cast=[PICTURED, GREEN], drift=frozenset(axes)).video == first
+
+
+def test_without_a_face_face_drift_changes_nothing_and_clothing_drift_the_lower_part():
+    faithful = decode(tiny(cast=[PICTURED]).video)[1][0]
+    faceless = decode(tiny(cast=[PICTURED], drift={"face"}).video)[1][0]
+    reclothed = decode(tiny(cast=[PICTURED], drift={"clothing"}).video)[1][0]
+
+    assert ImageChops.difference(faithful, faceless).getbbox() is None
+    picture = box_of(faithful, MAGENTA)
+    upper = (picture[0], picture[1], picture[2], picture[1] + (picture[3] - picture[1]) // 3)
+    lower = (picture[0], picture[3] - (picture[3] - picture[1]) // 3, picture[2], picture[3])
+    assert max(ImageStat.Stat(ImageChops.difference(faithful, reclothed).crop(upper)).mean) < 3
+    assert max(ImageStat.Stat(ImageChops.difference(faithful, reclothed).crop(lower)).mean) > 40
+
+
+def test_style_drift_regrades_every_frame_even_without_pictures():
+    plain = decode(tiny(cast=[RED]).video)[1][0]
+    styled = decode(tiny(cast=[RED], drift={"style"}).video)[1][0]
+
+    assert max(ImageStat.Stat(ImageChops.difference(plain, styled)).mean) > 20
 
 
 # --- thumbnail and spritesheet -------------------------------------------------------------------

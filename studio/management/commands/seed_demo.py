@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from characters import services as characters
 from characters.models import Character, ReferenceAsset
 from jobs.emulators.catalog import EMULATORS
-from jobs.emulators.render import CastMember, render_video
+from jobs.emulators.render import CastMember, reference_picture, render_video
 from jobs.models import Budget, ProviderAccount
 from jobs.services import account_save
 from studio import services
@@ -125,7 +125,7 @@ def _references(spec: dict) -> list[tuple[str, bytes]]:
     return [("front", photo), ("close-up", out.getvalue())]
 
 
-def _reference_picture(spec: dict) -> Image.Image | None:
+def _reference_picture(spec: dict) -> Image.Image:
     if "photo" not in spec:
         return Image.open(io.BytesIO(_portrait(spec, profile=False))).convert("RGB")
     return Image.open(DEMO_MEDIA / spec["photo"]).convert("RGB")
@@ -162,7 +162,11 @@ def _turnaround_clip(spec: dict) -> bytes:
         seconds=3,
         width=480,
         height=480,
-        cast=[CastMember(name=spec["name"], color=color)],
+        cast=[
+            CastMember(
+                name=spec["name"], color=color, picture=reference_picture(_reference_picture(spec))
+            )
+        ],
         label="reference clip",
     ).video
 
