@@ -17,7 +17,6 @@ from django.urls import reverse
 
 from characters.services import asset_add
 from jobs.emulators.base import serve
-from jobs.emulators.catalog import EMULATORS
 from jobs.emulators.render import CastMember, reference_picture, render_video
 from jobs.models import ProviderAccount
 from jobs.services import account_save
@@ -74,7 +73,9 @@ def _scored(take, timeout: float = 120.0) -> TakeScore:
             return score
         time.sleep(0.2)
     take.job.refresh_from_db()
-    raise AssertionError(f"take {take.pk} not scored (job {take.job.state}: {take.job.error_message})")
+    raise AssertionError(
+        f"take {take.pk} not scored (job {take.job.state}: {take.job.error_message})"
+    )
 
 
 def test_every_provider_keeps_the_face_and_the_report_compares_them(
@@ -92,9 +93,7 @@ def test_every_provider_keeps_the_face_and_the_report_compares_them(
         character=mina,
         upload=SimpleUploadedFile("mina-close.jpg", _close_up(), "image/jpeg"),
     )
-    asset_add(
-        character=mina, upload=SimpleUploadedFile("mina.mp4", _turnaround(), "video/mp4")
-    )
+    asset_add(character=mina, upload=SimpleUploadedFile("mina.mp4", _turnaround(), "video/mp4"))
     episode = EpisodeFactory(series=SeriesFactory(workspace=workspace, style_guide=""))
     running, takes = [], {}
     try:
