@@ -43,7 +43,7 @@ ifeq ($(origin REDIS_URL),undefined)
 	@echo "REDIS_URL is unset: starting an embedded Redis on 127.0.0.1:$(EMBEDDED_REDIS_PORT)."
 	REDIS_URL=redis://127.0.0.1:$(EMBEDDED_REDIS_PORT)/0 $(BIN)/python -m studio.project.supervisor Procfile
 else
-	$(BIN)/python -m studio.project.supervisor Procfile worker media beat web emulators announce
+	$(BIN)/python -m studio.project.supervisor Procfile worker media scores beat web emulators announce
 endif
 
 worker: install  ## Run one Celery worker on every queue (needs REDIS_URL)

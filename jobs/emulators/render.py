@@ -313,7 +313,65 @@ def mp4_with_padding(video: bytes, pad_bytes: int) -> Iterator[bytes]:
 # --- drawing -------------------------------------------------------------------------------------
 
 
-class _Scene:
+
+class _Bands:
+    """The prompt band across the top and the label and timecode band across the bottom, on a
+    scene's backdrop (both scenes share them; needs width, height, pad and small_font)."""
+
+    width: int
+    height: int
+    pad: int
+    small_font: ImageFont.FreeTypeFont
+
+    def _with_bands(
+        self,
+        backdrop: Image.Image,
+        *,
+        prompt: str,
+        label: str,
+        prompt_font: ImageFont.FreeTypeFont,
+        max_lines: int,
+    ) -> tuple[Image.Image, int, int]:
+        """The backdrop with its bands drawn, and the stage between them (top, bottom)."""
+        width, height = self.width, self.height
+        backdrop = backdrop.convert("RGBA")
+        bands = Image.new("RGBA", backdrop.size, (0, 0, 0, 0))
+        bands_draw = ImageDraw.Draw(bands)
+        prompt_lines = _wrap(
+            " ".join(prompt.split()) or "(no prompt)",
+            prompt_font,
+            width - 2 * self.pad,
+            max_lines=max_lines,
+        )
+        prompt_line_height = _line_height(prompt_font)
+        top = 2 * self.pad + prompt_line_height * len(prompt_lines)
+        bottom = height - (2 * self.pad + _line_height(self.small_font))
+        bands_draw.rectangle((0, 0, width, top), fill=(0, 0, 0, 120))
+        bands_draw.rectangle((0, bottom, width, height), fill=(0, 0, 0, 120))
+        backdrop = Image.alpha_composite(backdrop, bands).convert("RGB")
+        draw = ImageDraw.Draw(backdrop)
+        for row, line in enumerate(prompt_lines):
+            draw.text(
+                (self.pad, self.pad + row * prompt_line_height), line, fill=_TEXT, font=prompt_font
+            )
+        self.timecode_width = math.ceil(self.small_font.getlength("00:00.00"))
+        self.text_mid_y = (bottom + height) // 2
+        if label:
+            draw.text(
+                (self.pad, self.text_mid_y),
+                _truncate(
+                    " ".join(label.split()),
+                    self.small_font,
+                    width - 3 * self.pad - self.timecode_width,
+                ),
+                fill=_DIM_TEXT,
+                font=self.small_font,
+                anchor="lm",
+            )
+        return backdrop, top, bottom
+
+
+class _Scene(_Bands):
     """A pre-rendered backdrop (gradient, prompt, label) plus sprites moved over it per frame."""
 
     def __init__(
@@ -335,39 +393,13 @@ class _Scene:
         name_font = _font(unit / 18)
         colors = [_rgb(member.color) for member in cast]
 
-        backdrop = _gradient(width, height, colors).convert("RGBA")
-        bands = Image.new("RGBA", backdrop.size, (0, 0, 0, 0))
-        bands_draw = ImageDraw.Draw(bands)
-        prompt_lines = _wrap(
-            " ".join(prompt.split()) or "(no prompt)",
-            prompt_font,
-            width - 2 * self.pad,
+        backdrop, top, bottom = self._with_bands(
+            _gradient(width, height, colors),
+            prompt=prompt,
+            label=label,
+            prompt_font=prompt_font,
             max_lines=3 if height >= 240 else 2,
         )
-        prompt_line_height = _line_height(prompt_font)
-        top = 2 * self.pad + prompt_line_height * len(prompt_lines)
-        small_line_height = _line_height(self.small_font)
-        bottom = height - (2 * self.pad + small_line_height)
-        bands_draw.rectangle((0, 0, width, top), fill=(0, 0, 0, 120))
-        bands_draw.rectangle((0, bottom, width, height), fill=(0, 0, 0, 120))
-        backdrop = Image.alpha_composite(backdrop, bands).convert("RGB")
-
-        draw = ImageDraw.Draw(backdrop)
-        for row, line in enumerate(prompt_lines):
-            draw.text(
-                (self.pad, self.pad + row * prompt_line_height), line, fill=_TEXT, font=prompt_font
-            )
-        self.timecode_width = math.ceil(self.small_font.getlength("00:00.00"))
-        self.text_mid_y = (bottom + height) // 2
-        if label:
-            label_width = width - 3 * self.pad - self.timecode_width
-            draw.text(
-                (self.pad, self.text_mid_y),
-                _truncate(" ".join(label.split()), self.small_font, label_width),
-                fill=_DIM_TEXT,
-                font=self.small_font,
-                anchor="lm",
-            )
         self.backdrop = backdrop
 
         # Figures: one sprite per cast member, sized to the stage between the two bands.
@@ -470,7 +502,7 @@ def _figure(
     return sprite
 
 
-class _PictureScene:
+class _PictureScene(_Bands):
     """The cast as their own pictures, side by side over a backdrop blurred from the first one.
 
     Everything is scaled once; a frame only pastes. The pictures sway together and bob a
@@ -498,40 +530,13 @@ class _PictureScene:
         name_font = _font(unit / 26)
         first = next(picture for picture in pictures if picture is not None)
 
-        backdrop = _blurred_cover(first, width, height).convert("RGBA")
-        bands = Image.new("RGBA", backdrop.size, (0, 0, 0, 0))
-        bands_draw = ImageDraw.Draw(bands)
-        prompt_lines = _wrap(
-            " ".join(prompt.split()) or "(no prompt)",
-            prompt_font,
-            width - 2 * self.pad,
+        backdrop, top, bottom = self._with_bands(
+            _blurred_cover(first, width, height),
+            prompt=prompt,
+            label=label,
+            prompt_font=prompt_font,
             max_lines=2,
         )
-        prompt_line_height = _line_height(prompt_font)
-        top = 2 * self.pad + prompt_line_height * len(prompt_lines)
-        bottom = height - (2 * self.pad + _line_height(self.small_font))
-        bands_draw.rectangle((0, 0, width, top), fill=(0, 0, 0, 120))
-        bands_draw.rectangle((0, bottom, width, height), fill=(0, 0, 0, 120))
-        backdrop = Image.alpha_composite(backdrop, bands).convert("RGB")
-        draw = ImageDraw.Draw(backdrop)
-        for row, line in enumerate(prompt_lines):
-            draw.text(
-                (self.pad, self.pad + row * prompt_line_height), line, fill=_TEXT, font=prompt_font
-            )
-        self.timecode_width = math.ceil(self.small_font.getlength("00:00.00"))
-        self.text_mid_y = (bottom + height) // 2
-        if label:
-            draw.text(
-                (self.pad, self.text_mid_y),
-                _truncate(
-                    " ".join(label.split()),
-                    self.small_font,
-                    width - 3 * self.pad - self.timecode_width,
-                ),
-                fill=_DIM_TEXT,
-                font=self.small_font,
-                anchor="lm",
-            )
 
         # Sizes: one height for every picture, as large as the stage and the width allow.
         count = len(cast)

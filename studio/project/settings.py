@@ -218,8 +218,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Longer than any countdown/eta the app schedules (CELERY_MAX_TASK_DELAY), so a
 # delayed message is never redelivered while it is still waiting.
 CELERY_MAX_TASK_DELAY = 30 * 60
-# "priority": a worker that takes both queues (below) always takes a short step first
-# (the default queue is listed first), so a send never waits behind downloads.
+# "priority": a worker that takes every queue (below) always takes a short step first (the
+# default queue is listed first, then downloads, then drift scores), so a send never waits
+# behind a download, nor a download behind a score.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 2 * 60 * 60,
     "socket_connect_timeout": 3,
@@ -239,13 +240,20 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # worker per queue.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_MEDIA_QUEUE = "media"
-CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(CELERY_MEDIA_QUEUE))
-# Downloads and drift scores are the long, CPU- and disk-bound steps: they never hold up a send
+# Drift scores: seconds of CPU each, so on their own queue (and worker): a download that frees a
+# provider's slot never waits behind one.
+CELERY_SCORES_QUEUE = "scores"
+CELERY_TASK_QUEUES = (
+    Queue(CELERY_TASK_DEFAULT_QUEUE),
+    Queue(CELERY_MEDIA_QUEUE),
+    Queue(CELERY_SCORES_QUEUE),
+)
+# Downloads and drift scores are the long, disk- and CPU-bound steps: they never hold up a send
 # or a poll.
 CELERY_TASK_ROUTES = {
     "jobs.tasks.download_job": {"queue": CELERY_MEDIA_QUEUE},
-    "studio.tasks.score_take": {"queue": CELERY_MEDIA_QUEUE},
-    "studio.tasks.score_take_by_id": {"queue": CELERY_MEDIA_QUEUE},
+    "studio.tasks.score_take": {"queue": CELERY_SCORES_QUEUE},
+    "studio.tasks.score_take_by_id": {"queue": CELERY_SCORES_QUEUE},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE

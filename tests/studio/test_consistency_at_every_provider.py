@@ -8,7 +8,6 @@ them: a registered character, reference images, or a clip).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -65,21 +64,8 @@ def _close_up() -> bytes:
     return out.getvalue()
 
 
-def _scored(take, timeout: float = 120.0) -> TakeScore:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        score = TakeScore.objects.filter(take=take).exclude(state=TakeScore.State.PENDING).first()
-        if score is not None:
-            return score
-        time.sleep(0.2)
-    take.job.refresh_from_db()
-    raise AssertionError(
-        f"take {take.pk} not scored (job {take.job.state}: {take.job.error_message})"
-    )
-
-
 def test_every_provider_keeps_the_face_and_the_report_compares_them(
-    live_server, settings, fast_engine, celery_worker, wait_for_job, client
+    live_server, settings, fast_engine, celery_worker, wait_for_job, wait_for_score, client
 ):
     settings.PUBLIC_BASE_URL = live_server.url
     settings.JOBS_SUCCEEDED_TASKS = ("studio.tasks.score_take",)
@@ -120,7 +106,7 @@ def test_every_provider_keeps_the_face_and_the_report_compares_them(
         for kind, take in takes.items():
             job = wait_for_job(take.job, timeout=90)
             assert job.state == "succeeded", (kind, job.error_message)
-        scores = {kind: _scored(take) for kind, take in takes.items()}
+        scores = {kind: wait_for_score(take) for kind, take in takes.items()}
     finally:
         for emulator in running:
             emulator.stop()

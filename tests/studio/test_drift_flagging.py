@@ -8,7 +8,6 @@ the default scorer (dlib face descriptors, colour and texture).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,27 +69,15 @@ def studio(live_server, settings, fast_engine, celery_worker, seedance_emulator)
     return {"workspace": workspace, "episode": EpisodeFactory(series=series), "account": account}
 
 
-def _scored(take, timeout: float = 90.0) -> TakeScore:
-    """The take's score once the worker has made it (the job finishes first)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        score = TakeScore.objects.filter(take=take).exclude(state=TakeScore.State.PENDING).first()
-        if score is not None:
-            return score
-        time.sleep(0.2)
-    take.job.refresh_from_db()
-    raise AssertionError(f"take {take.pk} not scored (job {take.job.state})")
-
-
 def _take(studio, prompt: str):
     scene = SceneFactory(episode=studio["episode"], prompt=prompt, duration=4, size="1280x720")
     return take_create(scene=scene, account=studio["account"])
 
 
-def test_a_faithful_take_is_scored_high_and_not_flagged(studio):
+def test_a_faithful_take_is_scored_high_and_not_flagged(studio, wait_for_score):
     take = _take(studio, "@mina looks out to sea.")
 
-    score = _scored(take)
+    score = wait_for_score(take)
 
     assert score.state == TakeScore.State.SCORED, score.message
     assert not score.flagged, score.flag_reasons
@@ -104,10 +91,10 @@ def test_a_faithful_take_is_scored_high_and_not_flagged(studio):
 
 
 @pytest.mark.parametrize("axis", ["face", "clothing", "style"])
-def test_a_take_that_drifts_is_flagged_on_its_axis(studio, client, axis):
+def test_a_take_that_drifts_is_flagged_on_its_axis(studio, client, axis, wait_for_score):
     take = _take(studio, f"@mina looks out to sea. [[emulate:drift={axis}]]")
 
-    score = _scored(take)
+    score = wait_for_score(take)
 
     assert score.state == TakeScore.State.SCORED, score.message
     assert score.flagged

@@ -75,3 +75,21 @@ def wait_for_job() -> Callable[..., Job]:
             time.sleep(0.1)
 
     return wait
+
+
+@pytest.fixture
+def wait_for_score() -> Callable[..., object]:
+    """Wait until the worker has scored a take (studio.models.TakeScore out of "pending")."""
+    from studio.models import TakeScore
+
+    def wait(take, timeout: float = 120.0) -> TakeScore:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            score = TakeScore.objects.filter(take=take).exclude(state=TakeScore.State.PENDING)
+            if found := score.first():
+                return found
+            time.sleep(0.2)
+        take.job.refresh_from_db()
+        raise AssertionError(f"take {take.pk} not scored (job {take.job.state})")
+
+    return wait
