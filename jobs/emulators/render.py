@@ -313,7 +313,6 @@ def mp4_with_padding(video: bytes, pad_bytes: int) -> Iterator[bytes]:
 # --- drawing -------------------------------------------------------------------------------------
 
 
-
 class _Bands:
     """The prompt band across the top and the label and timecode band across the bottom, on a
     scene's backdrop (both scenes share them; needs width, height, pad and small_font)."""
