@@ -43,6 +43,7 @@ from jobs.emulators.render import (
     CastMember,
     RenderedVideo,
     dominant_color,
+    figures,
     reference_picture,
     render_video,
 )
@@ -686,12 +687,14 @@ def _image_look(url: Any) -> tuple[str, Image.Image] | None:
 
 
 def _cast(prompt: str, looks: list[tuple[str, Image.Image]]) -> tuple[CastMember, ...]:
-    """One figure per reference image, named as the prompt names it ("Mina (image 1)")."""
+    """A figure per character the prompt names ("Mina (image 1)"), from its first reference."""
     names = {}
     for match in _LABELLED.finditer(prompt):
         words = [w for w in match.group(1).split() if w[:1].isupper()] or match.group(1).split()
         names.setdefault(int(match.group(2)), words[-1])
-    return tuple(
-        CastMember(names.get(number, f"image {number}"), color, picture)
-        for number, (color, picture) in enumerate(looks, start=1)
+    return figures(
+        [
+            (names.get(number), CastMember(names.get(number, f"image {number}"), color, picture))
+            for number, (color, picture) in enumerate(looks, start=1)
+        ]
     )

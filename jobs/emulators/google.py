@@ -43,6 +43,7 @@ from jobs.emulators.render import (
     CastMember,
     RenderedVideo,
     dominant_color,
+    figures,
     first_frame,
     first_frame_color,
     mp4_with_padding,
@@ -590,7 +591,7 @@ class VertexVeoEmulator(_GoogleEmulator):
             raise invalid(
                 f"Aspect ratio {ratio} is not supported for reference_to_video: use 16:9."
             )
-        cast = []
+        cast = []  # (the name the prompt gives it, the member)
         for number, item in enumerate(references, start=1):
             where = f"referenceImages[{number - 1}]"
             if not isinstance(item, dict) or set(item) - {"image", "referenceType"}:
@@ -601,8 +602,9 @@ class VertexVeoEmulator(_GoogleEmulator):
                     'Veo 3.1: use "asset".'
                 )
             color, picture = self._look(item.get("image"), f"{where}.image")
-            cast.append(CastMember(names.get(("image", number), f"image {number}"), color, picture))
-        return cast
+            name = names.get(("image", number))
+            cast.append((name, CastMember(name or f"image {number}", color, picture)))
+        return list(figures(cast))
 
     @staticmethod
     def _media(media: Any, where: str, types: tuple[str, ...]) -> bytes | None:
@@ -1110,5 +1112,6 @@ def _named_cast(prompt: str, media: list[_Block]) -> tuple[CastMember, ...]:
     cast = []
     for kind, block_name, color, picture in media:
         counts[kind] += 1
-        cast.append(CastMember(names.get((kind, counts[kind]), block_name), color, picture))
-    return tuple(cast)
+        name = names.get((kind, counts[kind]))
+        cast.append((name, CastMember(name or block_name, color, picture)))
+    return figures(cast)

@@ -44,6 +44,7 @@ from jobs.emulators.render import (
     CastMember,
     RenderedVideo,
     dominant_color,
+    figures,
     first_frame,
     mp4_with_padding,
     padded_length,
@@ -494,8 +495,16 @@ class KlingEmulator(NotifiesWhenDone, Emulator):
         with self._lock:
             self._seq += 1
             seq = self._seq
-        cast = [CastMember(e.name, e.color, e.picture) for e in elements]
-        cast += [CastMember(f"image {n}", c, pic) for n, (c, pic) in enumerate(images, start=1)]
+        # Elements are the characters; loose images only show someone when there are none.
+        cast = list(
+            figures(
+                [(e.name, CastMember(e.name, e.color, e.picture)) for e in elements]
+                + [
+                    (None, CastMember(f"image {n}", c, pic))
+                    for n, (c, pic) in enumerate(images, start=1)
+                ]
+            )
+        )
         task_id = str(10**17 + secrets.randbelow(9 * 10**17))
         task = Task(
             task_id=task_id,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
-import importlib.util
 import io
 import itertools
 import math
@@ -38,9 +37,11 @@ __all__ = [
     "RenderedVideo",
     "check_drift",
     "dominant_color",
+    "figures",
     "first_frame",
     "first_frame_color",
     "mp4_with_padding",
+    "name_before_label",
     "padded_length",
     "picture_digest",
     "reference_picture",
@@ -228,6 +229,28 @@ def dominant_color(image: Image.Image) -> str:
         small = small.convert("RGB")
     red, green, blue = (min(255, max(0, round(mean))) for mean in ImageStat.Stat(small, mask).mean)
     return f"#{red:02x}{green:02x}{blue:02x}"
+
+
+def figures(references: Sequence[tuple[str | None, CastMember]]) -> tuple[CastMember, ...]:
+    """The people a take shows, from its references as (the name the prompt gives it, or None;
+    the member): one figure per name, from its first reference, as a provider draws a character
+    once however many pictures show it; only when the prompt names none, every reference."""
+    named: dict[str, CastMember] = {}
+    for name, member in references:
+        if name is not None:
+            named.setdefault(name, member)
+    return tuple(named.values()) if named else tuple(member for _, member in references)
+
+
+def name_before_label(text: str) -> str:
+    """The capitalised run of words that ends a text ("waves at Captain Rae" -> "Captain Rae"),
+    as a prompt names the reference it labels next; a word ending a clause ("Point;") ends it."""
+    run: list[str] = []
+    for word in reversed(text.split()):
+        if not word[:1].isupper() or word[-1] in ",;:.!?)":
+            break
+        run.insert(0, word)
+    return " ".join(run or text.split()[-1:])
 
 
 def check_drift(drift: Iterable[str]) -> frozenset[str]:
@@ -781,88 +804,18 @@ def _drifted_pictures(
         return pictures
     faces = [None if p is None else _face_box(p) for p in pictures]
     if "face" in axes:
-        people = _people(pictures, faces)
-        drifted = list(pictures)
-        if len(people) >= 2:
-            # Each shows the next person's face: the right bodies with the wrong people.
-            for group, other in zip(people, people[1:] + people[:1], strict=True):
-                j = other[0]
-                for i in group:
-                    drifted[i] = _with_face(pictures[i], faces[i], pictures[j], faces[j])
-        else:
-            for group in people:  # one person (maybe in several pictures): disguised
-                for i in group:
-                    drifted[i] = _disguised(pictures[i], faces[i])
-        pictures = drifted
+        # Every face becomes someone else's. (Trading faces between two characters was tried:
+        # a scorer then finds each face on the other's body, and the drift reads as clothes.)
+        pictures = [
+            picture if picture is None or box is None else _disguised(picture, box)
+            for picture, box in zip(pictures, faces, strict=True)
+        ]
     if "clothing" in axes:
         pictures = [
             None if picture is None else _reclothed(picture, box)
             for picture, box in zip(pictures, faces, strict=True)
         ]
     return pictures
-
-
-def _people(pictures: list[Image.Image | None], faces: list[Box | None]) -> list[list[int]]:
-    """The members whose pictures show a face, grouped by who it is: by dlib's descriptors
-    where its model files are installed (the same person under 0.6), else by identical
-    pictures. Trading faces within one person would change nobody."""
-    groups: list[list[int]] = []
-    marks: list[Any] = []  # per group: its first face's descriptor, or its picture's digest
-    for i, (picture, box) in enumerate(zip(pictures, faces, strict=True)):
-        if picture is None or box is None:
-            continue
-        described = _descriptor(picture, box)
-        mark = picture_digest(picture) if described is None else described
-        for group, other in zip(groups, marks, strict=True):
-            if isinstance(mark, bytes) or isinstance(other, bytes):
-                same = mark == other
-            else:
-                same = float(((mark - other) ** 2).sum()) ** 0.5 < _SAME_PERSON
-            if same:
-                group.append(i)
-                break
-        else:
-            groups.append([i])
-            marks.append(mark)
-    return groups
-
-
-_SAME_PERSON = 0.6  # dlib's rule for its face descriptors
-_describer: Any = None  # (shape predictor, face recogniser), False if not installed
-
-
-def _descriptor(picture: Image.Image, box: Box) -> Any:
-    """dlib's 128-d descriptor of the face in `box` (a numpy array), or None when dlib's
-    model files (the face_recognition_models package) are not installed."""
-    global _describer  # loaded once per process, on first need
-    try:
-        import dlib
-        import numpy
-    except ImportError:
-        return None
-    with _detector_lock:
-        if _describer is None:
-            # Only the package's location: importing it imports pkg_resources (a warning).
-            spec = importlib.util.find_spec("face_recognition_models")
-            if spec is None or not spec.submodule_search_locations:
-                _describer = False
-            else:
-                models = f"{spec.submodule_search_locations[0]}/models/"
-                try:
-                    _describer = (
-                        dlib.shape_predictor(models + "shape_predictor_5_face_landmarks.dat"),
-                        dlib.face_recognition_model_v1(
-                            models + "dlib_face_recognition_resnet_model_v1.dat"
-                        ),
-                    )
-                except RuntimeError:  # the files are missing or unreadable
-                    _describer = False
-        if _describer is False:
-            return None
-        shapes, recogniser = _describer
-        pixels = numpy.asarray(picture.convert("RGB"))
-        shape = shapes(pixels, dlib.rectangle(*box))
-        return numpy.array(recogniser.compute_face_descriptor(pixels, shape))
 
 
 def _grown(box: Box, amount: float, size: tuple[int, int]) -> Box:
@@ -882,18 +835,6 @@ def _oval_mask(size: tuple[int, int], feather: float = 0.16) -> Image.Image:
     mask = Image.new("L", size, 0)
     ImageDraw.Draw(mask).ellipse((inset, inset, width - inset, height - inset), fill=255)
     return mask.filter(ImageFilter.GaussianBlur(max(1.0, inset / 1.5)))
-
-
-def _with_face(
-    target: Image.Image, target_box: Box, source: Image.Image, source_box: Box
-) -> Image.Image:
-    """`target` with the face of `source` over its own (scaled to fit, edges feathered)."""
-    into = _grown(target_box, 0.15, target.size)
-    size = (into[2] - into[0], into[3] - into[1])
-    face = source.crop(_grown(source_box, 0.15, source.size)).resize(size, Image.Resampling.LANCZOS)
-    out = target.copy()
-    out.paste(face, into[:2], _oval_mask(size))
-    return out
 
 
 # The face made into someone else, in face-box units: sunglasses and heavy brows over the

@@ -49,7 +49,9 @@ from jobs.emulators.render import (
     CastMember,
     RenderedVideo,
     dominant_color,
+    figures,
     mp4_with_padding,
+    name_before_label,
     padded_length,
     reference_picture,
     render_video,
@@ -858,27 +860,22 @@ def _image_look(uri: str, path: list[Any]) -> tuple[str, Image.Image]:
 
 
 def _cast(prompt: str, pictures: list[_Picture]) -> tuple[CastMember, ...]:
-    """One figure per reference image, named as the prompt names it ("Mina (@Image1)")."""
+    """A figure per character the prompt names ("Mina (@Image1)"), from its first reference;
+    a first or last frame is drawn as a frame, not a character."""
     names: dict[int, str] = {}
     for match in _LABELLED.finditer(prompt):
-        words = match.group(1).split()
-        # Keep the capitalised run that ends at the tag ("waves at Captain Rae (@Image2)").
-        run: list[str] = []
-        for word in reversed(words):
-            if not word[:1].isupper():
-                break
-            run.insert(0, word)
-        names.setdefault(int(match.group(2)), " ".join(run or words[-1:]))
-    cast = []
+        names.setdefault(int(match.group(2)), name_before_label(match.group(1)))
+    frames = []
+    references = []
     number = 0
     for picture in pictures:
         if picture.position:
-            cast.append(CastMember(name=f"{picture.position} frame", color=picture.color))
+            frames.append(CastMember(name=f"{picture.position} frame", color=picture.color))
             continue
         number += 1
         name = names.get(number, f"@Image{number}")
-        cast.append(CastMember(name, picture.color, picture.picture))
-    return tuple(cast)
+        references.append((names.get(number), CastMember(name, picture.color, picture.picture)))
+    return (*frames, *figures(references))
 
 
 def _cdn_error(status: int, code: str, message: str) -> Response:

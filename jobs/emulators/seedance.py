@@ -32,8 +32,10 @@ from jobs.emulators.render import (
     CastMember,
     RenderedVideo,
     dominant_color,
+    figures,
     first_frame,
     mp4_with_padding,
+    name_before_label,
     padded_length,
     reference_picture,
     render_video,
@@ -667,23 +669,20 @@ def _clip(data: bytes, param: str) -> tuple[str, Image.Image, float]:
 
 
 def _cast(prompt: str, inputs: _Inputs) -> tuple[CastMember, ...]:
-    """One figure per reference, named as the prompt names it ("Mina (image 1)")."""
+    """A figure per character the prompt names ("Mina (image 1)"), from its first reference."""
     names: dict[tuple[str, int], str] = {}
     for match in _LABELLED.finditer(prompt):
-        words = match.group(1).split()
-        # Keep the capitalised run that ends at the label ("waves at Captain Rae (image 2)").
-        run: list[str] = []
-        for word in reversed(words):
-            if not word[:1].isupper():
-                break
-            run.insert(0, word)
-        names.setdefault((match.group(2), int(match.group(3))), " ".join(run or words[-1:]))
-    cast = [
-        CastMember(names.get((kind, number), f"{kind} {number}"), color, picture)
-        for kind, looks in (("image", inputs.images), ("video", inputs.clips))
-        for number, (color, picture) in enumerate(looks, start=1)
-    ]
-    return tuple(cast)
+        names.setdefault((match.group(2), int(match.group(3))), name_before_label(match.group(1)))
+    return figures(
+        [
+            (
+                names.get((kind, number)),
+                CastMember(names.get((kind, number), f"{kind} {number}"), color, picture),
+            )
+            for kind, looks in (("image", inputs.images), ("video", inputs.clips))
+            for number, (color, picture) in enumerate(looks, start=1)
+        ]
+    )
 
 
 def _storage_error(status: int, code: str, message: str) -> Response:

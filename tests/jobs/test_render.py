@@ -599,3 +599,27 @@ def test_the_renderer_does_not_need_django():
     root = Path(__file__).resolve().parents[2]
 
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=60)  # noqa: S603
+
+
+def test_a_take_shows_each_named_character_once_however_many_references_show_it():
+    mina_front, mina_side = CastMember("Mina", "#ff0000"), CastMember("image 2", "#ee0000")
+    ilse = CastMember("Ilse", "#0000ff")
+    shown = render.figures([("Mina", mina_front), (None, mina_side), ("Ilse", ilse)])
+    assert shown == (mina_front, ilse)
+
+
+def test_references_the_prompt_names_none_of_are_all_shown():
+    first, second = CastMember("image 1", "#ff0000"), CastMember("image 2", "#00ff00")
+    assert render.figures([(None, first), (None, second)]) == (first, second)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("waves at Captain Rae", "Captain Rae"),
+        ("toward Gull Point; Mina Okafor", "Mina Okafor"),
+        ("the lamp", "lamp"),
+    ],
+)
+def test_the_name_before_a_label_is_the_capitalised_run_that_ends_the_text(text, name):
+    assert render.name_before_label(text) == name

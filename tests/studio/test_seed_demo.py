@@ -32,7 +32,7 @@ def test_seeding_twice_creates_the_demo_once(capsys):
     assert Membership.objects.filter(workspace__slug="demo").count() == 2
     out = capsys.readouterr().out
     assert "log in as demo / castboard-demo" in out
-    assert "Reviewers: log in as reviewer / castboard-demo at /admin/studio/take/" in out
+    assert "Reviewers: log in as reviewer / castboard-demo at /w/demo/review/" in out
 
 
 def test_every_demo_scene_mentions_a_demo_character():

@@ -35,7 +35,7 @@ class Command(BaseCommand):
                 f"\n  Castboard is ready at {url}  (up in {time.monotonic() - started:.1f} s)\n"
                 f"  Log in as {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
                 f"  Reviewers: {REVIEWER_USERNAME} / {DEMO_PASSWORD} at "
-                f"{url.rstrip('/')}{reverse('admin:studio_take_changelist')}\n"
+                f"{url.rstrip('/')}{reverse('review_index', args=['demo'])}\n"
                 "  Ctrl-C stops everything.\n"
             )
         )

@@ -274,5 +274,5 @@ class Command(BaseCommand):
             f"Demo workspace ready: log in as {DEMO_USERNAME} / {DEMO_PASSWORD} "
             f"(workspace “{workspace.name}”, {workspace.characters.count()} characters, "
             f"series “{series.title}”).\n"
-            f"Reviewers: log in as {REVIEWER_USERNAME} / {DEMO_PASSWORD} at {reverse('admin:studio_take_changelist')}"
+            f"Reviewers: log in as {REVIEWER_USERNAME} / {DEMO_PASSWORD} at {reverse('review_index', args=[workspace.slug])}"
         )
