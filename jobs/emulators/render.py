@@ -392,6 +392,17 @@ class _Bands:
             )
         return backdrop, top, bottom
 
+    def _with_timecode(self, image: Image.Image, seconds: float) -> Image.Image:
+        """The frame with its time at the right of the bottom band."""
+        ImageDraw.Draw(image).text(
+            (self.width - self.pad, self.text_mid_y),
+            _timecode(seconds),
+            fill=_TEXT,
+            font=self.small_font,
+            anchor="rm",
+        )
+        return image
+
 
 class _Scene(_Bands):
     """A pre-rendered backdrop (gradient, prompt, label) plus sprites moved over it per frame."""
@@ -456,15 +467,7 @@ class _Scene(_Bands):
             left = round(centre - sprite_width / 2)
             top = round(self.stage_floor - sprite_height - hop)
             image.paste(sprite, (left, top), sprite)
-        draw = ImageDraw.Draw(image)
-        draw.text(
-            (self.width - self.pad, self.text_mid_y),
-            _timecode(seconds),
-            fill=_TEXT,
-            font=self.small_font,
-            anchor="rm",
-        )
-        return image
+        return self._with_timecode(image, seconds)
 
 
 def _figure(
@@ -627,15 +630,7 @@ class _PictureScene(_Bands):
                 image.paste(picture, (left, top))
             dx, dy = self.sprite_offsets[member]
             image.paste(sprite, (left + dx, top + dy), sprite)
-        draw = ImageDraw.Draw(image)
-        draw.text(
-            (self.width - self.pad, self.text_mid_y),
-            _timecode(seconds),
-            fill=_TEXT,
-            font=self.small_font,
-            anchor="rm",
-        )
-        return image
+        return self._with_timecode(image, seconds)
 
 
 _PICTURE_HEIGHT = 0.72  # of the frame's height, when the stage and the width allow
