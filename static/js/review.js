@@ -67,6 +67,9 @@
     }
     // The middle of the frame: a boundary time may round to the frame before it.
     video.currentTime = (index + 0.5) / fps;
+    // Show the frame asked for now: "seeked" comes only once the frame is decoded, which
+    // on a slow connection can be long after the key.
+    showTime();
   }
 
   function playOrPause() {
