@@ -123,6 +123,11 @@ class ReferenceAsset(models.Model):
         return f"{self.get_kind_display()} of {self.character.name}: {self.original_name}"
 
 
+def _voice_path(version: CharacterVersion, filename: str) -> str:
+    character = version.character
+    return f"workspaces/{character.workspace_id}/characters/{character.pk}/voice/{filename}"
+
+
 class CharacterVersion(models.Model):
     """A character's look at one time: its description and the references that show it.
 
@@ -140,6 +145,19 @@ class CharacterVersion(models.Model):
     change = models.CharField(
         max_length=300, blank=True, help_text="What this version changed, in plain words."
     )
+    # The voice this version speaks in, at a speech provider account: the provider's own voice
+    # id, or a short sample it makes a voice from (studio dubs lines in it).
+    voice_account = models.ForeignKey(
+        "jobs.ProviderAccount",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The text-to-speech account that speaks for this character.",
+    )
+    voice_id = models.CharField(max_length=120, blank=True, help_text="The provider's voice id.")
+    voice_name = models.CharField(max_length=120, blank=True)
+    voice_sample = models.FileField(upload_to=_voice_path, max_length=300, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -164,6 +182,15 @@ class CharacterVersion(models.Model):
     @property
     def label(self) -> str:
         return f"v{self.number}"
+
+    @property
+    def voice_subject(self) -> str:
+        """How the engine names this version's voice (a registration where it is a sample)."""
+        return f"voice:{self.subject}"
+
+    @property
+    def has_voice(self) -> bool:
+        return bool(self.voice_account_id and (self.voice_id or self.voice_sample))
 
 
 class CharacterShare(models.Model):

@@ -26,6 +26,7 @@ from jobs.models import Job, ProviderAccount, Registration
 from jobs.providers import provider_for
 from jobs.providers.base import PLACEHOLDER, Capabilities, GenerationRequest, Provider, Reference
 from jobs.requests import (
+    AUDIO,
     DERIVED_KINDS,
     EXTEND,
     FIRST,
@@ -34,6 +35,7 @@ from jobs.requests import (
     LAST,
     REGISTER_CHARACTER,
     REMIX,
+    SPEECH,
     VIDEO,
     Asset,
     CastAsset,
@@ -43,7 +45,9 @@ from jobs.requests import (
     FittedRequest,
     Frame,
     JobRequest,
+    Line,
     RequestShapeError,
+    Voice,
 )
 from jobs.signing import public_file_url
 
@@ -52,11 +56,13 @@ Ranking = routing.Ranking
 BreakerState = breaker.BreakerState
 
 __all__ = [
+    "AUDIO",
     "EXTEND",
     "GENERATE",
     "IMAGE",
     "REGISTER_CHARACTER",
     "REMIX",
+    "SPEECH",
     "VIDEO",
     "Asset",
     "BreakerState",
@@ -67,11 +73,13 @@ __all__ = [
     "FittedRequest",
     "Frame",
     "JobRequest",
+    "Line",
     "OverBudget",
     "Quote",
     "Ranking",
     "RequestShapeError",
     "Routes",
+    "Voice",
     "cut_span",
     "derive",
     "placeholder",

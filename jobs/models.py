@@ -31,6 +31,7 @@ class ProviderKind(models.TextChoices):
     GEMINI = "gemini", "Google Gemini Omni Flash (Gemini API)"
     RUNWAY = "runway", "Runway"
     FAL = "fal", "fal.ai (hosted models)"
+    ELEVENLABS = "elevenlabs", "ElevenLabs (text to speech)"
 
 
 def _webhook_token() -> str:
@@ -161,6 +162,7 @@ class JobKind(models.TextChoices):
     REMIX = "remix", "Remix"
     EXTEND = "extend", "Extend"
     REGISTER_CHARACTER = "register_character", "Register character"
+    SPEECH = "speech", "Speech"
 
 
 class ErrorCode(models.TextChoices):
@@ -208,6 +210,8 @@ class Job(models.Model):
     video = models.FileField(upload_to=_result_path, max_length=300, blank=True)
     thumbnail = models.FileField(upload_to=_result_path, max_length=300, blank=True)
     spritesheet = models.FileField(upload_to=_result_path, max_length=300, blank=True)
+    # A speech job's result (a video job's is `video`).
+    audio = models.FileField(upload_to=_result_path, max_length=300, blank=True)
     # Facts about the result (duration, size, codec) or a registration's external id.
     result = models.JSONField(default=dict, blank=True)
     # When the sweep should next look at this job (poll, retry a submit, resume a download).

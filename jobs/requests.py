@@ -16,13 +16,18 @@ from typing import Any, Literal
 
 # The shape's version: a change to it bumps this, with a data migration for stored jobs.
 # 2: a request may start or end on given pictures (frames); jobs 0012 moved version 1 on.
-VERSION = 2
+# 3: a video may carry dialogue, and a job may speak a line (speech, in a voice); jobs 0013.
+VERSION = 3
 
 # A job's kinds (jobs.models.JobKind has the same values, for the database).
 GENERATE, REMIX, EXTEND, REGISTER_CHARACTER = "generate", "remix", "extend", "register_character"
-KINDS = (GENERATE, REMIX, EXTEND, REGISTER_CHARACTER)
+SPEECH = "speech"
+KINDS = (GENERATE, REMIX, EXTEND, REGISTER_CHARACTER, SPEECH)
 DERIVED_KINDS = (REMIX, EXTEND)
-IMAGE, VIDEO = "image", "video"
+# Kinds whose result is a video (a speech job's is audio).
+VIDEO_KINDS = (GENERATE, REMIX, EXTEND)
+IMAGE, VIDEO, AUDIO = "image", "video", "audio"
+ASSET_KINDS = (IMAGE, VIDEO, AUDIO)
 # Where a frame a request gives goes in its video (Capabilities.frames says who takes which).
 FIRST, LAST = "first", "last"
 FRAME_POSITIONS = (FIRST, LAST)
@@ -96,18 +101,19 @@ def _built(where: str, cls, **fields):
 
 @dataclass(frozen=True)
 class Asset:
-    """A stored file that shows a cast member: an image, or a clip (video) and its length."""
+    """A stored file that shows a cast member: an image, or a clip (video) and its length;
+    or a voice sample (audio) a speech provider makes a voice from."""
 
     file: str  # the name in default storage
-    kind: Literal["image", "video"]
+    kind: Literal["image", "video", "audio"]
     content_type: str = ""
     seconds: float | None = None  # a clip's length, where known
 
     def __post_init__(self) -> None:
         if not self.file:
             raise RequestShapeError("an asset needs its file's storage name.")
-        if self.kind not in (IMAGE, VIDEO):
-            raise RequestShapeError(f"an asset is an image or a video, not {self.kind!r}.")
+        if self.kind not in ASSET_KINDS:
+            raise RequestShapeError(f"an asset is an image, a video or audio, not {self.kind!r}.")
         if self.seconds is not None:
             if self.kind == IMAGE:
                 raise RequestShapeError("an image has no length in seconds.")
@@ -231,6 +237,85 @@ class Frame:
         )
 
 
+@dataclass(frozen=True)
+class Line:
+    """A line of dialogue a video carries: who says it (a cast member's subject, or "" for
+    a voice off screen), what they say, and when (seconds into the video), if it is set.
+
+    A provider that speaks as it films (Capabilities.audio) reads the lines in its prompt;
+    the others make the video silent, and the studio dubs the lines (speech jobs).
+    """
+
+    subject: str
+    text: str
+    start: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.text.strip():
+            raise RequestShapeError("a line of dialogue has words.")
+        if self.start is not None and (not math.isfinite(self.start) or self.start < 0):
+            raise RequestShapeError(f"a line cannot start at {self.start!r} seconds.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"subject": self.subject, "text": self.text, "start": self.start}
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "line") -> Line:
+        shape = _Object(data, where, ("subject", "text", "start"))
+        return _built(
+            where,
+            cls,
+            subject=shape.text("subject"),
+            text=shape.text("text"),
+            start=shape.number_or_none("start"),
+        )
+
+
+@dataclass(frozen=True)
+class Voice:
+    """The voice a speech job speaks in: the provider's own voice id, or a short sample the
+    provider makes a voice from (registered once per account under `subject`, like a
+    character, e.g. "voice:character:12:v3")."""
+
+    subject: str
+    name: str
+    voice_id: str = ""
+    sample: Asset | None = None
+
+    def __post_init__(self) -> None:
+        if not self.subject or len(self.subject) > SUBJECT_MAX_LENGTH:
+            raise RequestShapeError(
+                f"a voice's subject must be 1 to {SUBJECT_MAX_LENGTH} characters long."
+            )
+        if not self.name:
+            raise RequestShapeError(f"voice {self.subject} has no name.")
+        if not self.voice_id and self.sample is None:
+            raise RequestShapeError(f"voice {self.subject} needs a voice id or a sample.")
+        if self.sample is not None and self.sample.kind != AUDIO:
+            raise RequestShapeError(f"voice {self.subject}: its sample must be audio.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "name": self.name,
+            "voice_id": self.voice_id,
+            "sample": self.sample.to_dict() if self.sample else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "voice") -> Voice:
+        shape = _Object(data, where, ("subject", "name", "voice_id", "sample"))
+        sample = shape.data["sample"]
+        return _built(
+            where,
+            cls,
+            subject=shape.text("subject"),
+            name=shape.text("name"),
+            voice_id=shape.text("voice_id"),
+            sample=None if sample is None else Asset.from_dict(sample, shape.at("sample")),
+        )
+
+
 _REQUEST_KEYS = (
     "version",
     "kind",
@@ -240,6 +325,8 @@ _REQUEST_KEYS = (
     "cast",
     "frames",
     "source_provider_job_id",
+    "dialogue",
+    "voice",
 )
 
 
@@ -250,7 +337,9 @@ class JobRequest:
     `prompt` is a template: it names cast members by `{{subject}}` placeholders, which
     each provider renders in its own syntax. A remix or extension names the provider's
     job it starts from; a registration has exactly one cast member (and no prompt). A new
-    video may start from and end on given pictures (`frames`, one per position).
+    video may start from and end on given pictures (`frames`, one per position), and carry
+    `dialogue`. A speech job speaks `prompt` (plain words, no placeholders) in `voice`; its
+    cast is the speaker, if any.
     """
 
     kind: str
@@ -260,11 +349,14 @@ class JobRequest:
     cast: tuple[CastMember, ...] = ()
     source_provider_job_id: str = ""
     frames: tuple[Frame, ...] = ()
+    dialogue: tuple[Line, ...] = ()
+    voice: Voice | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", str(self.kind))
         object.__setattr__(self, "cast", tuple(self.cast))
         object.__setattr__(self, "frames", tuple(self.frames))
+        object.__setattr__(self, "dialogue", tuple(self.dialogue))
         if self.kind not in KINDS:
             raise RequestShapeError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}.")
         if isinstance(self.seconds, bool) or not isinstance(self.seconds, int) or self.seconds < 0:
@@ -284,6 +376,18 @@ class JobRequest:
             raise RequestShapeError("a request has one first frame and one last frame at most.")
         if self.frames and self.kind != GENERATE:
             raise RequestShapeError("only a new video starts or ends on given frames.")
+        if self.dialogue and self.kind not in VIDEO_KINDS:
+            raise RequestShapeError("only a video carries dialogue.")
+        strangers = sorted({line.subject for line in self.dialogue if line.subject} - set(subjects))
+        if strangers:
+            raise RequestShapeError(f"{', '.join(strangers)} speak(s) but is not in the cast.")
+        if (self.kind == SPEECH) != (self.voice is not None):
+            raise RequestShapeError("a speech job has a voice; nothing else does.")
+        if self.kind == SPEECH:
+            if not self.prompt.strip():
+                raise RequestShapeError("a speech job has words to speak.")
+            if len(self.cast) > 1:
+                raise RequestShapeError("a speech job has one speaker at most.")
 
     def frame(self, position: str) -> Frame | None:
         return next((f for f in self.frames if f.position == position), None)
@@ -304,6 +408,8 @@ class JobRequest:
             "cast": [m.to_dict() for m in self.cast],
             "frames": [f.to_dict() for f in self.frames],
             "source_provider_job_id": self.source_provider_job_id,
+            "dialogue": [line.to_dict() for line in self.dialogue],
+            "voice": self.voice.to_dict() if self.voice else None,
         }
 
     @classmethod
@@ -324,6 +430,10 @@ class JobRequest:
             cast=tuple(CastMember.from_dict(item, at) for at, item in shape.items("cast")),
             frames=tuple(Frame.from_dict(item, at) for at, item in shape.items("frames")),
             source_provider_job_id=shape.text("source_provider_job_id"),
+            dialogue=tuple(Line.from_dict(item, at) for at, item in shape.items("dialogue")),
+            voice=None
+            if shape.data["voice"] is None
+            else Voice.from_dict(shape.data["voice"], shape.at("voice")),
         )
 
 

@@ -449,3 +449,130 @@ class CharacterScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.character} in take {self.take_score.take_id}"
+
+
+class DialogueLine(models.Model):
+    """A line a scene's characters say, in order: its words, who says it (a character of the
+    scene, or nobody: a voice off screen) and, optionally, when (seconds into the scene).
+
+    Providers that speak as they film read the lines in the prompt; for the others the
+    lines are dubbed in the character's voice (LineReading). Either way they are the cut's
+    subtitles.
+    """
+
+    scene = models.ForeignKey(Scene, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField()
+    character = models.ForeignKey(
+        "characters.Character",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="lines",
+        help_text="Blank: a voice off screen (narration).",
+    )
+    text = models.CharField(max_length=1000)
+    start = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Seconds into the scene; blank: after the line before.",
+    )
+
+    class Meta:
+        ordering = ["scene", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["scene", "position"], name="one_line_per_position")
+        ]
+
+    def __str__(self) -> str:
+        who = f"@{self.character.handle}" if self.character_id else "(off screen)"
+        return f"{who}: {self.text}"
+
+
+class LineReading(models.Model):
+    """A line spoken in a voice: the speech job that made (or makes) its audio.
+
+    One reading serves every cut while the line's words and the voice stay the same, so a
+    line is never paid for twice; changing either makes the next cut ask for a new one.
+    """
+
+    line = models.ForeignKey(DialogueLine, on_delete=models.CASCADE, related_name="readings")
+    job = models.OneToOneField("jobs.Job", on_delete=models.RESTRICT, related_name="reading")
+    text = models.CharField(max_length=1000)
+    # What the voice was when it was read (the voice's subject and id): a new voice reads anew.
+    voice_key = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["line", "voice_key"], name="reading_line_voice")]
+
+    def __str__(self) -> str:
+        return f"Reading of {self.line} (job {self.job_id})"
+
+
+def _cut_path(cut: Cut, filename: str) -> str:
+    series = cut.episode.series
+    return (
+        f"workspaces/{series.workspace_id}/episodes/{cut.episode_id}/cuts/{cut.number}/{filename}"
+    )
+
+
+class Cut(models.Model):
+    """One assembly of an episode: its selected takes in order, made into one MP4 with its
+    subtitles, chapters, contact sheet and timelines for an editor. Every cut is kept; the
+    newest is the episode's current cut. `manifest` records what went in (takes, lines,
+    timings), so a take that changes afterwards marks the cut stale."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        DUBBING = "dubbing", "Making speech"
+        RENDERING = "rendering", "Assembling"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="cuts")
+    number = models.PositiveIntegerField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.WAITING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    message = models.TextField(blank=True)
+    # How to assemble: {"crossfade": seconds, "title_card": bool, "end_card": bool,
+    # "burn_subtitles": bool, "size": "1280x720", "fps": 24}.
+    options = models.JSONField(default=dict, blank=True)
+    # What went in: scenes in order with their take, job, start and length, lines and cues.
+    manifest = models.JSONField(default=dict, blank=True)
+    duration = models.FloatField(null=True, blank=True)
+    video = models.FileField(upload_to=_cut_path, max_length=300, blank=True)
+    subtitles_vtt = models.FileField(upload_to=_cut_path, max_length=300, blank=True)
+    subtitles_srt = models.FileField(upload_to=_cut_path, max_length=300, blank=True)
+    chapters_vtt = models.FileField(upload_to=_cut_path, max_length=300, blank=True)
+    contact_sheet = models.FileField(upload_to=_cut_path, max_length=300, blank=True)
+    timeline_otio = models.FileField(upload_to=_cut_path, max_length=300, blank=True)
+    timeline_fcpxml = models.FileField(upload_to=_cut_path, max_length=300, blank=True)
+    timeline_edl = models.FileField(upload_to=_cut_path, max_length=300, blank=True)
+    package = models.FileField(upload_to=_cut_path, max_length=300, blank=True)
+    claimed_by = models.CharField(max_length=80, blank=True, editable=False)
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["episode", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["episode", "number"], name="one_cut_per_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"Cut {self.number} of {self.episode}"
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "cut_detail", args=[self.episode.series.workspace.slug, self.episode_id, self.number]
+        )
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in (self.State.DONE, self.State.FAILED)

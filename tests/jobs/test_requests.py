@@ -68,7 +68,7 @@ def test_a_fitted_request_survives_json_unchanged():
     fitted = _fitted()
     stored = json.loads(json.dumps(fitted.to_dict(), allow_nan=False))
     assert FittedRequest.from_dict(stored) == fitted
-    assert stored["version"] == 2
+    assert stored["version"] == 3
     assert stored["frames"][0]["position"] == "first"
     assert stored["fallbacks"][0]["estimate"] == "0.6612"  # money as text, never a float
 
@@ -117,7 +117,7 @@ def _broken(change) -> dict:
     [
         (lambda d: d.pop("prompt"), "job request: missing prompt"),
         (lambda d: d.update(characters=[]), r"job request: unknown key\(s\) characters"),
-        (lambda d: d.update(version=1), "job request.version: this engine reads version 2"),
+        (lambda d: d.update(version=1), "job request.version: this engine reads version 3"),
         (lambda d: d.pop("frames"), "job request: missing frames"),
         (
             lambda d: d["frames"][0].update(position="middle"),
