@@ -148,7 +148,11 @@ def character_registrations(
     Failed: the newest failure (a failed registration row or registration job) when
     there is neither. None: never registered there; the first take that needs it will.
     """
-    accounts = list(workspace.provider_accounts.filter(enabled=True).order_by("name", "pk"))
+    accounts = [
+        account
+        for account in workspace.provider_accounts.filter(enabled=True).order_by("name", "pk")
+        if _makes_video(account)  # a speech account speaks for characters, never shows them
+    ]
     if not accounts:
         return []
     assets = list(ReferenceAsset.current.filter(character=character))
@@ -192,6 +196,13 @@ def character_registrations(
             state, note = _travel_note(account, assets)
             statuses.append(RegistrationStatus(account, state, note=note))
     return statuses
+
+
+def _makes_video(account: ProviderAccount) -> bool:
+    try:
+        return account.capabilities.output != "speech"
+    except KeyError:  # a kind this build has no adapter for: listed as it always was
+        return True
 
 
 def share_destinations(*, user: AbstractBaseUser, character: Character) -> QuerySet[Workspace]:
@@ -294,7 +305,7 @@ def character_versions(*, character: Character) -> list[CharacterVersion]:
         "assets", queryset=ReferenceAsset.objects.order_by("created_at", "pk"), to_attr="asset_list"
     )
     return list(
-        character.versions.select_related("created_by")
+        character.versions.select_related("created_by", "voice_account")
         .annotate(
             take_count=Count("takes", distinct=True),
             series_count=Count("series_pins", distinct=True),

@@ -286,6 +286,11 @@ def character_revise(
             description=latest.description if description is None else description,
             change=change,
             created_by=created_by,
+            # A new look speaks as the old one did (the voice is not what versions track).
+            voice_account_id=latest.voice_account_id,
+            voice_id=latest.voice_id,
+            voice_name=latest.voice_name,
+            voice_sample=latest.voice_sample.name,
         )
         version.assets.set(latest.assets.all())
     else:

@@ -15,7 +15,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from characters import services
+from characters import services, voices
 from characters.forms import AssetUploadForm, CharacterForm, ShareForm
 from characters.models import Character, CharacterShare, ReferenceAsset
 from characters.selectors import (
@@ -28,6 +28,7 @@ from characters.selectors import (
     shares_of,
 )
 from characters.uploads import rejected_upload_messages
+from jobs.models import ProviderAccount
 from studio import throttles
 from studio.access import asset_for, character_for, membership_for, require
 from studio.http import HtmxHttpRequest, confirm_delete, serve_stored_file
@@ -84,7 +85,11 @@ def character_detail(request: HtmxHttpRequest, slug: str, character_id: int) -> 
 
 
 def _detail_context(
-    request: HtmxHttpRequest, membership: Membership, character: Character, **extra: object
+    request: HtmxHttpRequest,
+    membership: Membership,
+    character: Character,
+    voice: dict | None = None,
+    **extra: object,
 ) -> dict:
     owned = character.workspace_id == membership.workspace_id
     can_change = owned and membership.can_edit
@@ -110,6 +115,7 @@ def _detail_context(
         .order_by("episode__series__title", "episode__number", "position"),
         "upload_form": None,
         "share_form": None,
+        **(voice or _voice_context(membership, character, None, can_change=can_change)),
     }
     if can_change:
         context["upload_form"] = AssetUploadForm()
@@ -489,3 +495,111 @@ def share_remove(request: HtmxHttpRequest, slug: str, character_id: int) -> Http
             f"@{character.handle} will need another character before they generate.",
         )
     return redirect("character_list", slug)
+
+
+# --- The character's voice -----------------------------------------------------------------
+
+
+def _voice_context(
+    membership: Membership,
+    character: Character,
+    account: ProviderAccount | None,
+    *,
+    can_change: bool,
+    listing: voices.VoiceList | None = None,
+    typed: dict | None = None,
+    problems: dict | None = None,
+) -> dict:
+    """The voice section: the speech accounts to choose from, the one chosen (the voice's,
+    else the first), its voices once listed, and what was typed with its problems."""
+    current = character.versions.select_related("voice_account").order_by("-number").first()
+    accounts = voices.speech_accounts(workspace=membership.workspace) if can_change else []
+    if account is None and accounts:
+        voiced = current.voice_account_id if current else None
+        account = next((a for a in accounts if a.pk == voiced), accounts[0])
+    typed = typed or {}
+    picked = typed.get("voice_id") or (
+        current.voice_id
+        if current and current.voice_account_id == getattr(account, "pk", 0)
+        else ""
+    )
+    return {
+        "voice_version": current,
+        "voice_accounts": accounts,
+        "voice_account": account,
+        "voice_listing": listing,
+        "voice_picked": picked,
+        "voice_typed": typed.get("typed_voice_id", ""),
+        "voice_problems": problems or {},
+    }
+
+
+def _voice_account_for(membership: Membership, raw: str | None) -> ProviderAccount | None:
+    """The account named by id among the workspace's; another workspace's is a 404."""
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise Http404
+    try:
+        return ProviderAccount.objects.get(pk=int(raw), workspace=membership.workspace)
+    except ProviderAccount.DoesNotExist:
+        raise Http404 from None
+
+
+def _save_voice(
+    request: HtmxHttpRequest, character: Character, account: ProviderAccount | None
+) -> str:
+    """Remove, sample or choose, as the form asks; a success message or a ValidationError."""
+    if "remove" in request.POST:
+        voices.character_voice_clear(character=character)
+        return f"{character.name} has no voice now."
+    if account is None:
+        raise ValidationError({"account": "Choose the text-to-speech account that speaks."})
+    rejected = rejected_upload_messages(request, "sample")
+    if rejected:
+        raise ValidationError({"sample": rejected})
+    upload = request.FILES.get("sample")
+    if upload is not None:
+        voices.character_voice_sample(character=character, account=account, upload=upload)
+        return f"{character.name} will speak in a voice {account.name} makes from the sample."
+    voice_id = request.POST.get("typed_voice_id", "").strip() or request.POST.get("voice_id", "")
+    version = voices.character_voice_choose(character=character, account=account, voice_id=voice_id)
+    return f"{character.name} speaks in {version.voice_name} ({account.name})."
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def character_voice(request: HtmxHttpRequest, slug: str, character_id: int) -> HttpResponse:
+    """GET: the account's voices to pick from (htmx: the list alone; else the page with it).
+    POST: the character's current version speaks in the voice picked, typed or sampled."""
+    membership = membership_for(request.user, slug)
+    character = character_for(membership, character_id, shared=False)
+    require(membership, "edit")
+    data = request.POST if request.method == "POST" else request.GET
+    account = _voice_account_for(membership, data.get("account"))
+    if request.method == "POST":
+        try:
+            said = _save_voice(request, character, account)
+        except ValidationError as error:
+            problems = error.message_dict
+        else:
+            messages.success(request, said)
+            return redirect(f"{character.get_absolute_url()}#voice")
+        listing = voices.voice_list(account) if account is not None else None
+        voice = _voice_context(
+            membership,
+            character,
+            account,
+            can_change=True,
+            listing=listing,
+            typed=data.dict(),
+            problems=problems,
+        )
+        context = _detail_context(request, membership, character, voice)
+        return render(request, "characters/character_detail.html", context, status=400)
+    listing = voices.voice_list(account) if account is not None else None
+    voice = _voice_context(membership, character, account, can_change=True, listing=listing)
+    if request.htmx:
+        return render(request, "characters/character_detail.html#voice-choices", voice)
+    context = _detail_context(request, membership, character, voice)
+    return render(request, "characters/character_detail.html", context)

@@ -1,5 +1,6 @@
 """The engine's one entry point for the domain: quote a request at an account, rank the
-accounts for it, and start its job; derive, retry and register from finished jobs.
+accounts for it, and start its job; derive, retry and register from finished jobs; list a
+speech account's voices.
 
 The domain passes what it knows as plain data (jobs.requests: a prompt template with
 `{{subject}}` placeholders, and the cast with its images and clips in library order).
@@ -24,7 +25,15 @@ from jobs import breaker, ledger, prices, routing, services, video_files
 from jobs.frames import frame_references
 from jobs.models import Job, ProviderAccount, Registration
 from jobs.providers import provider_for
-from jobs.providers.base import PLACEHOLDER, Capabilities, GenerationRequest, Provider, Reference
+from jobs.providers.base import (
+    PLACEHOLDER,
+    Capabilities,
+    GenerationRequest,
+    Provider,
+    ProviderError,
+    Reference,
+)
+from jobs.providers.speech import SpeechProvider
 from jobs.requests import (
     AUDIO,
     DERIVED_KINDS,
@@ -75,13 +84,16 @@ __all__ = [
     "JobRequest",
     "Line",
     "OverBudget",
+    "ProviderError",
     "Quote",
     "Ranking",
     "RequestShapeError",
     "Routes",
     "Voice",
+    "VoiceChoice",
     "cut_span",
     "derive",
+    "makes",
     "placeholder",
     "quote",
     "register_from_job",
@@ -90,6 +102,7 @@ __all__ = [
     "routes",
     "span_window",
     "start",
+    "voices",
 ]
 
 # A budget refused the estimate (nothing was created); its message says which and by how much.
@@ -144,10 +157,21 @@ class Quote:
         return Fallback(account_id=self.account.pk, estimate=self.estimate, fit=self.fit)
 
 
+def makes(request: JobRequest | None) -> str:
+    """What a request asks to be made: "speech" for a speech job, else "video" (the value of
+    Capabilities.output of the providers that can make it)."""
+    return "speech" if request is not None and request.kind == SPEECH else "video"
+
+
 def quote(request: JobRequest, account: ProviderAccount) -> Quote:
     """The request fitted to the account, validated against its provider and priced."""
     provider = provider_for(account)
     try:
+        output, wanted = provider.capabilities.output, makes(request)
+        if output != wanted:
+            return Quote.refused(account, [f"{provider.label} makes {output}, not {wanted}."])
+        if isinstance(provider, SpeechProvider):
+            return _quote_speech(request, account, provider)
         if request.kind in DERIVED_KINDS:
             return _quote_derived(request, account, provider)
         if request.kind == REGISTER_CHARACTER:
@@ -171,6 +195,19 @@ def _frame_problems(request: JobRequest, provider: Provider) -> list[str]:
         for frame in request.frames
         if frame.position not in provider.capabilities.frames
     ]
+
+
+def _quote_speech(request: JobRequest, account: ProviderAccount, provider: SpeechProvider) -> Quote:
+    """Words in a voice: priced by what speaking them costs (ElevenLabs: a credit a
+    character). A voice made from a sample costs nothing more (it is made once per account)."""
+    problems = provider.speech_problems(request.prompt)
+    voice = request.voice
+    if voice is not None and not voice.voice_id and not provider.capabilities.voice_samples:
+        problems.append(
+            f"{provider.label} cannot make a voice from a sample: pick one of its own voices."
+        )
+    estimate = prices.speech_estimate(account, provider, text=request.prompt)
+    return Quote(account, FittedRequest(request), estimate, problems)
 
 
 def _fitting_clip(member: CastMember, window: tuple[float, float] | None) -> Asset | None:
@@ -374,12 +411,16 @@ def routes(
     policy: str,
     pinned_account_id: int | None = None,
     problems: Sequence[str] = (),
+    output: str = "",
 ) -> Routes:
-    """Quote the request at every account and rank them by the policy.
+    """Quote the request at every account that makes what it asks for (a video, or speech:
+    the others are left out, not listed as unable) and rank them by the policy.
 
-    Without a request (the domain could not build one), every account gets `problems`.
+    Without a request (the domain could not build one), every account gets `problems`, and
+    `output` says which accounts to list ("video" unless told).
     """
-    accounts = list(accounts)
+    wanted = output or makes(request)
+    accounts = [a for a in accounts if a.capabilities.output == wanted]
     health = routing.health_of(a.pk for a in accounts) if policy == routing.STABILITY else {}
     breakers = {a.pk: breaker.state(a.pk) for a in accounts}
     quotes, options = {}, []
@@ -400,7 +441,8 @@ def routes(
     ranking = routing.rank(
         options,
         policy=policy,
-        mentions_characters=bool(request and request.cast),
+        # A speech job's cast is its speaker: no saved characters are asked of the account.
+        mentions_characters=bool(request and request.cast and request.kind != SPEECH),
         pinned_account_id=pinned_account_id,
     )
     return Routes(policy, accounts, quotes, ranking, breakers)
@@ -537,3 +579,34 @@ def register_from_job(job: Job, *, member: CastMember, budget_scope: str = "") -
         kind=REGISTER_CHARACTER,
         budget_scope=budget_scope,
     )
+
+
+# --- Voices ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoiceChoice:
+    """One voice a speech account can speak in, for a voice picker."""
+
+    voice_id: str
+    name: str
+    category: str  # ElevenLabs: premade, cloned, generated, professional
+    preview_url: str  # the provider's own address of a short sample ("" if none)
+
+
+def voices(account: ProviderAccount) -> list[VoiceChoice]:
+    """The voices of a speech account, as its provider lists them now (a free call, through
+    the guarded client). Raises ProviderError, in plain words, when it cannot say."""
+    provider = provider_for(account)
+    try:
+        if not isinstance(provider, SpeechProvider):
+            raise ProviderError(
+                "invalid", f"{provider.label} makes video, not speech: it has no voices."
+            )
+        return [
+            VoiceChoice(v.voice_id, v.name, v.category, v.preview_url)
+            for v in provider.list_voices()
+            if v.voice_id
+        ]
+    finally:
+        provider.close()

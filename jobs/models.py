@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.crypto import decrypt_secret, encrypt_secret
+from jobs.dialogue import prompt_template
 from jobs.providers import ADAPTERS
 from jobs.providers.base import PLACEHOLDER, Capabilities, SentRequest
 from jobs.providers.transport import base_url_problem
@@ -269,10 +270,14 @@ class Job(models.Model):
 
     @property
     def prompt_to_send(self) -> str:
-        """The compiled prompt with each character placeholder shown as its @handle."""
+        """The compiled prompt with each character placeholder shown as its @handle, and its
+        dialogue where the provider speaks (what will go; a speech job's words as they are)."""
         request = self.job_request.request
         handles = {m.subject: f"@{m.handle or m.name}" for m in request.cast}
-        return PLACEHOLDER.sub(lambda m: handles.get(m.group(1), m.group(0)), request.prompt)
+        # The account is read only for dialogue: a page listing jobs makes no query more.
+        speaks = bool(request.dialogue) and self.provider_account.capabilities.audio
+        template = prompt_template(request, speaks=speaks)
+        return PLACEHOLDER.sub(lambda m: handles.get(m.group(1), m.group(0)), template)
 
     def move(self, to: str, *, only_from: tuple[str, ...] | None = None, **fields) -> bool:
         """Move forward to `to` with a conditional UPDATE; False if another worker moved first.

@@ -23,7 +23,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from jobs import breaker, dispatch, ledger, prices, video_files
+from jobs import breaker, dispatch, ledger, prices, speech, video_files
+from jobs.dialogue import prompt_template
 from jobs.dispatch import Step
 from jobs.frames import frame_references
 from jobs.locks import shared_lock
@@ -46,6 +47,7 @@ from jobs.providers.base import (
     Reference,
     RegisteredCharacter,
 )
+from jobs.providers.speech import Speech, SpeechProvider
 from jobs.requests import Asset, CastMember
 from jobs.signing import public_file_url
 
@@ -66,6 +68,10 @@ _ERROR_CODES = {
 MODERATION_MESSAGE = (
     "The provider's moderation blocked this video. Nothing was charged. Change the prompt "
     "(or the references) and try again."
+)
+SPEECH_MODERATION_MESSAGE = (
+    "The provider's moderation blocked these words. Nothing was charged. Change the line "
+    "and try again."
 )
 
 
@@ -436,8 +442,10 @@ def _generation_request(job: Job, provider: Provider, mentions: dict) -> Generat
                     name=req.member(reference.subject).handle,
                 )
             )
+    # Where the provider speaks as it films, the dialogue goes in the prompt.
+    template = prompt_template(req, speaks=provider.capabilities.audio)
     return GenerationRequest(
-        prompt=provider.render_mentions(req.prompt, mentions),
+        prompt=provider.render_mentions(template, mentions),
         seconds=req.seconds,
         size=req.size,
         character_ids=tuple(m.external_id for m in mentions.values())
@@ -460,6 +468,9 @@ def submit(job_id: int, *, delivery: str = "") -> None:
     try:
         if job.kind == JobKind.REGISTER_CHARACTER:
             _submit_registration(job, provider)
+            return
+        if job.kind == JobKind.SPEECH:
+            _submit_speech(job, provider)
             return
         try:
             mentions = ensure_registrations(job, provider)
@@ -543,6 +554,94 @@ def _submit_registration(job: Job, provider: Provider) -> None:
         ended(job)
 
 
+def _submit_speech(job: Job, provider: Provider) -> None:
+    """A SPEECH job: its voice made once (from a sample), the words spoken once, the audio
+    stored. One synchronous call, like a registration; nothing to poll or download."""
+    if not isinstance(provider, SpeechProvider):
+        _fail(job, ErrorCode.INVALID_REQUEST, f"{provider.label} makes video, not speech.")
+        return
+    try:
+        registration = speech.ensure_voice(
+            job, provider, hold=lambda extra: _renew_send_lease(job, extra=extra)
+        )
+    except ProviderError as error:
+        if _note_health(job, error):  # the provider went down: try a fallback at once
+            _back_in_line(job, error, wait=0)
+            return
+        _handle_submit_error(job, error, registering=True)
+        return
+    voice = job.job_request.request.voice
+    voice_id = registration.external_id if registration else voice.voice_id
+    request = speech.speech_request(job, voice_id)
+    # Recorded before sending: a worker that dies after the send leaves what to look for
+    # in the provider's history, and since when, so the words are never paid for twice.
+    _renew_send_lease(
+        job,
+        sent_payload=provider.sent_payload(request),
+        result={**job.result, "sent_at": time.time()},
+    )
+    try:
+        spoken, payload = provider.synthesize(request)
+    except ProviderError as error:
+        _note_health(job, error)
+        made = {voice.subject: RegisteredCharacter(voice_id, voice.name)} if registration else {}
+        if _forget_lost_characters(job, error, made):
+            _back_in_line(job, error, wait=0)  # makes the voice again, then speaks
+            return
+        _handle_submit_error(job, error)
+        return
+    breaker.record_success(job.provider_account_id)
+    _finish_speech(job, provider, spoken, voice_id=voice_id, sent_payload=payload)
+
+
+def _finish_speech(
+    job: Job,
+    provider: SpeechProvider,
+    spoken: Speech,
+    *,
+    voice_id: str,
+    sent_payload: dict | None = None,
+) -> None:
+    """Store the speech, charge what the provider says it cost (else the estimate), once."""
+    try:
+        name, seconds = speech.store_audio(job, spoken)
+    except video_files.ResultUnusable as error:
+        _fail(job, ErrorCode.RESULT_INVALID, str(error))
+        return
+    words = job.job_request.request.prompt
+    cost = prices.speech_actual(
+        job.provider_account, provider, estimate=job.cost_estimate, credits=spoken.credits
+    )
+    recorded = {"sent_payload": sent_payload} if sent_payload is not None else {}
+    moved = job.move(
+        JobState.SUCCEEDED,
+        only_from=(JobState.SUBMITTING, JobState.UNKNOWN),
+        audio=name,
+        provider_job_id=spoken.item_id or spoken.request_id,
+        result={
+            "duration": seconds,
+            "characters": len(words),
+            "content_type": spoken.content_type,
+            "voice_id": voice_id,
+            "bytes": len(spoken.audio),
+            "credits": None if spoken.credits is None else str(spoken.credits),
+            "request_id": spoken.request_id,
+        },
+        cost_actual=cost,
+        progress=100,
+        next_poll_at=None,
+        claimed_by="",
+        error_code="",
+        error_message="",
+        **recorded,
+    )
+    if moved:
+        ended(job)
+        dispatch.announce_succeeded(job)
+    else:  # reconciled meanwhile: drop our copy
+        default_storage.delete(name)
+
+
 def _handle_submit_error(job: Job, error: ProviderError, *, registering: bool = False) -> None:
     if error.maybe_accepted and not registering:
         # It may have been accepted: never send again; find it in the provider's list.
@@ -567,7 +666,8 @@ def _handle_submit_error(job: Job, error: ProviderError, *, registering: bool = 
         _back_in_line(job, error, wait=wait)
         return
     if error.kind == "moderation":
-        _fail(job, ErrorCode.MODERATION, MODERATION_MESSAGE)
+        blocked = SPEECH_MODERATION_MESSAGE if job.kind == JobKind.SPEECH else MODERATION_MESSAGE
+        _fail(job, ErrorCode.MODERATION, blocked)
         return
     code = ErrorCode.REGISTRATION_FAILED if registering else _ERROR_CODES[error.kind]
     _fail(job, code, error.message)
@@ -959,6 +1059,9 @@ def reconcile(job_id: int) -> None:
         # free and looked up by name): nothing reached the provider.
         _resend(job, "The first try never reached the provider")
         return
+    if job.kind == JobKind.SPEECH:
+        _reconcile_speech(job)
+        return
     provider = provider_for(job.provider_account)
     try:
         if not provider.capabilities.can_list_jobs:
@@ -975,14 +1078,7 @@ def reconcile(job_id: int) -> None:
         try:
             candidates = provider.list_recent(since=since)
         except ProviderError as error:
-            wait = (
-                error.retry_after
-                if error.retry_after is not None
-                else backoff_seconds(job.attempts)
-            )
-            Job.objects.filter(pk=job.pk).update(
-                next_poll_at=_later(wait), attempts=F("attempts") + 1
-            )
+            _reconcile_later(job, error)
             return
     finally:
         provider.close()
@@ -1016,6 +1112,49 @@ def reconcile(job_id: int) -> None:
         next_poll_at=_now(),
     ):
         dispatch.send(Step.POLL, job)
+
+
+def _reconcile_later(job: Job, error: ProviderError) -> None:
+    """The provider could not be asked now: look again after its wait, or a backoff."""
+    wait = error.retry_after if error.retry_after is not None else backoff_seconds(job.attempts)
+    Job.objects.filter(pk=job.pk).update(next_poll_at=_later(wait), attempts=F("attempts") + 1)
+
+
+def _reconcile_speech(job: Job) -> None:
+    """A synthesis whose answer was lost: found in the provider's history (the same words
+    and voice since it was sent), its audio fetched from there and not spoken again. Where
+    the history has no such synthesis it never happened, and the job goes back in line."""
+    provider = provider_for(job.provider_account)
+    try:
+        if not isinstance(provider, SpeechProvider):
+            _fail(job, ErrorCode.INVALID_REQUEST, f"{provider.label} makes video, not speech.")
+            return
+        try:
+            found = speech.find_sent(job, provider)
+            spoken = None if found is None else speech.from_history(provider, found)
+        except ProviderError as error:
+            if error.kind == "not_found":  # listed, but its audio is gone
+                _fail(job, ErrorCode.RESULT_INVALID, error.message)
+                return
+            _reconcile_later(job, error)
+            return
+    finally:
+        provider.close()
+    if found is None or spoken is None:
+        # A synthesis takes a while, and one whose answer was lost (a timeout, a worker that
+        # died) may still be under way there: it is listed once done. Until its send could
+        # no longer be running, look again rather than speak the words a second time.
+        sent_at = float(job.result.get("sent_at") or 0)
+        running_until = sent_at + _send_lease_seconds()
+        if time.time() < running_until:
+            Job.objects.filter(pk=job.pk, state=JobState.UNKNOWN).update(
+                next_poll_at=_later(running_until - time.time())
+            )
+            return
+        _resend(job, f"{provider.label} has no record of the first try")
+        return
+    log.info("Job %s reconciled: %s has it as %s.", job.pk, provider.label, found.item_id)
+    _finish_speech(job, provider, spoken, voice_id=found.voice_id)
 
 
 def _resend(job: Job, why: str) -> None:

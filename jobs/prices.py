@@ -1,4 +1,5 @@
-"""Prices: what a job will cost before it is sent, and what it cost once made.
+"""Prices: what a job (a video, or speech) will cost before it is sent, and what it cost once
+made.
 
 The price per unit comes from, in order: the account's own override, the most
 specific line of the price book (model and size before "any"), the adapter's list
@@ -12,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from jobs.models import PriceEntry, PriceUnit, ProviderAccount
 from jobs.providers.base import Provider
+from jobs.providers.speech import SpeechProvider
 
 COST_PLACES = Decimal("0.0001")
 
@@ -83,3 +85,21 @@ def actual(
     if provider.capabilities.pricing_unit == "second" and made_seconds and requested_seconds:
         return rounded(price * Decimal(round(made_seconds))) + extras
     return estimate
+
+
+def speech_estimate(account: ProviderAccount, provider: SpeechProvider, *, text: str) -> Decimal:
+    """What speaking `text` will cost before it is spoken (ElevenLabs: its credits)."""
+    return rounded(unit_price(account, provider) * provider.credits_for(text))
+
+
+def speech_actual(
+    account: ProviderAccount,
+    provider: SpeechProvider,
+    *,
+    estimate: Decimal,
+    credits: Decimal | None,
+) -> Decimal:
+    """What a synthesis cost: the credits the provider says it took, else the estimate."""
+    if credits is None:
+        return estimate
+    return rounded(unit_price(account, provider) * credits)

@@ -145,13 +145,16 @@ def _why(policy: str, option: Option, mentions_characters: bool) -> str:
 
 
 def health_of(account_ids: Iterable[int]) -> dict[int, Health]:
-    """Each account's record over its last 50 finished generations of the last N days."""
+    """Each account's record over its last 50 finished generations (videos, or speech at a
+    speech account) of the last N days."""
     since = timezone.now() - timedelta(days=settings.JOBS_STABILITY_DAYS)
     health: dict[int, Health] = {}
     for account_id in set(account_ids):
         rows = list(
             Job.objects.filter(
-                provider_account_id=account_id, kind=JobKind.GENERATE, finished_at__gte=since
+                provider_account_id=account_id,
+                kind__in=(JobKind.GENERATE, JobKind.SPEECH),  # what the account makes
+                finished_at__gte=since,
             )
             .filter(
                 Q(state=JobState.SUCCEEDED)

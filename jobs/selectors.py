@@ -48,6 +48,8 @@ class AccountColumn:
     @property
     def price_words(self) -> str:
         unit = self.capabilities.pricing_unit
+        if self.capabilities.output == "speech":  # fractions of a cent a character
+            return f"${self.unit_price * 1000:.2f} for 1,000 credits (about 1,000 characters)"
         amount = self.unit_price * 1_000_000 if unit == "token" else self.unit_price
         return f"${amount:.2f} {_UNITS.get(unit, unit)}"
 

@@ -135,8 +135,8 @@ def job_cancel(*, job: Job) -> Cancelled:
             JobState.CANCELLED,
             error_code=ErrorCode.ABANDONED,
             error_message=(
-                f"Abandoned: {provider.label} cannot stop a video once it is under way, so it "
-                "may still finish there and be charged; its estimate stays counted."
+                f"Abandoned: {provider.label} cannot stop {_what(job)} once it is under way, so "
+                "it may still finish there and be charged; its estimate stays counted."
             ),
             next_poll_at=None,
         )
@@ -144,6 +144,10 @@ def job_cancel(*, job: Job) -> Cancelled:
         return Cancelled.NOTHING
     pipeline.ended(job)
     return Cancelled.STOPPED if stopped else Cancelled.ABANDONED
+
+
+def _what(job: Job) -> str:
+    return "speech" if job.kind == JobKind.SPEECH else "a video"
 
 
 def webhook_receive(

@@ -361,6 +361,8 @@ def projection(
     accounts = ProviderAccount.objects.filter(workspace=workspace, enabled=True).order_by("name")
     for account in accounts:
         capabilities = account.capabilities
+        if capabilities.output != "video":  # a speech account makes no videos to project
+            continue
         cannot = []
         if seconds not in capabilities.durations:
             cannot.append(f"{seconds} s")

@@ -9,6 +9,7 @@ from django import forms
 from characters.models import Character
 from characters.selectors import characters_visible_to
 from jobs.models import Budget, ProviderAccount
+from studio import dialogue as scene_dialogue
 from studio.models import (
     SIZE_CHOICES,
     Episode,
@@ -95,6 +96,25 @@ class EpisodeForm(forms.ModelForm):
 
 
 class SceneForm(RoutingFieldsMixin, forms.ModelForm):
+    # Read and saved by studio.dialogue (the view saves it with the scene, or neither).
+    dialogue = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=scene_dialogue.MAX_LINES * 1100,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": scene_dialogue.PLACEHOLDER}),
+        help_text=scene_dialogue.HELP_TEXT,
+    )
+    field_order = [
+        "title",
+        "prompt",
+        "dialogue",
+        "duration",
+        "size",
+        "notes",
+        "routing_policy",
+        "pinned_account",
+    ]
+
     class Meta:
         model = Scene
         fields = [
@@ -124,6 +144,14 @@ class SceneForm(RoutingFieldsMixin, forms.ModelForm):
             ("", "As the series says"),
             *RoutingPolicy.choices,
         ]
+        if self.instance.pk:
+            self.fields["dialogue"].initial = scene_dialogue.scene_dialogue_text(self.instance)
+
+    def clean_dialogue(self) -> str | None:
+        """The dialogue as typed; None when the form sent none (its lines stay as they are)."""
+        if self.add_prefix("dialogue") not in self.data:
+            return None
+        return self.cleaned_data["dialogue"]
 
     def clean(self) -> dict:
         cleaned = super().clean()

@@ -15,10 +15,20 @@ from django.db.models import Q, prefetch_related_objects
 
 from characters.mentions import MENTION_RE
 from characters.models import Character, CharacterVersion, ReferenceAsset, subject_version
+from characters.selectors import characters_visible_to
 from characters.services import asset_add, character_version_latest
 from jobs import engine
 from jobs.models import Job, JobKind, JobState, ProviderAccount
-from studio.models import RoutingPolicy, Scene, Series, SeriesCharacter, Take, series_scope
+from studio.models import (
+    DialogueLine,
+    RoutingPolicy,
+    Scene,
+    Series,
+    SeriesCharacter,
+    Take,
+    Workspace,
+    series_scope,
+)
 from studio.services import scene_resolve_mentions
 
 
@@ -73,11 +83,14 @@ def _as_engine_asset(asset: ReferenceAsset) -> engine.Asset:
 
 def scene_request(*, scene: Scene, prompt: str | None = None) -> engine.JobRequest:
     """What the scene asks for, at any provider: its prompt with each @handle replaced by the
-    engine's placeholder and the series' style guide appended, its length and size, and the
-    characters it mentions. Raises ValidationError naming unknown or ambiguous handles."""
+    engine's placeholder and the series' style guide appended, its length and size, the
+    characters it mentions and those who speak its lines (the cast), and its dialogue.
+    Raises ValidationError naming unknown or ambiguous handles."""
     series = scene.episode.series
     prompt = scene.prompt if prompt is None else prompt
     characters = scene_resolve_mentions(workspace=series.workspace, prompt=prompt)
+    lines = scene_lines(scene)
+    characters += _speakers(series.workspace, lines, besides=characters)
     versions = series_versions(series=series, characters=characters)
     prefetch_related_objects(list(versions.values()), "assets")
     by_handle = {c.handle: versions[c.pk] for c in characters}
@@ -98,7 +111,54 @@ def scene_request(*, scene: Scene, prompt: str | None = None) -> engine.JobReque
         size=scene.size,
         cast=tuple(cast_member(versions[c.pk]) for c in characters),
         frames=scene_frames(scene),
+        dialogue=tuple(
+            engine.Line(
+                subject=versions[line.character_id].subject if line.character_id else "",
+                text=line.text,
+                start=line.start,
+            )
+            for line in lines
+        ),
     )
+
+
+def scene_lines(scene: Scene) -> list[DialogueLine]:
+    """The scene's dialogue in order, with each speaker (none for a scene not saved yet)."""
+    if scene.pk is None:
+        return []
+    return list(scene.lines.select_related("character").order_by("position"))
+
+
+def _speakers(
+    workspace: Workspace, lines: Iterable[DialogueLine], *, besides: Iterable[Character]
+) -> list[Character]:
+    """Who speaks the lines, in the order they first speak, besides the characters given:
+    they join the cast although the prompt may not name them. A speaker the workspace can
+    no longer use (a share that ended) is refused in plain words."""
+    known = {c.pk for c in besides}
+    speakers = {
+        line.character_id: line.character
+        for line in lines
+        if line.character_id and line.character_id not in known
+    }
+    if not speakers:
+        return []
+    usable = set(
+        characters_visible_to(workspace=workspace)
+        .filter(pk__in=list(speakers))
+        .values_list("pk", flat=True)
+    )
+    gone = [c for pk, c in speakers.items() if pk not in usable]
+    if gone:
+        raise ValidationError(
+            {
+                "dialogue": [
+                    f"@{c.handle} speaks a line but is no longer in this workspace's library."
+                    for c in gone
+                ]
+            }
+        )
+    return list(speakers.values())
 
 
 def scene_frames(scene: Scene) -> tuple[engine.Frame, ...]:

@@ -24,6 +24,7 @@ from characters.selectors import characters_resolve_handles
 from jobs import services as jobs
 from jobs.models import JobState
 from studio.models import (
+    DialogueLine,
     Episode,
     Membership,
     ReviewReason,
@@ -211,7 +212,8 @@ def scene_update(*, scene: Scene, **fields: object) -> Scene:
 
 
 def scene_duplicate(*, scene: Scene) -> Scene:
-    """A copy of the scene right after it, with its start and end pictures (the same files)."""
+    """A copy of the scene right after it, with its start and end pictures (the same files)
+    and its dialogue."""
     with transaction.atomic():
         copy = scene_create(
             episode=scene.episode,
@@ -235,6 +237,16 @@ def scene_duplicate(*, scene: Scene) -> Scene:
                 height=frame.height,
             )
             for frame in scene.frames.all()
+        )
+        DialogueLine.objects.bulk_create(
+            DialogueLine(
+                scene=copy,
+                position=line.position,
+                character_id=line.character_id,
+                text=line.text,
+                start=line.start,
+            )
+            for line in scene.lines.all()
         )
     return copy
 

@@ -1,4 +1,5 @@
-"""The studio's background work: drift scores of finished takes, and housekeeping."""
+"""The studio's background work: drift scores of finished takes, episode cuts, and
+housekeeping."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 from celery import current_task, shared_task
 from django.core.management import call_command
 
+from studio import cut_assembly, cuts
 from studio.consistency import services as consistency
 from studio.models import Take
 
@@ -42,3 +44,23 @@ def score_overdue_takes() -> None:
 def _worker_name() -> str:
     request = current_task.request if current_task else None
     return f"{getattr(request, 'hostname', '') or 'local'}:{os.getpid()}"[:80]
+
+
+@shared_task(ignore_result=True)
+def assemble_cut(cut_id: int) -> None:
+    """Assemble a cut (the "media" queue): claimed, so a second delivery does nothing."""
+    cut_assembly.cut_assemble(cut_id=cut_id, worker=_worker_name())
+
+
+@shared_task(ignore_result=True)
+def cut_speech_finished(job_id: int) -> None:
+    """A job succeeded (JOBS_SUCCEEDED_TASKS): if it read a line of a dubbing cut whose speech
+    is now all made, send the cut to assembly. Nothing for a take's job."""
+    cuts.cuts_after_speech(job_id=job_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_cuts() -> None:
+    """Move on dubbing cuts whose speech ended (failures are announced to nobody) and resend
+    assemblies that were lost or whose worker died (beat)."""
+    cuts.cuts_sweep()

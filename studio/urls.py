@@ -10,6 +10,7 @@ from studio.views import (
     cast,
     consistency,
     costs,
+    cuts,
     frames,
     production,
     providers,
@@ -38,6 +39,9 @@ workspace_patterns = [
     path("characters/new/", characters.character_create, name="character_create"),
     path("characters/<int:character_id>/", characters.character_detail, name="character_detail"),
     path("characters/<int:character_id>/edit/", characters.character_edit, name="character_edit"),
+    path(
+        "characters/<int:character_id>/voice/", characters.character_voice, name="character_voice"
+    ),
     path(
         "characters/<int:character_id>/delete/",
         characters.character_delete,
@@ -99,6 +103,19 @@ workspace_patterns = [
     path("episodes/<int:episode_id>/scenes/new/", production.scene_create, name="scene_create"),
     path("episodes/<int:episode_id>/generate/", takes.episode_generate, name="episode_generate"),
     path("episodes/<int:episode_id>/preflight/", takes.scene_preflight, name="scene_preflight"),
+    # Cuts: assembling an episode, each cut and its files (studio/views/cuts.py)
+    path("episodes/<int:episode_id>/cut/", cuts.episode_cut, name="episode_cut"),
+    path(
+        "episodes/<int:episode_id>/cut/status/",
+        cuts.episode_cut_status,
+        name="episode_cut_status",
+    ),
+    path("episodes/<int:episode_id>/cuts/<int:cut_number>/", cuts.cut_detail, name="cut_detail"),
+    path(
+        "episodes/<int:episode_id>/cuts/<int:cut_number>/<str:variant>/",
+        cuts.cut_file,
+        name="cut_file",
+    ),
     path("mentions/", production.mention_suggestions, name="mention_suggestions"),
     path("scenes/<int:scene_id>/", takes.scene_detail, name="scene_detail"),
     path("scenes/<int:scene_id>/frames/<str:position>/", frames.scene_frame, name="scene_frame"),

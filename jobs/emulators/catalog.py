@@ -71,4 +71,11 @@ EMULATORS: tuple[DemoEmulator, ...] = (
         "bytedance/seedance-2.0/reference-to-video",
         callbacks=True,
     ),
+    DemoEmulator(
+        "elevenlabs",
+        "jobs.emulators.elevenlabs.ElevenLabsEmulator",
+        8109,
+        "ElevenLabs (emulator)",
+        "eleven_multilingual_v2",
+    ),
 )

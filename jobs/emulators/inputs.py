@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 
 import av
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 # Magic numbers of the image formats OpenAI accepts as `input_reference`.
@@ -75,6 +76,38 @@ def probe_video(data: bytes) -> VideoProbe:
             )
     except (av.FFmpegError, StopIteration) as exc:
         raise ValueError("The file is not a readable video.") from exc
+
+
+@dataclass(frozen=True)
+class AudioProbe:
+    seconds: float
+    samples: np.ndarray  # mono float32 at `rate`
+    rate: int
+
+
+def probe_audio(data: bytes, *, rate: int = 16000, max_seconds: float = 600.0) -> AudioProbe:
+    """A real, decodable recording, decoded whole to mono at `rate` (at most `max_seconds`
+    of it); ValueError for anything that is not audio."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    parts: list[np.ndarray] = []
+    size = 0
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            stream = next(iter(container.streams.audio), None)
+            if stream is None:
+                raise ValueError("The file has no audio stream.")
+            for frame in container.decode(stream):
+                for converted in resampler.resample(frame):
+                    parts.append(converted.to_ndarray().reshape(-1))
+                    size += converted.samples
+                if size > max_seconds * rate:
+                    break
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
+        raise ValueError("The file is not readable audio.") from exc
+    if not size:
+        raise ValueError("The file has no sound in it.")
+    samples = np.concatenate(parts)
+    return AudioProbe(seconds=size / rate, samples=samples, rate=rate)
 
 
 def fetch(url: str, *, timeout_seconds: float = 10.0, max_bytes: int = 50 * 1024 * 1024) -> bytes:

@@ -17,7 +17,7 @@ from jobs.providers.base import ADAPTERS, Capabilities, Provider
 from jobs.providers.http import shared_client
 
 # The package's plumbing; every other module in it is an adapter, and registers itself.
-_PLUMBING = {"base", "errors", "http", "transport"}
+_PLUMBING = {"base", "errors", "http", "speech", "transport"}
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _PLUMBING:
         importlib.import_module(f"{__name__}.{_module.name}")

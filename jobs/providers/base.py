@@ -25,6 +25,8 @@ PLACEHOLDER = re.compile(r"\{\{([a-z_]+:\d+(?::v\d+)?)\}\}")
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 PricingUnit = Literal["second", "request", "token", "credit"]
+# What a provider makes: videos, or speech (words spoken in a voice, as audio).
+Output = Literal["video", "speech"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,11 @@ class Capabilities:
     # Which given pictures a video can start from or end on ("first", "last"): sent as
     # references with the role "first_frame" / "last_frame".
     frames: tuple[str, ...] = ()
+    # What it makes: a speech provider (jobs.providers.speech) takes speech jobs only, a
+    # video provider every other kind; routing never offers one for the other's work.
+    output: Output = "video"
+    # A speech provider makes a voice from a short sample (ElevenLabs' instant clones).
+    voice_samples: bool = False
 
 
 @dataclass(frozen=True)

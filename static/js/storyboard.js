@@ -1,7 +1,7 @@
 /* Castboard storyboard and takes: small enhancements over pages that work without them.
  *
  * - drag-and-drop reordering of scene cards (Sortable.js, vendored), saved at once;
- * - @-suggestions in prompts (the list comes from the server through htmx);
+ * - @-suggestions in prompts and dialogue (the list comes from the server through htmx);
  * - "Cancel" on inserted forms, spritesheet scrubbing over takes, span marking in the player.
  */
 (function () {
@@ -34,6 +34,9 @@
 
   // --- @-suggestions --------------------------------------------------------------
   var MENTION_AT_CARET = /(^|[^\w@])@([A-Za-z0-9_]{0,40})$/;
+  // The fields that name characters: a scene's prompt and its dialogue.
+  var MENTION_FIELDS =
+    "[data-mention-url] textarea[name=prompt], [data-mention-url] textarea[name=dialogue]";
 
   function mentionBox(textarea) {
     var box = textarea.parentNode.querySelector(".mention-box");
@@ -128,7 +131,7 @@
 
   document.addEventListener("input", function (event) {
     var textarea = event.target;
-    if (!textarea.matches("[data-mention-url] textarea[name=prompt]")) return;
+    if (!textarea.matches(MENTION_FIELDS)) return;
     if (typedMention(textarea) === null) {
       closeBox(textarea);
     } else if (textarea.hasAttribute("hx-get")) {
@@ -138,7 +141,7 @@
 
   document.addEventListener("keydown", function (event) {
     var textarea = event.target;
-    if (!textarea.matches || !textarea.matches("[data-mention-url] textarea[name=prompt]")) return;
+    if (!textarea.matches || !textarea.matches(MENTION_FIELDS)) return;
     var box = textarea.parentNode.querySelector(".mention-box");
     if (!box || box.hidden) return;
     if (event.key === "ArrowDown" || event.key === "ArrowUp") {
@@ -156,7 +159,7 @@
   });
 
   document.addEventListener("focusout", function (event) {
-    if (event.target.matches && event.target.matches("[data-mention-url] textarea[name=prompt]")) {
+    if (event.target.matches && event.target.matches(MENTION_FIELDS)) {
       setTimeout(function () { closeBox(event.target); }, 150);
     }
   });
@@ -211,7 +214,7 @@
       ? [element]
       : element.querySelectorAll ? element.querySelectorAll("[data-sortable]") : [];
     Array.prototype.forEach.call(lists, initSortable);
-    var prompts = element.querySelectorAll ? element.querySelectorAll("[data-mention-url] textarea[name=prompt]") : [];
+    var prompts = element.querySelectorAll ? element.querySelectorAll(MENTION_FIELDS) : [];
     Array.prototype.forEach.call(prompts, enableMentions);
   });
   document.addEventListener("DOMContentLoaded", function () {

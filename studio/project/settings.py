@@ -254,6 +254,8 @@ CELERY_TASK_ROUTES = {
     "jobs.tasks.download_job": {"queue": CELERY_MEDIA_QUEUE},
     "studio.tasks.score_take": {"queue": CELERY_SCORES_QUEUE},
     "studio.tasks.score_take_by_id": {"queue": CELERY_SCORES_QUEUE},
+    # An episode's assembly: minutes of decoding and encoding, beside the downloads.
+    "studio.tasks.assemble_cut": {"queue": CELERY_MEDIA_QUEUE},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
@@ -270,6 +272,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "studio.tasks.score_overdue_takes",
         "schedule": 60,
     },
+    "sweep-cuts": {
+        "task": "studio.tasks.sweep_cuts",
+        "schedule": env_int("CUTS_SWEEP_SECONDS", 10, minimum=1),
+    },
 }
 
 # The generation engine (jobs). Times in seconds.
@@ -277,9 +283,14 @@ PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 # The row that owns provider accounts, jobs, budgets and spend. The engine treats it as an
 # opaque reference (a foreign key it scopes by), like AUTH_USER_MODEL.
 JOBS_WORKSPACE_MODEL = "studio.Workspace"
-# Celery tasks told (by name, with the job's id) when a job's video is stored: the drift
-# score. Empty turns scoring off (the test suite does, but for the tests of scoring).
-JOBS_SUCCEEDED_TASKS = tuple(env_list("JOBS_SUCCEEDED_TASKS", ["studio.tasks.score_take"]))
+# Celery tasks told (by name, with the job's id) when a job's result is stored: the drift
+# score of a take, and a dubbing cut whose speech is all made. Empty turns both off (the
+# test suite does, but for the tests of scoring and of cuts).
+JOBS_SUCCEEDED_TASKS = tuple(
+    env_list(
+        "JOBS_SUCCEEDED_TASKS", ["studio.tasks.score_take", "studio.tasks.cut_speech_finished"]
+    )
+)
 # The drift scorer (studio/consistency/scoring.py): a class with `name` and `score()`; a
 # stronger one (a GPU model, a provider's API) replaces the default here.
 CONSISTENCY_SCORER = env_str("CONSISTENCY_SCORER", "studio.consistency.dlib_scorer.DlibScorer")
@@ -287,6 +298,11 @@ CONSISTENCY_SCORER = env_str("CONSISTENCY_SCORER", "studio.consistency.dlib_scor
 # lost message); a scoring claim older than the lease is taken over.
 CONSISTENCY_SWEEP_AFTER_SECONDS = env_int("CONSISTENCY_SWEEP_AFTER_SECONDS", 120, minimum=5)
 CONSISTENCY_LEASE_SECONDS = env_int("CONSISTENCY_LEASE_SECONDS", 600, minimum=10)
+# Episode cuts: an assembly no worker took this long after it was sent is sent again; a
+# worker renews its claim with each progress write, and one silent for the lease (it died)
+# is taken over.
+CUTS_SWEEP_AFTER_SECONDS = env_int("CUTS_SWEEP_AFTER_SECONDS", 120, minimum=5)
+CUTS_LEASE_SECONDS = env_int("CUTS_LEASE_SECONDS", 300, minimum=10)
 JOBS_PUBLIC_URL_SECONDS = env_int("JOBS_PUBLIC_URL_SECONDS", 3600, minimum=60)
 JOBS_MIN_POLL_SECONDS = float(env_int("JOBS_MIN_POLL_MS", 1000, minimum=100)) / 1000
 JOBS_WEBHOOK_SAFETY_POLL_SECONDS = env_int("JOBS_WEBHOOK_SAFETY_POLL_SECONDS", 60, minimum=5)
@@ -332,6 +348,7 @@ _EMULATOR_URL_VARIABLES = {
     "gemini": "EMULATOR_GEMINI_URL",
     "runway": "EMULATOR_RUNWAY_URL",
     "fal": "EMULATOR_FAL_URL",
+    "elevenlabs": "EMULATOR_ELEVENLABS_URL",
 }
 EMULATOR_URLS = {
     kind: os.environ[name] for kind, name in _EMULATOR_URL_VARIABLES.items() if os.environ.get(name)

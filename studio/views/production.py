@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.forms import BaseForm
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -15,7 +18,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
-from studio import services
+from studio import dialogue, services
 from studio.access import episode_for, membership_for, require, scene_for, series_for
 from studio.forms import EpisodeForm, SceneForm, SceneMoveForm, SeriesForm
 from studio.http import (
@@ -25,7 +28,7 @@ from studio.http import (
     confirm_delete,
     render_fragment,
 )
-from studio.models import Episode, Membership, Scene
+from studio.models import Episode, Membership, Scene, Workspace
 from studio.selectors import episodes_of, mention_candidates, series_for_workspace
 from studio.storyboard import storyboard_scene, storyboard_scenes
 from studio.views.takes import preflight_context, scene_draft
@@ -38,6 +41,32 @@ def _apply(form: BaseForm, error: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, problems)
     else:
         form.add_error(None, error)
+
+
+def _save_scene(form: SceneForm, workspace: Workspace, save: Callable[..., Scene]) -> Scene | None:
+    """Save the scene (`save` is a scene service) and its dialogue together, or neither;
+    None with every problem on the form, the prompt's and the dialogue's at once."""
+    fields = dict(form.cleaned_data)
+    text = fields.pop("dialogue")
+    unread = None
+    if text is not None:  # read first, so a refused prompt does not hide its problems
+        try:
+            dialogue.dialogue_parse(text=text, workspace=workspace, duration=fields["duration"])
+        except ValidationError as error:
+            unread = error
+    try:
+        with transaction.atomic():
+            scene = save(**fields)
+            if unread is not None:
+                raise unread
+            if text is not None:
+                dialogue.scene_dialogue_set(scene=scene, text=text)
+    except ValidationError as error:
+        _apply(form, error)
+        if unread is not None and error is not unread:
+            _apply(form, unread)
+        return None
+    return scene
 
 
 # --- Series -----------------------------------------------------------------
@@ -278,11 +307,12 @@ def scene_create(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpRe
         workspace=membership.workspace,
     )
     if request.method == "POST" and form.is_valid():
-        try:
-            scene = services.scene_create(episode=episode, after=after, **form.cleaned_data)
-        except ValidationError as error:
-            _apply(form, error)
-        else:
+        scene = _save_scene(
+            form,
+            membership.workspace,
+            lambda **fields: services.scene_create(episode=episode, after=after, **fields),
+        )
+        if scene is not None:
             messages.success(request, f"Scene {scene.number} added.")
             if request.htmx:
                 return _scene_list(request, membership, episode)
@@ -322,11 +352,12 @@ def scene_edit(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRespon
     require(membership, "edit")
     form = SceneForm(request.POST or None, instance=Scene.objects.get(pk=scene.pk))
     if request.method == "POST" and form.is_valid():
-        try:
-            services.scene_update(scene=Scene.objects.get(pk=scene.pk), **form.cleaned_data)
-        except ValidationError as error:
-            _apply(form, error)
-        else:
+        saved = _save_scene(
+            form,
+            membership.workspace,
+            lambda **fields: services.scene_update(scene=Scene.objects.get(pk=scene.pk), **fields),
+        )
+        if saved is not None:
             messages.success(request, f"Scene {scene.number} saved.")
             if request.htmx:
                 return _scene_card(request, membership, scene)

@@ -33,7 +33,17 @@ def test_the_guide_has_a_row_for_every_provider_kind():
     assert set(_rows()) == set(ADAPTERS)
 
 
-@pytest.mark.parametrize("kind", sorted(ADAPTERS))
+_PRICED = {
+    "second": "per second",
+    "request": "per video",
+    "token": "per token",
+    "credit": "per credit",
+}
+VIDEO_KINDS = sorted(k for k, a in ADAPTERS.items() if a.capabilities.output == "video")
+SPEECH_KINDS = sorted(k for k, a in ADAPTERS.items() if a.capabilities.output == "speech")
+
+
+@pytest.mark.parametrize("kind", VIDEO_KINDS)
 def test_each_row_states_the_lengths_sizes_and_limits_the_adapter_declares(kind):
     lengths, sizes, characters, references, priced = _rows()[kind]
     caps = ADAPTERS[kind].capabilities
@@ -47,15 +57,19 @@ def test_each_row_states_the_lengths_sizes_and_limits_the_adapter_declares(kind)
     if caps.max_reference_clips:
         clips = "clip" if caps.max_reference_clips == 1 else "clips"
         assert f"{caps.max_reference_clips} {clips}" in references
-    assert (
-        priced
-        == {
-            "second": "per second",
-            "request": "per video",
-            "token": "per token",
-            "credit": "per credit",
-        }[caps.pricing_unit]
-    )
+    assert priced == _PRICED[caps.pricing_unit]
+
+
+@pytest.mark.parametrize("kind", SPEECH_KINDS)
+def test_a_speech_providers_row_says_it_makes_speech_in_voices(kind):
+    lengths, sizes, characters, references, priced = _rows()[kind]
+    caps = ADAPTERS[kind].capabilities
+
+    assert lengths.startswith("speech, not video")
+    assert (sizes, references) == ("—", "none")
+    assert characters.startswith("voices, not characters")
+    assert ("made from a short sample" in characters) is caps.voice_samples
+    assert priced == _PRICED[caps.pricing_unit]
 
 
 def test_the_readme_sends_users_to_the_guide_in_the_repository():

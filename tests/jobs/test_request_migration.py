@@ -1,4 +1,5 @@
-"""The data migration to typed requests (jobs 0007): a job stored before it, in the old
+"""The data migrations of stored requests: to typed requests (jobs 0007), then version 2
+(frames, 0012) and version 3 (dialogue and voices, 0013). A job stored before them, in the old
 untyped shape, reads the same afterwards, and migrating back gives the old shape again."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tests.jobs.factories import ProviderAccountFactory
 
 migration = importlib.import_module("jobs.migrations.0007_typed_job_requests")
 frames_migration = importlib.import_module("jobs.migrations.0012_request_frames")
+speech_migration = importlib.import_module("jobs.migrations.0013_speech")
 
 BEFORE = ("jobs", "0006_job_claimed_by")  # the last migration before typed requests
 
@@ -78,9 +80,10 @@ WITH_FALLBACK = {
 
 
 def _read(old: dict, *, kind: str = "generate", degraded_note: str = "") -> FittedRequest:
-    """An old request as the engine reads it after every migration since (0007, then 0012)."""
+    """An old request as the engine reads it after every migration since (0007, 0012, 0013)."""
     version_1 = migration.converted(old, kind=kind, degraded_note=degraded_note)
-    return FittedRequest.from_dict(frames_migration.upgraded(version_1))
+    version_2 = frames_migration.upgraded(version_1)
+    return FittedRequest.from_dict(speech_migration.upgraded(version_2))
 
 
 def test_a_take_at_a_provider_with_characters_keeps_its_prompt_cast_and_clip():
@@ -234,6 +237,37 @@ def test_a_database_from_before_the_change_is_migrated_and_its_jobs_read():
         _migrate_to_the_latest()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_database_from_before_speech_jobs_is_migrated_and_back():
+    account = ProviderAccountFactory()
+    before = ("jobs", "0012_request_frames")
+    version_2 = frames_migration.upgraded(migration.converted(WITH_FALLBACK, kind="generate"))
+    executor = MigrationExecutor(connection)
+    executor.migrate([before])
+    try:
+        OldJob = executor.loader.project_state([before]).apps.get_model("jobs", "Job")
+        job_id = OldJob.objects.create(
+            workspace_id=account.workspace_id,
+            provider_account_id=account.pk,
+            request=version_2,
+            routing={"policy": "cost", "degraded": False, "degraded_note": ""},
+        ).pk
+    finally:
+        _migrate_to_the_latest()
+
+    job = Job.objects.get(pk=job_id)
+    assert job.request["version"] == 3
+    assert job.job_request == _read(WITH_FALLBACK)
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([before])
+    try:
+        OldJob = executor.loader.project_state([before]).apps.get_model("jobs", "Job")
+        assert OldJob.objects.get(pk=job_id).request == version_2
+    finally:
+        _migrate_to_the_latest()
+
+
 def _migrate_to_the_latest() -> None:
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
@@ -244,6 +278,43 @@ def test_a_version_1_request_gains_no_frames_and_goes_back_unchanged():
 
     version_2 = frames_migration.upgraded(version_1)
 
-    assert FittedRequest.from_dict(version_2).request.frames == ()
+    assert FittedRequest.from_dict(speech_migration.upgraded(version_2)).request.frames == ()
     assert frames_migration.downgraded(version_2) == version_1
     assert frames_migration.upgraded(version_2) is version_2
+
+
+def test_a_version_2_request_gains_no_dialogue_nor_voice_and_goes_back_unchanged():
+    version_2 = frames_migration.upgraded(migration.converted(WITH_FALLBACK, kind="generate"))
+
+    version_3 = speech_migration.upgraded(version_2)
+
+    request = FittedRequest.from_dict(version_3).request
+    assert (request.dialogue, request.voice) == ((), None)
+    assert speech_migration.downgraded(version_3) == version_2
+    assert speech_migration.upgraded(version_3) is version_3
+
+
+def test_going_back_drops_dialogue_the_older_code_never_sent_and_keeps_a_speech_job():
+    version_3 = speech_migration.upgraded(
+        frames_migration.upgraded(migration.converted(AT_OPENAI, kind="generate"))
+    )
+    spoken = {**version_3, "dialogue": [{"subject": "character:1", "text": "Hi.", "start": 1.0}]}
+    speech = {
+        **version_3,
+        "kind": "speech",
+        "prompt": "Hi.",
+        "voice": {
+            "subject": "voice:character:1:v1",
+            "name": "Mina",
+            "voice_id": "v",
+            "sample": None,
+        },
+    }
+
+    back = speech_migration.downgraded(spoken)
+
+    assert back["version"] == 2
+    assert "dialogue" not in back
+    assert "voice" not in back
+    assert back["prompt"] == spoken["prompt"]
+    assert speech_migration.downgraded(speech) is speech

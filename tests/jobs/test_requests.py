@@ -135,7 +135,8 @@ def _broken(change) -> dict:
         (lambda d: d.update(cast={}), "job request.cast: expected a list"),
         (
             lambda d: d["cast"][0]["images"][0].update(kind="clip"),
-            r"job request.cast\[0\].images\[0\]: an asset is an image or a video, not 'clip'",
+            r"job request.cast\[0\].images\[0\]: "
+            r"an asset is an image, a video or audio, not 'clip'",
         ),
         (
             lambda d: d["cast"][0]["images"][0].update(seconds=2.0),

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from django.apps import apps
 from django.contrib.messages import get_messages
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -20,6 +21,8 @@ from django.urls import reverse
 from characters.models import Character, CharacterShare, ReferenceAsset
 from jobs.models import Budget, JobKind, JobState, ProviderAccount
 from studio.models import (
+    Cut,
+    DialogueLine,
     Episode,
     Membership,
     Scene,
@@ -34,7 +37,8 @@ from tests.factories import (
     CharacterFactory,
     SceneFactory,
 )
-from tests.samples import image_bytes
+from tests.samples import clip_bytes, image_bytes
+from tests.support.cuts import episode_to_cut
 
 pytestmark = pytest.mark.django_db
 
@@ -42,10 +46,25 @@ ROLES = ["owner", "editor", "reviewer", "viewer", "outsider"]
 READ = {"owner": 200, "editor": 200, "reviewer": 200, "viewer": 200, "outsider": 404}
 EDIT = {"owner": 200, "editor": 200, "reviewer": 403, "viewer": 403, "outsider": 404}
 MANAGE = {"owner": 200, "editor": 403, "reviewer": 403, "viewer": 403, "outsider": 404}
+# A panel htmx polls answers 286 (stop polling) once what it shows has finished.
+POLLED = {**READ, **{role: 286 for role in ("owner", "editor", "reviewer", "viewer")}}
 
 EDITORS = frozenset({"owner", "editor"})
 REVIEWERS = frozenset({"owner", "editor", "reviewer"})
 OWNERS = frozenset({"owner"})
+
+
+@pytest.fixture
+def world(world, workspace) -> dict:
+    """The studio's shared world (tests/studio/conftest.py) plus a finished cut of its
+    episode, with a video to watch, and an episode ready to cut (its one scene has a selected
+    take with a video)."""
+    cut = Cut.objects.create(
+        episode_id=world["episode"], number=1, state=Cut.State.DONE, duration=1.0
+    )
+    cut.video.save("video.mp4", ContentFile(clip_bytes()))
+    ready = episode_to_cut(workspace, seconds=(1.0,))
+    return {**world, "cut": cut.number, "ready": ready.pk}
 
 
 def _url(world: dict, name: str, *keys: str | None) -> str:
@@ -64,6 +83,7 @@ PAGES = [
     ("character_create", [], EDIT),
     ("character_edit", ["character"], EDIT),
     ("character_delete", ["character"], EDIT),
+    ("character_voice", ["character"], EDIT),
     ("series_list", [], READ),
     ("series_detail", ["series"], READ),
     ("series_create", [], EDIT),
@@ -77,6 +97,10 @@ PAGES = [
     ("episode_edit", ["episode"], EDIT),
     ("episode_delete", ["episode"], EDIT),
     ("episode_generate", ["episode"], EDIT),
+    ("episode_cut", ["episode"], READ),
+    ("episode_cut_status", ["episode"], POLLED),
+    ("cut_detail", ["episode", "cut"], READ),
+    # cut_file streams a file: tests/studio/test_cuts_pages.py runs each role against it.
     ("scene_create", ["episode"], EDIT),
     ("scene_detail", ["scene"], READ),
     ("scene_edit", ["scene"], EDIT),
@@ -197,6 +221,16 @@ ACTIONS = [
     ),
     Action("character_delete", "character", lambda w: {}, EDITORS, _gone(Character, "character")),
     Action(
+        # The world's only account makes video, so the voice is refused in plain words (400);
+        # tests/characters/test_voices.py sets voices at the ElevenLabs emulator.
+        "character_voice",
+        "character",
+        lambda w: {"account": w["account"], "voice_id": "21m00Tcm4TlvDq8ikWAM"},
+        EDITORS,
+        None,
+        answer=400,
+    ),
+    Action(
         # Nothing is sent: the upload is refused with a plain message and nothing stored.
         "asset_upload",
         "character",
@@ -282,6 +316,16 @@ ACTIONS = [
         EDITORS,
         lambda w, said: (_scene(w).title, _scene(w).prompt) == ("Changed", "Changed: the harbour."),
     ),
+    Action(
+        # The card's form with dialogue: the scene and its lines are saved together.
+        "scene_edit",
+        "scene",
+        lambda w: {**_scene_fields("Spoken"), "dialogue": "[1] @mina: We launch at dawn."},
+        EDITORS,
+        lambda w, said: DialogueLine.objects.filter(
+            scene_id=w["scene"], character_id=w["character"], text="We launch at dawn."
+        ).exists(),
+    ),
     Action("scene_delete", "scene", lambda w: {}, EDITORS, _gone(Scene, "scene")),
     Action(
         "scene_duplicate",
@@ -322,6 +366,16 @@ ACTIONS = [
         lambda w: {"account": w["account"]},
         EDITORS,
         lambda w, said: (_takes_of(w, "dusk"), _takes_of(w, "scene")) == (1, 3),
+    ),
+    # Cuts: assembling an episode whose scenes all have a selected take (the worker renders)
+    Action(
+        "episode_cut",
+        "ready",
+        lambda w: {"title_card": "on", "crossfade": "0.5"},
+        EDITORS,
+        lambda w, said: Cut.objects.filter(
+            episode_id=w["ready"], number=1, state=Cut.State.RENDERING
+        ).exists(),
     ),
     # Takes
     Action(
@@ -490,6 +544,7 @@ URL_ARGUMENTS = {
     "episode_id": "episode",
     "scene_id": "scene",
     "take_id": "finished",
+    "cut_number": "cut",
 }
 # take_character: see the note under ACTIONS. Answering an offer is done by the receiving
 # workspace's owners, a world of its own: tests/characters/test_sharing.py runs every role

@@ -1,4 +1,5 @@
-"""Create the demo workspace (idempotent): its owner and a reviewer, three characters, a series."""
+"""Create the demo workspace (idempotent): its owner and a reviewer, three characters with
+their voices, a series whose scenes have some lines."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from django.urls import reverse
 from PIL import Image, ImageDraw
 
 from characters import services as characters
+from characters import voices
 from characters.models import Character, ReferenceAsset
 from jobs.emulators.catalog import EMULATORS
 from jobs.emulators.render import CastMember, reference_picture, render_video
 from jobs.models import Budget, ProviderAccount
 from jobs.services import account_save
-from studio import services
-from studio.models import Membership, Role, Series, Workspace
+from studio import dialogue, services
+from studio.models import Membership, Role, RoutingPolicy, Scene, Series, Workspace
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "castboard-demo"  # noqa: S105 - the published demo login, printed by `make run`
@@ -38,6 +40,8 @@ CHARACTERS = [
         # Real faces (public domain, studio/demo_media/README.md), so drift scores measure
         # face identity in the demo too; Pip is drawn, and has no face to compare.
         "photo": "astronaut.jpg",
+        # A premade voice of the ElevenLabs emulator (and of ElevenLabs): (voice id, name).
+        "voice": ("21m00Tcm4TlvDq8ikWAM", "Rachel"),
         "skin": (141, 85, 60),
         "hair": (25, 20, 20),
         "outfit": (242, 190, 34),
@@ -49,6 +53,7 @@ CHARACTERS = [
         "description": "Ferry captain in her seventies. Short white hair, navy uniform "
         "with gold sleeve stripes, steady gaze.",
         "photo": "grace_hopper.jpg",
+        "voice": ("EXAVITQu4vr4xnSDxMaL", "Sarah"),
         "skin": (232, 190, 160),
         "hair": (200, 200, 205),
         "outfit": (30, 45, 90),
@@ -59,6 +64,7 @@ CHARACTERS = [
         "handle": "pip",
         "description": "A small grey seal with a white spot over the left eye. Playful; "
         "always near the water.",
+        "voice": ("ErXwobaYiN019PkySvjV", "Antoni"),
         "skin": (120, 125, 135),
         "hair": (120, 125, 135),
         "outfit": (120, 125, 135),
@@ -106,6 +112,25 @@ EPISODES = [
         ],
     ),
 ]
+
+# Lines on some scenes, by (episode number, scene title): "[seconds] @handle: words".
+DIALOGUE = {
+    (
+        1,
+        "Arrival",
+    ): "[1] @ilse: Gull Point, dead ahead.\n[4.5] @mina: It's smaller than the postcard.",
+    (1, "A visitor"): "[2] @mina: Well, hello there.\n[5] @pip: Arf!",
+    (1, "Night watch"): "[1] : The first night is always the longest.",
+    (
+        2,
+        "Warning",
+    ): "[0.5] @ilse: Storm's coming in by midnight. Batten everything down.\n[5] @mina: The lamp will hold.",
+    (2, "Safe harbour"): "[2] @mina: Tea?\n[3.5] @ilse: Always.",
+}
+# Scenes pinned to an account, by (episode number, scene title): the kind of the account.
+# OpenAI's Sora 2 films without sound, so this scene's lines are dubbed in the characters'
+# voices when the episode is cut.
+PINNED = {(2, "Warning"): "openai"}
 
 
 DEMO_MEDIA = Path(__file__).resolve().parents[2] / "demo_media"
@@ -270,9 +295,38 @@ class Command(BaseCommand):
             if not episode.scenes.exists():
                 for scene_title, prompt in scenes:
                     services.scene_create(episode=episode, title=scene_title, prompt=prompt)
+        self._speak(workspace)
         self.stdout.write(
             f"Demo workspace ready: log in as {DEMO_USERNAME} / {DEMO_PASSWORD} "
             f"(workspace “{workspace.name}”, {workspace.characters.count()} characters, "
             f"series “{series.title}”).\n"
             f"Reviewers: log in as {REVIEWER_USERNAME} / {DEMO_PASSWORD} at {reverse('review_index', args=[workspace.slug])}"
         )
+
+    def _speak(self, workspace: Workspace) -> None:
+        """Voices for the characters at the demo's ElevenLabs account, and lines on some
+        scenes (only where none are set yet: a demo someone changed keeps its changes)."""
+        speech = ProviderAccount.objects.filter(workspace=workspace, kind="elevenlabs").first()
+        for spec in CHARACTERS:
+            character = Character.objects.get(workspace=workspace, handle=spec["handle"])
+            if speech is not None and not characters.character_version_latest(character).has_voice:
+                voice_id, voice_name = spec["voice"]
+                voices.character_voice_known(
+                    character=character, account=speech, voice_id=voice_id, voice_name=voice_name
+                )
+        series = Series.objects.get(workspace=workspace, title=SERIES["title"])
+        for (number, title), text in DIALOGUE.items():
+            scene = Scene.objects.filter(
+                episode__series=series, episode__number=number, title=title
+            ).first()
+            if scene is not None and not scene.lines.exists():
+                dialogue.scene_dialogue_set(scene=scene, text=text)
+        for (number, title), kind in PINNED.items():
+            account = ProviderAccount.objects.filter(workspace=workspace, kind=kind).first()
+            scene = Scene.objects.filter(
+                episode__series=series, episode__number=number, title=title, routing_policy=""
+            ).first()
+            if account is not None and scene is not None:
+                services.scene_update(
+                    scene=scene, routing_policy=RoutingPolicy.PINNED, pinned_account=account
+                )
