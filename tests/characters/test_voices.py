@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterator
 
 import av
 import numpy as np
@@ -17,14 +16,13 @@ from django.urls import reverse
 from characters.models import CharacterVersion
 from characters.services import character_revise
 from characters.voices import character_voice_known
-from jobs.emulators.base import RunningEmulator, serve
-from jobs.emulators.elevenlabs import ElevenLabsEmulator
 from jobs.models import ProviderAccount
 from jobs.services import account_save
 from studio.models import SeriesCharacter
 from tests.factories import CharacterFactory, SeriesFactory, WorkspaceFactory
 from tests.jobs.factories import ProviderAccountFactory
 from tests.samples import clip_bytes
+from tests.support.engine import elevenlabs_account_at
 from tests.support.pages import visible_text
 
 pytestmark = pytest.mark.django_db
@@ -57,24 +55,8 @@ def sound_bytes(seconds: float = 2.0, fmt: str = "mp3", codec: str = "libmp3lame
 
 
 @pytest.fixture
-def elevenlabs_emulator() -> Iterator[RunningEmulator]:
-    running = serve(ElevenLabsEmulator())
-    yield running
-    running.stop()
-
-
-@pytest.fixture
 def speech(workspace, elevenlabs_emulator) -> ProviderAccount:
-    return account_save(
-        account=ProviderAccount(
-            workspace=workspace,
-            name="ElevenLabs",
-            kind="elevenlabs",
-            base_url=elevenlabs_emulator.api_url,
-            model="eleven_multilingual_v2",
-        ),
-        api_key="xi-test-1234",
-    )
+    return elevenlabs_account_at(workspace, elevenlabs_emulator)
 
 
 @pytest.fixture

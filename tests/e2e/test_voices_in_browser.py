@@ -4,13 +4,9 @@ the dialogue typed in a storyboard card shows on the card with the speaker's nam
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from characters.models import CharacterVersion
-from jobs.emulators.base import RunningEmulator, serve
-from jobs.emulators.elevenlabs import ElevenLabsEmulator
 from jobs.models import ProviderAccount
 from jobs.services import account_save
 from studio.models import Membership, Role
@@ -25,13 +21,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def elevenlabs_emulator() -> Iterator[RunningEmulator]:
-    running = serve(ElevenLabsEmulator())
-    yield running
-    running.stop()
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ from jobs import engine, pipeline
 from jobs.models import Budget, ErrorCode, Job, JobState, ProviderAccount, Registration
 from jobs.providers import provider_for
 from jobs.providers.speech import SpeechRequest
-from jobs.services import account_save
 from tests.jobs.audio import ADAM, RACHEL, seconds_of, voice_sample
 from tests.jobs.factories import ProviderAccountFactory
 from tests.support.emulators import emulator_control, emulator_log, emulator_state
+from tests.support.engine import elevenlabs_account_at
 
 LINE = "Bring the boats in before the storm."
 PER_CREDIT = Decimal("0.0003")  # the price book's line (jobs 0014)
@@ -59,16 +59,7 @@ def _ledger(job: Job) -> list[tuple[str, Decimal]]:
 
 @pytest.fixture
 def speaker(workspace, elevenlabs_emulator):
-    return account_save(
-        account=ProviderAccount(
-            workspace=workspace,
-            name="ElevenLabs",
-            kind="elevenlabs",
-            base_url=elevenlabs_emulator.api_url,
-            model="eleven_multilingual_v2",
-        ),
-        api_key="sk-eleven-1234",
-    )
+    return elevenlabs_account_at(workspace, elevenlabs_emulator)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ changes. The job itself runs at the real ElevenLabs emulator over HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -14,11 +13,9 @@ from django.core.files.base import ContentFile
 from characters.models import CharacterVersion
 from characters.voices import character_voice_known
 from jobs import engine
-from jobs.emulators.base import RunningEmulator, serve
-from jobs.emulators.elevenlabs import ElevenLabsEmulator
 from jobs.models import Budget, JobKind, JobState, LedgerEntry, ProviderAccount
 from jobs.requests import SPEECH
-from jobs.services import account_save, budget_set
+from jobs.services import budget_set
 from studio.dialogue import scene_dialogue_set
 from studio.generation import budget_scope_of, series_versions
 from studio.models import LineReading
@@ -31,30 +28,15 @@ from studio.speech import (
     voice_key,
 )
 from tests.factories import CharacterFactory, EpisodeFactory, SceneFactory, SeriesFactory
+from tests.support.engine import elevenlabs_account_at
 
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 ADAM = "pNInz6obpgDQGcFmaJgB"
 
 
 @pytest.fixture
-def elevenlabs_emulator() -> Iterator[RunningEmulator]:
-    running = serve(ElevenLabsEmulator())
-    yield running
-    running.stop()
-
-
-@pytest.fixture
 def speech(workspace, elevenlabs_emulator) -> ProviderAccount:
-    return account_save(
-        account=ProviderAccount(
-            workspace=workspace,
-            name="ElevenLabs",
-            kind="elevenlabs",
-            base_url=elevenlabs_emulator.api_url,
-            model="eleven_multilingual_v2",
-        ),
-        api_key="xi-test-1234",
-    )
+    return elevenlabs_account_at(workspace, elevenlabs_emulator)
 
 
 @pytest.fixture

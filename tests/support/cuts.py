@@ -14,11 +14,11 @@ from characters.voices import character_voice_known
 from jobs.emulators.base import serve
 from jobs.emulators.elevenlabs import ElevenLabsEmulator
 from jobs.models import ProviderAccount
-from jobs.services import account_save
 from studio.models import Cut, Episode, Scene, Take, Workspace
 from tests.factories import EpisodeFactory, SceneFactory, SeriesFactory, TakeFactory
 from tests.jobs.factories import ProviderAccountFactory
 from tests.samples import clip_bytes
+from tests.support.engine import elevenlabs_account_at
 
 FPS = 24
 # Small cuts render in a moment; the series' size is the cut's.
@@ -65,16 +65,7 @@ def elevenlabs_account(workspace: Workspace) -> Iterator[ProviderAccount]:
     """An ElevenLabs account of the workspace at a running ElevenLabs emulator (real HTTP)."""
     running = serve(ElevenLabsEmulator())
     try:
-        yield account_save(
-            account=ProviderAccount(
-                workspace=workspace,
-                name="ElevenLabs",
-                kind="elevenlabs",
-                base_url=running.api_url,
-                model="eleven_multilingual_v2",
-            ),
-            api_key="xi-test-1234",
-        )
+        yield elevenlabs_account_at(workspace, running)
     finally:
         running.stop()
 

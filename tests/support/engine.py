@@ -9,9 +9,11 @@ import pytest
 
 from jobs import sweep
 from jobs.emulators.base import RunningEmulator, serve
+from jobs.emulators.elevenlabs import ElevenLabsEmulator
 from jobs.emulators.openai import OpenAIVideosEmulator
 from jobs.emulators.sora_relay import SoraRelayEmulator
-from jobs.models import Job
+from jobs.models import Job, ProviderAccount
+from jobs.services import account_save
 from tests.jobs.factories import build_studio
 
 EMULATOR_LATENCY = 0.3
@@ -32,6 +34,34 @@ def relay_emulator() -> Iterator[RunningEmulator]:
     running = serve(SoraRelayEmulator(latency_seconds=EMULATOR_LATENCY, fps=EMULATOR_FPS))
     yield running
     running.stop()
+
+
+@pytest.fixture
+def elevenlabs_emulator() -> Iterator[RunningEmulator]:
+    """The text-to-speech emulator on a free loopback port."""
+    running = serve(ElevenLabsEmulator(latency_seconds=EMULATOR_LATENCY))
+    yield running
+    running.stop()
+
+
+def elevenlabs_account_at(workspace, running: RunningEmulator) -> ProviderAccount:
+    """An ElevenLabs account of the workspace at a running ElevenLabs emulator."""
+    return account_save(
+        account=ProviderAccount(
+            workspace=workspace,
+            name="ElevenLabs",
+            kind="elevenlabs",
+            base_url=running.api_url,
+            model="eleven_multilingual_v2",
+        ),
+        api_key="xi-test-1234",
+    )
+
+
+@pytest.fixture
+def speech_account(workspace, elevenlabs_emulator) -> ProviderAccount:
+    """The workspace's ElevenLabs account, at the emulator."""
+    return elevenlabs_account_at(workspace, elevenlabs_emulator)
 
 
 @pytest.fixture
