@@ -237,7 +237,7 @@ def test_the_speech_charges_of_a_cut_link_to_the_costs_page(owner_client, worksp
 
     text = visible_text(page)
     assert "Making speech 0 of 1 line" in text
-    assert f"1 Mina Okafor : “We launch at dawn.” ElevenLabs Waiting about ${estimate:.2f}" in text
+    assert f"1 Mina Okafor : “We launch at dawn.” ElevenLabs Waiting about ${estimate:.4f}" in text
     assert reverse("costs", args=[workspace.slug]) in page
 
 
