@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from characters.models import CharacterVersion
+from characters.models import Character, CharacterVersion
 from jobs import engine
 from jobs.dispatch import BROKER_ERRORS
 from jobs.models import TERMINAL_STATES, Job, JobState, LedgerEntry
@@ -327,6 +327,8 @@ def _manifest(preflight: Preflight, readings: dict[int, LineReading]) -> dict:
                 "character": entry.line.character_id,
                 "start": entry.line.start,
                 "reading": reading.pk if (reading := readings.get(entry.line.pk)) else None,
+                # The voice it was spoken in: another voice since makes the cut stale.
+                "voice": reading.voice_key if reading else "",
                 # Made for this cut (its charge is this cut's), not reused from an earlier one.
                 "new": bool(reading) and entry.reading is None,
                 "problem": entry.problem,
@@ -507,6 +509,7 @@ class EpisodeNow:
     number of its cuts' manifests with."""
 
     def __init__(self, episode: Episode) -> None:
+        self.episode = episode
         self.scenes = list(episode.scenes.order_by("position").values("pk", "position", "title"))
         self.selected = dict(
             Take.objects.filter(scene__episode=episode, is_selected=True).values_list(
@@ -548,7 +551,25 @@ class EpisodeNow:
         for pk in kept:
             if said.get(pk, []) != self.lines.get(pk, []):
                 reasons.append(f"Scene {number[pk]}'s dialogue changed.")
+        reasons.extend(self._voices_changed(manifest))
         return reasons
+
+    def _voices_changed(self, manifest: dict) -> list[str]:
+        """A dubbed line's speaker now speaks in another voice (or in none)."""
+        then = {
+            line["character"]: line["voice"]
+            for line in manifest.get("lines", [])
+            if line.get("voice") and line.get("character")
+        }
+        if not then:
+            return []
+        characters = Character.objects.filter(pk__in=then)
+        versions = series_versions(series=self.episode.series, characters=characters)
+        return [
+            f"{version.character.name}'s voice changed since this cut."
+            for pk, version in sorted(versions.items())
+            if (speech.voice_key(version) if version.has_voice else "") != then[pk]
+        ]
 
 
 def cut_is_stale(cut: Cut, *, now: EpisodeNow | None = None) -> list[str]:

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from characters.voices import character_voice_clear, character_voice_known
 from jobs.models import Budget, Job, JobKind, JobState
 from jobs.services import budget_set
 from studio import cut_assembly, cuts, services, tasks
@@ -461,6 +462,22 @@ def test_adding_deleting_and_moving_scenes_make_the_cut_stale(episode, cut):
 def test_unselecting_a_take_makes_the_cut_stale(episode, cut):
     Take.objects.filter(scene=_scene(episode, 1)).update(is_selected=False)
     assert cuts.cut_is_stale(cut) == ["Scene 1's selected take changed since this cut."]
+
+
+def test_another_voice_for_a_dubbed_speaker_makes_the_cut_stale(episode, mina, speech):
+    give_voice(mina, speech)
+    scene_dialogue_set(scene=_scene(episode, 1), text="@mina: We launch at dawn.")
+    cut = cuts.cut_start(episode=episode, options=OPTIONS)  # dubbing: Mina speaks as Rachel
+    assert cuts.cut_is_stale(cut) == []
+
+    character_voice_known(
+        character=mina, account=speech, voice_id="pNInz6obpgDQGcFmaJgB", voice_name="Adam"
+    )
+    assert cuts.cut_is_stale(cut) == ["Mina Okafor's voice changed since this cut."]
+    character_voice_clear(character=mina)
+    assert cuts.cut_is_stale(cut) == ["Mina Okafor's voice changed since this cut."]
+    give_voice(mina, speech)
+    assert cuts.cut_is_stale(cut) == []
 
 
 def test_a_job_of_another_kind_is_ignored_after_speech(episode):
