@@ -96,7 +96,10 @@ def _wait_for_take(page, take: Take | None) -> None:
     """Wait until the board shows `take` in its player (None: nothing left to show)."""
     page.wait_for_function(
         "(expected) => { const board = document.querySelector('#review-board');"
-        " return Boolean(board) && (board.dataset.take || null) === expected; }",
+        " return Boolean(board) && (board.dataset.take || null) === expected"
+        # htmx has settled the swap: until then it may put back the attributes (the
+        # classes) the elements were sent with, over what a key just changed.
+        " && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling'); }",
         arg=None if take is None else str(take.pk),
     )
 
