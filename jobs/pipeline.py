@@ -97,6 +97,24 @@ def _fail(job: Job, code: str, message: str) -> bool:
     return moved
 
 
+def _succeed(job: Job, *, only_from: tuple[str, ...], **fields) -> bool:
+    """A job's result is stored: move it to SUCCEEDED (once), settle it, and tell whoever
+    waits for results (JOBS_SUCCEEDED_TASKS). False when another step moved it first."""
+    moved = job.move(
+        JobState.SUCCEEDED,
+        only_from=only_from,
+        next_poll_at=None,
+        claimed_by="",
+        error_code="",
+        error_message="",
+        **fields,
+    )
+    if moved:
+        ended(job)
+        dispatch.announce_succeeded(job)
+    return moved
+
+
 def ended(job: Job) -> None:
     """A job reached its end: free its lane slot and settle its money, once."""
     _release_lane(job)
@@ -613,8 +631,8 @@ def _finish_speech(
         job.provider_account, provider, estimate=job.cost_estimate, credits=spoken.credits
     )
     recorded = {"sent_payload": sent_payload} if sent_payload is not None else {}
-    moved = job.move(
-        JobState.SUCCEEDED,
+    if not _succeed(
+        job,
         only_from=(JobState.SUBMITTING, JobState.UNKNOWN),
         audio=name,
         provider_job_id=spoken.item_id or spoken.request_id,
@@ -629,16 +647,8 @@ def _finish_speech(
         },
         cost_actual=cost,
         progress=100,
-        next_poll_at=None,
-        claimed_by="",
-        error_code="",
-        error_message="",
         **recorded,
-    )
-    if moved:
-        ended(job)
-        dispatch.announce_succeeded(job)
-    else:  # reconciled meanwhile: drop our copy
+    ):  # reconciled meanwhile: drop our copy
         default_storage.delete(name)
 
 
@@ -941,8 +951,8 @@ def download(job_id: int, *, delivery: str = "") -> None:
         made_seconds=facts.duration if job.kind == JobKind.GENERATE else None,
         usage=Decimal(usage) if usage is not None else None,
     )
-    moved = job.move(
-        JobState.SUCCEEDED,
+    if not _succeed(
+        job,
         only_from=(JobState.DOWNLOADING,),
         video=name,
         thumbnail=thumb_name,
@@ -956,15 +966,7 @@ def download(job_id: int, *, delivery: str = "") -> None:
             "codec": facts.codec,
         },
         cost_actual=cost,
-        next_poll_at=None,
-        claimed_by="",
-        error_code="",
-        error_message="",
-    )
-    if moved:
-        ended(job)
-        dispatch.announce_succeeded(job)
-    else:  # another download won the race: drop our copies
+    ):  # another download won the race: drop our copies
         for stored_name in (name, thumb_name, sprite_name):
             default_storage.delete(stored_name)
 

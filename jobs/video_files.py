@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,15 +28,25 @@ class VideoFacts:
     codec: str
 
 
+def stated_seconds(container, stream) -> float | None:
+    """How long a stream lasts by what its file says (the stream's duration, else the
+    container's), without decoding; None when it says nothing usable."""
+    if stream.duration is not None and stream.time_base is not None:
+        seconds = float(stream.duration * stream.time_base)
+        if seconds > 0 and math.isfinite(seconds):
+            return seconds
+    if container.duration:  # in microseconds (av.time_base)
+        seconds = container.duration / av.time_base
+        if seconds > 0 and math.isfinite(seconds):
+            return seconds
+    return None
+
+
 def probe_video(path: Path) -> VideoFacts:
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            duration = (
-                float(stream.duration * stream.time_base)
-                if stream.duration
-                else (container.duration or 0) / av.time_base
-            )
+            duration = stated_seconds(container, stream) or 0.0
             return VideoFacts(
                 duration=round(duration, 3),
                 width=stream.codec_context.width,

@@ -11,7 +11,6 @@ on are ever held.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+
+from jobs.video_files import stated_seconds
 
 __all__ = [
     "AssemblyError",
@@ -68,7 +69,7 @@ def inspect_take(path: Path | str, *, who: str) -> TakeFacts:
         width, height = stream.codec_context.width, stream.codec_context.height
         if not width or not height:
             raise AssemblyError(f"{who} has a video stream with no picture size.")
-        seconds = _stated_seconds(container, stream)
+        seconds = stated_seconds(container, stream)
         if seconds is None:
             seconds = _decoded_seconds(container, stream, who)
         if seconds <= 0:
@@ -82,24 +83,12 @@ def inspect_audio(path: Path | str, *, who: str) -> float:
         if not container.streams.audio:
             raise AssemblyError(f"{who} has no sound in it.")
         stream = container.streams.audio[0]
-        seconds = _stated_seconds(container, stream)
+        seconds = stated_seconds(container, stream)
         if seconds is None:
             seconds = _decoded_seconds(container, stream, who)
         if seconds <= 0:
             raise AssemblyError(f"{who} is empty.")
         return seconds
-
-
-def _stated_seconds(container, stream) -> float | None:
-    if stream.duration is not None and stream.time_base is not None:
-        seconds = float(stream.duration * stream.time_base)
-        if seconds > 0 and math.isfinite(seconds):
-            return seconds
-    if container.duration:  # in microseconds (av.time_base)
-        seconds = container.duration / av.time_base
-        if seconds > 0 and math.isfinite(seconds):
-            return seconds
-    return None
 
 
 def _decoded_seconds(container, stream, who: str) -> float:

@@ -12,7 +12,6 @@ first `limit` samples at `interval` are taken. Samples sit in the middle of thei
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -20,6 +19,7 @@ from typing import BinaryIO
 import av
 from PIL import Image
 
+from jobs.video_files import stated_seconds
 from studio.consistency.scoring import ScoringError
 
 __all__ = ["SampledFrame", "VideoFrames"]
@@ -74,7 +74,7 @@ class VideoFrames:
             if not container.streams.video:
                 raise ScoringError("The file has no video stream.")
             stream = container.streams.video[0]
-            self.duration = _duration(container, stream)
+            self.duration = stated_seconds(container, stream)
         except BaseException:
             container.close()
             raise
@@ -138,15 +138,3 @@ class VideoFrames:
             width = self.max_width
             frame = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA")
         return frame.to_image()
-
-
-def _duration(container, stream) -> float | None:
-    if stream.duration is not None and stream.time_base is not None:
-        seconds = float(stream.duration * stream.time_base)
-        if seconds > 0 and math.isfinite(seconds):
-            return seconds
-    if container.duration:  # in microseconds (av.time_base)
-        seconds = container.duration / av.time_base
-        if seconds > 0 and math.isfinite(seconds):
-            return seconds
-    return None
