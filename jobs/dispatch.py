@@ -92,6 +92,22 @@ def announce_succeeded(job: Job) -> None:
     transaction.on_commit(publish)
 
 
+def announce_ended(job: Job) -> None:
+    """Tell the domain a job reached its end (succeeded, failed or cancelled): each task
+    named in settings.JOBS_ENDED_TASKS gets the job's id and state on commit. The studio
+    turns this into its take events (outgoing webhooks)."""
+    state = job.state
+
+    def publish() -> None:
+        for name in settings.JOBS_ENDED_TASKS:
+            try:
+                current_app.send_task(name, (job.pk, state))
+            except BROKER_ERRORS as error:
+                log.warning("Job %s: could not tell %s it ended (%s).", job.pk, name, error)
+
+    transaction.on_commit(publish)
+
+
 def _due_now(job_id: int, countdown: float | None) -> None:
     due = timezone.now() + timedelta(seconds=countdown or 0)
     # Only rows that would otherwise wait: a PENDING job never enqueued has no due time,

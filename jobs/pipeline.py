@@ -116,9 +116,10 @@ def _succeed(job: Job, *, only_from: tuple[str, ...], **fields) -> bool:
 
 
 def ended(job: Job) -> None:
-    """A job reached its end: free its lane slot and settle its money, once."""
+    """A job reached its end: free its lane slot, settle its money, and say so, once."""
     _release_lane(job)
     ledger.settle(job)
+    dispatch.announce_ended(job)
 
 
 def _release_lane(job: Job) -> None:

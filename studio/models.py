@@ -173,6 +173,8 @@ class Episode(models.Model):
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="episodes")
     number = models.PositiveIntegerField()
     title = models.CharField(max_length=200)
+    # The series' Inbox: where takes made through the API gateways land, one scene each.
+    inbox = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -180,6 +182,9 @@ class Episode(models.Model):
         ordering = ["series", "number"]
         constraints = [
             models.UniqueConstraint(fields=["series", "number"], name="episode_number_unique"),
+            models.UniqueConstraint(
+                fields=["series"], condition=models.Q(inbox=True), name="one_inbox_per_series"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -576,3 +581,183 @@ class Cut(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.state in (self.State.DONE, self.State.FAILED)
+
+
+# --- The public API: tokens, their calls, idempotent answers, outgoing webhooks -------------
+
+
+class ApiToken(models.Model):
+    """A workspace's key for scripts: a role like a member's, optionally bound to a series
+    (where the gateways put what they make). Only a digest is stored; the token is shown
+    once. It acts for the owner who made it and never beyond that person's current role."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
+    series = models.ForeignKey(
+        Series,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="api_tokens",
+        help_text="Where the gateways put the takes they make (its Inbox episode).",
+    )
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["workspace", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) in {self.workspace}"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    # The same questions a Membership answers, so the access helpers take either.
+    @property
+    def can_manage(self) -> bool:
+        return self.role == Role.OWNER
+
+    @property
+    def can_edit(self) -> bool:
+        return self.role in (Role.OWNER, Role.EDITOR)
+
+    @property
+    def can_review(self) -> bool:
+        return self.role in (Role.OWNER, Role.EDITOR, Role.REVIEWER)
+
+    @property
+    def user(self):
+        """Who the token acts for (takes it makes are theirs)."""
+        return self.created_by
+
+
+class ApiCall(models.Model):
+    """One request made with a token: the studio shows each token's recent calls."""
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="calls")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=300)
+    status = models.PositiveSmallIntegerField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    replayed = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["token", "-at"], name="api_call_token_at")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} → {self.status}"
+
+
+class IdempotentAnswer(models.Model):
+    """The first answer to a POST sent with an Idempotency-Key: a repeat gets it again and
+    does nothing (never pays twice)."""
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Being answered"
+        DONE = "done", "Answered"
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="answers")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=300)
+    fingerprint = models.CharField(max_length=64)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.RUNNING)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.BinaryField(blank=True, default=b"")
+    headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token", "key"], name="one_answer_per_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.method} {self.path} ({self.state})"
+
+
+WEBHOOK_EVENTS = (
+    ("take.succeeded", "A take's video is ready"),
+    ("take.failed", "A take failed"),
+    ("take.cancelled", "A take was cancelled"),
+    ("take.reviewed", "A take was approved or rejected"),
+    ("take.selected", "A take was chosen for its scene"),
+    ("cut.ready", "An episode's cut is assembled"),
+    ("cut.failed", "An episode's cut failed"),
+)
+
+
+class WebhookEndpoint(models.Model):
+    """Where a workspace wants its take and cut events sent, signed per Standard Webhooks."""
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="webhook_endpoints"
+    )
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list, blank=True, help_text="Empty: every event.")
+    secret_encrypted = models.TextField(editable=False)
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workspace", "pk"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, event_type: str) -> bool:
+        return self.enabled and (not self.events or event_type in self.events)
+
+
+class WebhookDelivery(models.Model):
+    """One event on its way to one endpoint: every attempt's outcome is kept for the log."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting to send"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Gave up"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    message_id = models.CharField(max_length=40, db_index=True)
+    event_type = models.CharField(max_length=40)
+    payload = models.JSONField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_response = models.CharField(max_length=500, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "message_id"], name="one_delivery_per_message"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.endpoint} ({self.state})"

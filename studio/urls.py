@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from characters import views as characters
+from studio.api.app import api
 from studio.views import (
     auth,
     cast,
@@ -173,5 +174,7 @@ urlpatterns = [
     path("workspaces/new/", workspaces.workspace_create, name="workspace_create"),
     path("w/<slug:slug>/", include(workspace_patterns)),
     path("", include("jobs.urls")),
+    path("api/v1/", api.urls),
+    path("gateway/", include("studio.gateways.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "storages",
+    "ninja",
     "studio",
     "characters",
     "jobs",
@@ -62,6 +63,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Token-authenticated /api/v1/ and /gateway/ calls: 401, 429, Idempotency-Key, call log.
+    "studio.api.middleware.ApiMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -291,6 +294,10 @@ JOBS_SUCCEEDED_TASKS = tuple(
         "JOBS_SUCCEEDED_TASKS", ["studio.tasks.score_take", "studio.tasks.cut_speech_finished"]
     )
 )
+# Celery tasks told (by name, with the job's id and state) when a job ends in any way: the
+# studio's take events for outgoing webhooks. Empty turns them off (the suite does, but for
+# the tests of webhooks).
+JOBS_ENDED_TASKS = tuple(env_list("JOBS_ENDED_TASKS", ["studio.tasks.take_ended"]))
 # The drift scorer (studio/consistency/scoring.py): a class with `name` and `score()`; a
 # stronger one (a GPU model, a provider's API) replaces the default here.
 CONSISTENCY_SCORER = env_str("CONSISTENCY_SCORER", "studio.consistency.dlib_scorer.DlibScorer")
@@ -361,6 +368,8 @@ RATE_LIMIT_GENERATE_WORKSPACE = env_rate("RATE_LIMIT_GENERATE_WORKSPACE", "60/60
 RATE_LIMIT_IMPORT = env_rate("RATE_LIMIT_IMPORT", "20/60")
 RATE_LIMIT_IMPORT_WORKSPACE = env_rate("RATE_LIMIT_IMPORT_WORKSPACE", "60/60")
 # Failed sign-ins: per account name at one address, per address, and per account name.
+# Requests per API token (REST API and gateways); paid creates also count as generations.
+RATE_LIMIT_API = env_rate("RATE_LIMIT_API", "600/60")
 RATE_LIMIT_LOGIN = env_rate("RATE_LIMIT_LOGIN", "5/900")
 RATE_LIMIT_LOGIN_ADDRESS = env_rate("RATE_LIMIT_LOGIN_ADDRESS", "30/900")
 RATE_LIMIT_LOGIN_ACCOUNT = env_rate("RATE_LIMIT_LOGIN_ACCOUNT", "50/3600")
