@@ -114,9 +114,9 @@ def _unexpected(request, exc):
 
 
 def _register() -> None:
-    from studio.api import workspaces
+    from studio.api import characters, cuts, money, production, takes, workspaces
 
-    for module in (workspaces,):
+    for module in (workspaces, characters, production, takes, cuts, money):
         api.add_router("", module.router)
 
 

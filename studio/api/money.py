@@ -1,0 +1,7 @@
+"""Costs and budgets (REST API). Being written; registered in studio.api.app."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["Costs and budgets"])

@@ -1,0 +1,7 @@
+"""Series, episodes and scenes (REST API). Being written; registered in studio.api.app."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["Series, episodes and scenes"])
