@@ -15,7 +15,17 @@ from django.http import Http404
 
 from characters.models import Character, CharacterShare, ReferenceAsset
 from jobs.models import Budget
-from studio.models import Episode, Membership, Scene, Series, Take
+from studio.models import (
+    ApiToken,
+    Cut,
+    Episode,
+    Membership,
+    Scene,
+    Series,
+    Take,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -118,4 +128,40 @@ def budget_for(membership: Membership, budget_id: int) -> Budget:
     try:
         return Budget.objects.get(pk=budget_id, workspace=membership.workspace)
     except Budget.DoesNotExist:
+        raise Http404 from None
+
+
+def cut_for(membership: Membership, cut_id: int) -> Cut:
+    """A cut of an episode of the member's workspace, by its id; another team's is a 404."""
+    try:
+        return Cut.objects.select_related("episode__series__workspace", "created_by").get(
+            pk=cut_id, episode__series__workspace=membership.workspace
+        )
+    except Cut.DoesNotExist:
+        raise Http404 from None
+
+
+def api_token_for(membership: Membership, token_id: int) -> ApiToken:
+    """An API token of the member's workspace (revoked ones too); another team's is a 404."""
+    try:
+        return ApiToken.objects.select_related("series", "created_by").get(
+            pk=token_id, workspace=membership.workspace
+        )
+    except ApiToken.DoesNotExist:
+        raise Http404 from None
+
+
+def webhook_endpoint_for(membership: Membership, endpoint_id: int) -> WebhookEndpoint:
+    """A webhook endpoint of the member's workspace; another team's is a 404."""
+    try:
+        return WebhookEndpoint.objects.get(pk=endpoint_id, workspace=membership.workspace)
+    except WebhookEndpoint.DoesNotExist:
+        raise Http404 from None
+
+
+def webhook_delivery_for(endpoint: WebhookEndpoint, delivery_id: int) -> WebhookDelivery:
+    """A delivery of an endpoint the caller already resolved through webhook_endpoint_for."""
+    try:
+        return endpoint.deliveries.select_related("endpoint").get(pk=delivery_id)
+    except WebhookDelivery.DoesNotExist:
         raise Http404 from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Count, F, FloatField, Q, Sum
 from django.db.models.fields.json import KT
@@ -108,6 +108,15 @@ class Budgets:
     def reserved(self) -> Decimal:
         """Everything reserved for takes in progress this month, in the whole workspace."""
         return self.workspace.committed.reserved
+
+
+CENT = Decimal("0.01")
+
+
+def dollars(amount: Decimal | None) -> str | None:
+    """Money as the API and the webhooks write it: US dollars, a decimal string to the cent
+    ("0.40")."""
+    return None if amount is None else str(amount.quantize(CENT, rounding=ROUND_HALF_UP))
 
 
 def _committed_by_scope(

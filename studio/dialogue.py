@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -218,6 +218,38 @@ def scene_dialogue_set(*, scene: Scene, text: str) -> list[DialogueLine]:
         DialogueLine.objects.bulk_update(kept, ["character", "position", "start"])
         DialogueLine.objects.bulk_create(made)
     return sorted([*kept, *made], key=lambda row: row.position)
+
+
+def scene_save_with_dialogue(
+    *, save: Callable[[], Scene], text: str | None, workspace: Workspace, duration: int
+) -> Scene:
+    """Save a scene (`save` calls a scene service) and its dialogue together, or neither.
+
+    The dialogue is read before the scene is saved, so a refusal names the prompt's
+    problems and the dialogue's at once (one ValidationError, by field). `text` None
+    leaves the scene's lines as they are; `duration` is the scene's length once saved.
+    """
+    unread = None
+    if text is not None:
+        try:
+            dialogue_parse(text=text, workspace=workspace, duration=duration)
+        except ValidationError as error:
+            unread = error
+    try:
+        with transaction.atomic():
+            scene = save()
+            if unread is not None:
+                raise unread
+            if text is not None:
+                scene_dialogue_set(scene=scene, text=text)
+    except ValidationError as error:
+        if unread is None or error is unread:
+            raise
+        problems: dict = {}
+        error.update_error_dict(problems)
+        unread.update_error_dict(problems)
+        raise ValidationError(problems) from None
+    return scene
 
 
 def _park(rows: list[DialogueLine]) -> None:

@@ -31,6 +31,10 @@ from studio.models import (
 )
 from studio.services import scene_resolve_mentions
 
+# The code of the ValidationError a budget with no room raises (a caller may answer it apart:
+# the gateways say "insufficient_quota", as OpenAI does).
+OVER_BUDGET = "over_budget"
+
 
 def cast_member(version: CharacterVersion) -> engine.CastMember:
     """A version of a character as the engine sees it: its subject, names, and its images
@@ -337,7 +341,7 @@ def take_create(
             _record_versions(take, quote)
             return take
     except engine.OverBudget as over:
-        raise ValidationError(over.message) from None
+        raise ValidationError(over.message, code=OVER_BUDGET) from None
 
 
 def _record_versions(take: Take, quote: engine.Quote) -> None:
@@ -410,7 +414,7 @@ def take_derive(
             take.character_versions.set(parent.character_versions.all())
             return take
     except engine.OverBudget as over:
-        raise ValidationError(over.message) from None
+        raise ValidationError(over.message, code=OVER_BUDGET) from None
 
 
 # Where in a span its stills are taken: near the start, the middle and near the end.
@@ -510,4 +514,4 @@ def take_retry(*, take: Take, created_by: AbstractBaseUser | None = None) -> Tak
             again.character_versions.set(take.character_versions.all())
             return again
     except engine.OverBudget as over:
-        raise ValidationError(over.message) from None
+        raise ValidationError(over.message, code=OVER_BUDGET) from None

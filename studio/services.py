@@ -23,6 +23,7 @@ from characters.reference_checks import MediaRejected, inspect_upload
 from characters.selectors import characters_resolve_handles
 from jobs import services as jobs
 from jobs.models import JobState
+from studio import webhooks
 from studio.models import (
     DialogueLine,
     Episode,
@@ -116,6 +117,35 @@ def episode_create(*, series: Series, title: str, number: int | None = None) -> 
         elif series.episodes.filter(number=number).exists():
             raise ValidationError({"number": f"Episode {number} already exists in this series."})
         episode = Episode(series=series, number=number, title=title)
+        episode.full_clean()
+        episode.save()
+    return episode
+
+
+def series_update(*, series: Series, **fields: object) -> Series:
+    """Change some of the series' fields, checked as when it was made."""
+    for name, value in fields.items():
+        setattr(series, name, value)
+    series.full_clean()
+    series.save(update_fields=[*fields, "updated_at"])
+    return series
+
+
+def episode_update(
+    *, episode: Episode, title: str | None = None, number: int | None = None
+) -> Episode:
+    """Rename or renumber an episode (None keeps the field); a number another episode of the
+    series has is refused, checked under the series lock episode_create takes."""
+    with transaction.atomic():
+        Series.objects.select_for_update().filter(pk=episode.series_id).first()
+        if number is not None and number != episode.number:
+            if episode.series.episodes.filter(number=number).exclude(pk=episode.pk).exists():
+                raise ValidationError(
+                    {"number": f"Episode {number} already exists in this series."}
+                )
+            episode.number = number
+        if title is not None:
+            episode.title = title
         episode.full_clean()
         episode.save()
     return episode
@@ -319,6 +349,7 @@ def take_select(*, take: Take) -> Take:
             is_selected=False
         )
         Take.objects.filter(pk=take.pk).update(is_selected=True)
+        webhooks.takes_event(event_type="take.selected", take_ids=[take.pk])  # sent on commit
     take.is_selected = True
     return take
 
@@ -391,7 +422,10 @@ def take_review(
     if notes is not None:
         fields["review_notes"] = notes.strip()
     fields |= {f"review_{axis}": value for axis, value in scores.items()}
-    return Take.objects.filter(pk__in=ids).update(**fields)
+    with transaction.atomic():
+        changed = Take.objects.filter(pk__in=ids).update(**fields)
+        webhooks.takes_event(event_type="take.reviewed", take_ids=ids)  # sent on commit
+    return changed
 
 
 def take_delete(*, take: Take) -> None:

@@ -18,7 +18,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from studio.models import Membership
+from studio.models import ApiToken, Membership
 from studio.project import ratelimit
 from studio.project.ratelimit import Rate, Refusal
 
@@ -30,13 +30,21 @@ def rate(setting: str) -> Rate:
     return Rate.parse(getattr(settings, setting), setting=setting)
 
 
+def _actor(request: HttpRequest, membership: Membership | ApiToken) -> str:
+    """Whom a per-user limit counts: the signed-in user, or the owner an API token acts for
+    (an API request signs nobody in, so its request.user is anonymous)."""
+    if isinstance(membership, ApiToken):
+        return str(membership.created_by_id)
+    return str(request.user.pk)
+
+
 def _per_user_and_workspace(
-    request: HttpRequest, membership: Membership, name: str
+    request: HttpRequest, membership: Membership | ApiToken, name: str
 ) -> Refusal | None:
     setting = f"RATE_LIMIT_{name.upper()}"
     for scope, subject, limit in (
         (f"{name}:workspace", str(membership.workspace_id), rate(f"{setting}_WORKSPACE")),
-        (f"{name}:user", str(request.user.pk), rate(setting)),
+        (f"{name}:user", _actor(request, membership), rate(setting)),
     ):
         refusal = ratelimit.hit(scope, subject, limit)
         if refusal is not None:
@@ -44,12 +52,12 @@ def _per_user_and_workspace(
     return None
 
 
-def generate(request: HttpRequest, membership: Membership) -> Refusal | None:
+def generate(request: HttpRequest, membership: Membership | ApiToken) -> Refusal | None:
     """Count a request that makes takes (one take or a whole episode's)."""
     return _per_user_and_workspace(request, membership, GENERATE)
 
 
-def reference_import(request: HttpRequest, membership: Membership) -> Refusal | None:
+def reference_import(request: HttpRequest, membership: Membership | ApiToken) -> Refusal | None:
     """Count an import of a reference from a web address (the server fetches it)."""
     return _per_user_and_workspace(request, membership, IMPORT)
 

@@ -74,17 +74,21 @@ def _refused(request, exc):
     return problem(422, detail, title="Request refused", kind="refused", errors=errors)
 
 
+def _field_of(loc: tuple | list) -> str:
+    """The field a ninja error names, as the caller wrote it: ninja puts the endpoint's own
+    name for a body schema after "body" ("body.payload.name"), which callers never see."""
+    parts = list(loc)
+    if parts[:1] == ["body"] and len(parts) > 2:
+        parts = parts[2:]
+    return ".".join(
+        str(part) for part in parts if part not in ("body", "query", "path", "form", "file")
+    )
+
+
 @api.exception_handler(NinjaValidationError)
 def _invalid(request, exc):
     errors = [
-        {
-            "field": ".".join(
-                str(part)
-                for part in e.get("loc", ())
-                if part not in ("body", "query", "path", "form", "file")
-            ),
-            "message": e.get("msg", "Invalid value."),
-        }
+        {"field": _field_of(e.get("loc", ())), "message": e.get("msg", "Invalid value.")}
         for e in exc.errors
     ]
     detail = "; ".join(f"{e['field'] or 'request'}: {e['message']}" for e in errors)

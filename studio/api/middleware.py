@@ -38,6 +38,8 @@ KEY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 # Answer headers a replay repeats (besides the body and its type).
 KEPT_HEADERS = ("Location", "openai-poll-after-ms")
+# The relay's own names for the refusals every family shares.
+RELAY_CODES = {"invalid_api_key": "unauthorized", "rate_limit_exceeded": "rate_limited"}
 # A key whose first request never finished (the process died) is answered 409 for this long.
 RUNNING_FOR = timedelta(minutes=5)
 
@@ -60,6 +62,8 @@ def error(
     """An error in the caller's protocol."""
     if family == "api":
         return problem(status, message, kind=code.replace("_", "-"), headers=headers)
+    if family == "relay":
+        code = RELAY_CODES.get(code, code)
     if family == "openai":
         kind = {401: "invalid_request_error", 429: "rate_limit_error"}.get(
             status, "invalid_request_error" if status < 500 else "server_error"
@@ -93,6 +97,15 @@ class ApiMiddleware:
                 headers={"WWW-Authenticate": 'Bearer realm="castboard"'},
             )
         request.api_token = token
+        if _carries_nul(request):
+            response = error(
+                family,
+                422 if family == "api" else 400,
+                "Text may not contain NUL characters; nothing was done.",
+                code="invalid_text",
+            )
+            _log(request, token, response, started, "", False)
+            return response
         refusal = ratelimit.hit(
             "api:token",
             str(token.pk),
@@ -134,11 +147,21 @@ class ApiMiddleware:
                     fingerprint=fingerprint,
                 )
         except IntegrityError:
-            first = IdempotentAnswer.objects.get(token=token, key=key)
+            first = IdempotentAnswer.objects.filter(token=token, key=key).first()
+            if first is None:  # the first was answered with nothing to keep (below) just now
+                return error(
+                    family,
+                    409,
+                    "The first request with this Idempotency-Key was just answered; send it again.",
+                    code="idempotency_key_in_use",
+                    headers={"Retry-After": "1"},
+                ), False
             return self._repeat(first, fingerprint, family), first.state == first.State.DONE
         response = self.get_response(request)
-        if getattr(response, "streaming", False):
-            # Nothing paid answers with a stream; keep no body rather than consume it.
+        if getattr(response, "streaming", False) or response.status_code == 429:
+            # Nothing paid answers with a stream; keep no body rather than consume it. A 429
+            # (a generation limit) did nothing and says to try again later: kept, the retry
+            # the caller is told to make would get the same 429 for ever.
             IdempotentAnswer.objects.filter(pk=answer.pk).delete()
             return response, False
         IdempotentAnswer.objects.filter(pk=answer.pk).update(
@@ -180,6 +203,21 @@ class ApiMiddleware:
             response[name] = value
         response["Idempotent-Replayed"] = "true"
         return response
+
+
+def _carries_nul(request: HttpRequest) -> bool:
+    """A NUL character in the query or a JSON/form body: no database column can hold one
+    (PostgreSQL refuses it), so it is refused up front rather than failing later. Uploads
+    are binary and are not looked at."""
+    if "%00" in request.META.get("QUERY_STRING", "") or "\x00" in request.path:
+        return True
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if content_type.startswith("multipart/") or request.method in ("GET", "HEAD", "DELETE"):
+        return False
+    body = request.body
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        return b"%00" in body
+    return b"\\u0000" in body or b"\x00" in body
 
 
 def _fingerprint(request: HttpRequest) -> str:

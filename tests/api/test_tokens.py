@@ -91,3 +91,52 @@ def test_the_schema_and_docs_are_published_without_a_token(client):
     docs = client.get("/api/v1/docs")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
+
+
+def test_a_nul_character_is_refused_before_anything_runs(tokens, workspace):
+    api = Api(tokens["editor"])
+    query = api.get("/api/v1/characters", {"q": "mi\x00na"})
+    body = api.post("/api/v1/series", {"title": "Night\u0000shift"})
+    for refused in (query, body):
+        assert refused.status_code == 422
+        assert "NUL" in refused.json()["detail"]
+    assert not workspace.series.exists()
+
+
+def test_the_relay_gateway_refuses_in_the_relays_own_words(settings, tokens):
+    assert Api(None).get("/gateway/relay/v1/sora/characters").json()["error"]["code"] == (
+        "unauthorized"
+    )
+    settings.RATE_LIMIT_API = "1/60"
+    api = Api(tokens["viewer"])
+    api.get("/gateway/relay/v1/sora/characters")
+    refused = api.get("/gateway/relay/v1/sora/characters")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (429, "rate_limited")
+
+
+def test_old_calls_and_expired_idempotency_answers_are_forgotten(settings, tokens):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from studio.api.calls import api_records_prune
+    from studio.models import IdempotentAnswer
+
+    token = ApiToken.objects.get(digest=digest_of(tokens["editor"]))
+    Api(tokens["editor"]).get("/api/v1/workspaces")
+    Api(tokens["editor"]).get("/api/v1/workspaces")
+    old_call = ApiCall.objects.filter(token=token).first()
+    ApiCall.objects.filter(pk=old_call.pk).update(at=timezone.now() - timedelta(days=31))
+    fresh = IdempotentAnswer.objects.create(
+        token=token, key="a", method="POST", path="/", fingerprint="x"
+    )
+    stale = IdempotentAnswer.objects.create(
+        token=token, key="b", method="POST", path="/", fingerprint="x"
+    )
+    IdempotentAnswer.objects.filter(pk=stale.pk).update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
+
+    assert api_records_prune() == (1, 1)
+    assert ApiCall.objects.filter(token=token).count() == 1
+    assert list(IdempotentAnswer.objects.values_list("pk", flat=True)) == [fresh.pk]
