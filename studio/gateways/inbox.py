@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.http import Http404
@@ -22,8 +23,14 @@ from django.http import Http404
 from characters.models import Character
 from studio import access
 from studio.generation import take_create
-from studio.models import ApiToken, Episode, Scene, Series, Take
-from studio.services import scene_create, series_create
+from studio.models import ApiToken, Episode, Scene, SceneFrame, Series, Take
+from studio.services import (
+    scene_create,
+    scene_delete,
+    scene_frame_set,
+    series_create,
+    take_delete,
+)
 
 API_SERIES_TITLE = "From the API"
 INBOX_TITLE = "Inbox"
@@ -76,10 +83,12 @@ def inbox_take(
     seconds: int | None = None,
     size: str | None = None,
     title: str = "",
+    first_frame: UploadedFile | None = None,
 ) -> Take:
     """A scene in the token's inbox and a take of it, or ValidationError (nothing made).
 
-    `prompt` mentions characters as `@handle` (see mention_characters)."""
+    `prompt` mentions characters as `@handle` (see mention_characters); `first_frame` is a
+    picture the video starts from (an OpenAI `input_reference`)."""
     series = token_series(token)
     episode = inbox_of(series)
     with transaction.atomic():
@@ -90,7 +99,19 @@ def inbox_take(
             duration=seconds,
             size=size,
         )
+        if first_frame is not None:
+            scene_frame_set(scene=scene, position=SceneFrame.Position.FIRST, upload=first_frame)
         return take_create(scene=scene, created_by=token.created_by)
+
+
+def inbox_take_delete(take: Take) -> None:
+    """Delete a take made through a gateway, and its Inbox scene with it once it has no
+    other take (a scene the studio made, or one with other takes, stays)."""
+    scene = take.scene
+    with transaction.atomic():
+        take_delete(take=take)
+        if scene.episode.inbox and not scene.takes.exists():
+            scene_delete(scene=scene)
 
 
 def video_id(take: Take) -> str:
