@@ -423,3 +423,122 @@ def lines(
         lines=tuple(drawn),
         threshold=line,
     )
+
+
+# --- Counts stacked by kind: columns over time ------------------------------------------
+
+STACKED_HEIGHT = 180.0
+STACKED_TOP = 16.0
+STACKED_BOTTOM = 22.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One kind's part of a column, e.g. the calls of an hour answered 4xx."""
+
+    kind: str  # its colour: the class kind-<kind>
+    label: str  # the tooltip, in full
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class StackedColumn:
+    label: str
+    short_label: str  # written under the column; empty to leave room for neighbours
+    total: int
+    label_x: float
+    label_y: float
+    segments: tuple[Segment, ...]
+
+
+@dataclass(frozen=True)
+class StackedChart:
+    """Columns of whole counts, each split by kind (the kinds' order is the stacking order,
+    bottom up), with a legend and the top of the scale written on the left."""
+
+    key: str
+    title: str
+    description: str
+    width: float
+    height: float
+    baseline: float
+    top: int
+    top_y: float
+    columns: tuple[StackedColumn, ...]
+    legend: tuple[tuple[str, str], ...]  # (kind, label)
+
+
+def stacked_counts(
+    key: str,
+    *,
+    title: str,
+    columns: Sequence[tuple[str, str, Sequence[int]]],
+    kinds: Sequence[tuple[str, str]],
+    unit: str = "",
+) -> StackedChart:
+    """Columns of counts, e.g. an API token's calls per hour by status class: `columns` are
+    (label, short label, one count per kind), `kinds` are (kind, label). `unit` names what
+    is counted in the description ("calls")."""
+    top = max((sum(counts) for _, _, counts in columns), default=0)
+    baseline = STACKED_HEIGHT - STACKED_BOTTOM
+    span = baseline - STACKED_TOP
+    slot = WIDTH / max(len(columns), 1)
+    drawn = []
+    for index, (label, short_label, counts) in enumerate(columns):
+        x = round(index * slot + slot * 0.12, 1)
+        bottom = baseline
+        segments = []
+        for (kind, kind_label), count in zip(kinds, counts, strict=True):
+            if not count:
+                continue
+            height = round(count / top * span, 1)
+            bottom = round(bottom - height, 1)
+            segments.append(
+                Segment(
+                    kind=kind,
+                    label=f"{label}: {count} {kind_label}",
+                    x=x,
+                    y=bottom,
+                    width=round(slot * 0.76, 1),
+                    height=height,
+                )
+            )
+        drawn.append(
+            StackedColumn(
+                label=label,
+                short_label=short_label,
+                total=sum(counts),
+                label_x=round(index * slot + slot / 2, 1),
+                label_y=round(baseline + 15, 1),
+                segments=tuple(segments),
+            )
+        )
+    totals = [sum(counts[k] for _, _, counts in columns) for k in range(len(kinds))]
+    everything = sum(totals)
+    noun = f" {unit}" if unit else ""
+    if everything:
+        parts = ", ".join(
+            f"{total} {kind_label}" for (_, kind_label), total in zip(kinds, totals, strict=True)
+        )
+        busiest = max(columns, key=lambda column: sum(column[2]))
+        description = (
+            f"{title}: {everything}{noun} in all ({parts}); the most in {busiest[0]} "
+            f"with {sum(busiest[2])}. The table gives every figure."
+        )
+    else:
+        description = f"{title}: no{noun or ' counts'} at all."
+    return StackedChart(
+        key=key,
+        title=title,
+        description=description,
+        width=WIDTH,
+        height=STACKED_HEIGHT,
+        baseline=baseline,
+        top=top,
+        top_y=STACKED_TOP,
+        columns=tuple(drawn),
+        legend=tuple(kinds),
+    )

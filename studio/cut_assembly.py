@@ -27,7 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import JobState
-from studio import assembly
+from studio import assembly, webhooks
 from studio.cuts import CARD_SECONDS, FPS, CutOptions, card_texts
 from studio.models import Cut, LineReading
 
@@ -209,6 +209,7 @@ def _assemble(cut: Cut, folder: Path, progress: _Progress, saved: list[str]) -> 
     )
     if not done:
         raise _ClaimLost
+    webhooks.cut_event(cut_id=cut.pk, event_type="cut.ready")
 
 
 def _copy_take(scene: dict, folder: Path) -> assembly.SceneClip:
@@ -301,6 +302,8 @@ def _delete(names: Iterable[str]) -> None:
 
 def _fail(cut: Cut, worker: str, message: str, saved: list[str]) -> None:
     _delete(saved)
-    Cut.objects.filter(pk=cut.pk, state=Cut.State.RENDERING, claimed_by=worker).update(
+    failed = Cut.objects.filter(pk=cut.pk, state=Cut.State.RENDERING, claimed_by=worker).update(
         state=Cut.State.FAILED, message=message, finished_at=timezone.now()
     )
+    if failed:
+        webhooks.cut_event(cut_id=cut.pk, event_type="cut.failed")

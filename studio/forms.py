@@ -12,6 +12,7 @@ from jobs.models import Budget, ProviderAccount
 from studio import dialogue as scene_dialogue
 from studio.models import (
     SIZE_CHOICES,
+    WEBHOOK_EVENTS,
     Episode,
     Role,
     RoutingPolicy,
@@ -290,3 +291,46 @@ class ConsistencyFilterForm(forms.Form):
         if since and until and since > until:
             self.add_error("until", "The end comes before the start.")
         return cleaned
+
+
+class ApiTokenForm(forms.Form):
+    """A new API token (owners): its name, what it may do, and its series for the gateways."""
+
+    name = forms.CharField(
+        max_length=80, help_text="Say what uses it, e.g. “nightly render script”."
+    )
+    role = forms.ChoiceField(
+        choices=Role.choices,
+        initial=Role.EDITOR,
+        help_text="What it may do, like a member of that role (never more than its maker).",
+    )
+    series = forms.ModelChoiceField(
+        queryset=Series.objects.none(),
+        required=False,
+        empty_label="No series",
+        help_text="Where the OpenAI and relay gateways put the takes it makes (its Inbox).",
+    )
+
+    def __init__(self, *args: object, workspace: Workspace, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["series"].queryset = Series.objects.filter(workspace=workspace).order_by(
+            "title"
+        )
+
+
+class WebhookEndpointForm(forms.Form):
+    """A new webhook endpoint (owners); the address is checked by studio.webhooks."""
+
+    url = forms.CharField(
+        label="Address",
+        max_length=500,
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/castboard-events"}),
+        help_text="Castboard POSTs each event here, signed. Public addresses only.",
+    )
+    description = forms.CharField(max_length=200, required=False)
+    events = forms.MultipleChoiceField(
+        choices=WEBHOOK_EVENTS,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every event, including ones added later.",
+    )

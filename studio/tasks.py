@@ -1,5 +1,5 @@
-"""The studio's background work: drift scores of finished takes, episode cuts, and
-housekeeping."""
+"""The studio's background work: drift scores of finished takes, episode cuts, outgoing
+webhooks, and housekeeping."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import os
 from celery import current_task, shared_task
 from django.core.management import call_command
 
-from studio import cut_assembly, cuts
+from studio import cut_assembly, cuts, webhooks
+from studio.api.calls import api_records_prune
 from studio.consistency import services as consistency
 from studio.models import Take
 
@@ -64,3 +65,30 @@ def sweep_cuts() -> None:
     """Move on dubbing cuts whose speech ended (failures are announced to nobody) and resend
     assemblies that were lost or whose worker died (beat)."""
     cuts.cuts_sweep()
+
+
+@shared_task(ignore_result=True)
+def take_ended(job_id: int, state: str) -> None:
+    """A job ended (sent by the engine: JOBS_ENDED_TASKS): its take's event for the
+    workspace's webhooks (take.succeeded, take.failed, take.cancelled). Nothing for a job of
+    no take."""
+    webhooks.take_ended(job_id=job_id, state=state)
+
+
+@shared_task(ignore_result=True)
+def deliver_webhook(delivery_id: int) -> None:
+    """One attempt at a webhook delivery: claimed, so a second message sends nothing."""
+    webhooks.delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_webhooks() -> None:
+    """Hand out due webhook deliveries nobody has in hand, and take back attempts whose
+    worker died (beat, every WEBHOOKS_SWEEP_SECONDS)."""
+    webhooks.deliveries_sweep()
+
+
+@shared_task(ignore_result=True)
+def prune_api_records() -> None:
+    """Forget old API calls and expired Idempotency-Key answers (beat, hourly)."""
+    api_records_prune()

@@ -6,6 +6,7 @@ from django.urls import include, path
 
 from characters import views as characters
 from studio.api.app import api
+from studio.views import api as api_pages
 from studio.views import (
     auth,
     cast,
@@ -28,6 +29,24 @@ workspace_patterns = [
     path("costs/", costs.costs, name="costs"),
     path("costs/budgets/", costs.budget_save, name="budget_save"),
     path("costs/budgets/<int:budget_id>/delete/", costs.budget_delete, name="budget_delete"),
+    # The API: tokens and their call logs, outgoing webhooks (owners; studio/views/api.py)
+    path("api/", api_pages.api_settings, name="api_settings"),
+    path("api/tokens/<int:token_id>/revoke/", api_pages.api_token_revoke, name="api_token_revoke"),
+    path("api/tokens/<int:token_id>/calls/", api_pages.api_token_calls, name="api_token_calls"),
+    path("api/webhooks/", api_pages.webhook_list, name="webhook_list"),
+    path("api/webhooks/<int:endpoint_id>/", api_pages.webhook_detail, name="webhook_detail"),
+    path(
+        "api/webhooks/<int:endpoint_id>/enabled/",
+        api_pages.webhook_enabled,
+        name="webhook_enabled",
+    ),
+    path("api/webhooks/<int:endpoint_id>/delete/", api_pages.webhook_delete, name="webhook_delete"),
+    path("api/webhooks/<int:endpoint_id>/test/", api_pages.webhook_ping, name="webhook_ping"),
+    path(
+        "api/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>/resend/",
+        api_pages.webhook_resend,
+        name="webhook_resend",
+    ),
     path("providers/", providers.provider_capabilities, name="provider_capabilities"),
     path("settings/providers/", providers.provider_accounts, name="provider_accounts"),
     path(

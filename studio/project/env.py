@@ -52,6 +52,21 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def env_int_list(name: str, default: list[int], *, minimum: int | None = None) -> list[int]:
+    """Comma-separated integers, e.g. "5,300,1800"; one that is not a number stops us by name."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    values = []
+    for part in (part.strip() for part in raw.split(",")):
+        if not part.lstrip("-").isdigit():
+            raise ImproperlyConfigured(f"{name} must list whole numbers, e.g. 5,300; got {raw!r}")
+        if minimum is not None and int(part) < minimum:
+            raise ImproperlyConfigured(f"{name} values must be at least {minimum}, got {part}")
+        values.append(int(part))
+    return values
+
+
 def env_rate(name: str, default: str) -> str:
     """A rate limit as "requests/seconds", e.g. "20/60"; checked here, parsed where used."""
     raw = os.environ.get(name)

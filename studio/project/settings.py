@@ -12,7 +12,15 @@ import dj_database_url
 from kombu import Queue
 
 from studio.project.csp import CSP, storage_origins
-from studio.project.env import env_bool, env_int, env_list, env_rate, env_secret, env_str
+from studio.project.env import (
+    env_bool,
+    env_int,
+    env_int_list,
+    env_list,
+    env_rate,
+    env_secret,
+    env_str,
+)
 
 # The repository: studio/project/settings.py is two packages down.
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -279,6 +287,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "studio.tasks.sweep_cuts",
         "schedule": env_int("CUTS_SWEEP_SECONDS", 10, minimum=1),
     },
+    "sweep-webhooks": {
+        "task": "studio.tasks.sweep_webhooks",
+        "schedule": env_int("WEBHOOKS_SWEEP_SECONDS", 10, minimum=1),
+    },
+    "prune-api-records": {"task": "studio.tasks.prune_api_records", "schedule": 3600},
 }
 
 # The generation engine (jobs). Times in seconds.
@@ -310,6 +323,20 @@ CONSISTENCY_LEASE_SECONDS = env_int("CONSISTENCY_LEASE_SECONDS", 600, minimum=10
 # is taken over.
 CUTS_SWEEP_AFTER_SECONDS = env_int("CUTS_SWEEP_AFTER_SECONDS", 120, minimum=5)
 CUTS_LEASE_SECONDS = env_int("CUTS_LEASE_SECONDS", 300, minimum=10)
+# Outgoing webhooks (studio.webhooks): seconds to wait after each failed attempt before the
+# next (Standard Webhooks' recommendation: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; after
+# the last the delivery is given up); each attempt's whole deadline; how long an attempt or
+# a queued message may go unheard of before the sweep (every WEBHOOKS_SWEEP_SECONDS) hands
+# it out again, and how many due deliveries one sweep hands out. Destinations are checked
+# like provider addresses: private networks only through PROVIDER_ALLOWED_NETWORKS.
+WEBHOOKS_RETRY_SECONDS = tuple(
+    env_int_list("WEBHOOKS_RETRY_SECONDS", [5, 300, 1800, 7200, 18000, 36000, 36000], minimum=0)
+)
+WEBHOOKS_TIMEOUT_SECONDS = env_int("WEBHOOKS_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOKS_LEASE_SECONDS = env_int("WEBHOOKS_LEASE_SECONDS", 120, minimum=5)
+WEBHOOKS_SWEEP_BATCH = env_int("WEBHOOKS_SWEEP_BATCH", 500, minimum=1)
+# Delivered and given-up deliveries stay in each endpoint's log this many days.
+WEBHOOKS_KEEP_DAYS = env_int("WEBHOOKS_KEEP_DAYS", 30, minimum=1)
 JOBS_PUBLIC_URL_SECONDS = env_int("JOBS_PUBLIC_URL_SECONDS", 3600, minimum=60)
 JOBS_MIN_POLL_SECONDS = float(env_int("JOBS_MIN_POLL_MS", 1000, minimum=100)) / 1000
 JOBS_WEBHOOK_SAFETY_POLL_SECONDS = env_int("JOBS_WEBHOOK_SAFETY_POLL_SECONDS", 60, minimum=5)
@@ -370,6 +397,9 @@ RATE_LIMIT_IMPORT_WORKSPACE = env_rate("RATE_LIMIT_IMPORT_WORKSPACE", "60/60")
 # Failed sign-ins: per account name at one address, per address, and per account name.
 # Requests per API token (REST API and gateways); paid creates also count as generations.
 RATE_LIMIT_API = env_rate("RATE_LIMIT_API", "600/60")
+# How long the studio keeps each token's call log, and answers kept for Idempotency-Keys.
+API_CALLS_KEEP_DAYS = env_int("API_CALLS_KEEP_DAYS", 30, minimum=1)
+API_IDEMPOTENCY_KEEP_HOURS = env_int("API_IDEMPOTENCY_KEEP_HOURS", 24, minimum=1)
 RATE_LIMIT_LOGIN = env_rate("RATE_LIMIT_LOGIN", "5/900")
 RATE_LIMIT_LOGIN_ADDRESS = env_rate("RATE_LIMIT_LOGIN_ADDRESS", "30/900")
 RATE_LIMIT_LOGIN_ACCOUNT = env_rate("RATE_LIMIT_LOGIN_ACCOUNT", "50/3600")

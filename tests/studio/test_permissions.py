@@ -20,7 +20,10 @@ from django.urls import reverse
 
 from characters.models import Character, CharacterShare, ReferenceAsset
 from jobs.models import Budget, JobKind, JobState, ProviderAccount
+from studio import webhooks
+from studio.api.tokens import digest_of
 from studio.models import (
+    ApiToken,
     Cut,
     DialogueLine,
     Episode,
@@ -31,6 +34,8 @@ from studio.models import (
     SeriesCharacter,
     Take,
     TakeScore,
+    WebhookDelivery,
+    WebhookEndpoint,
     Workspace,
 )
 from tests.factories import (
@@ -38,6 +43,7 @@ from tests.factories import (
     SceneFactory,
 )
 from tests.samples import clip_bytes, image_bytes
+from tests.support.api import make_token
 from tests.support.cuts import episode_to_cut
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +70,27 @@ def world(world, workspace) -> dict:
     )
     cut.video.save("video.mp4", ContentFile(clip_bytes()))
     ready = episode_to_cut(workspace, seconds=(1.0,))
-    return {**world, "cut": cut.number, "ready": ready.pk}
+    owner = Membership.objects.get(workspace=workspace, role="owner").user
+    endpoint, _ = webhooks.endpoint_create(
+        workspace=workspace, url="http://127.0.0.1:9/hooks", created_by=owner
+    )
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        message_id="msg_world",
+        event_type="take.succeeded",
+        payload={"type": "take.succeeded", "timestamp": "2026-01-01T00:00:00Z", "data": {}},
+        state=WebhookDelivery.State.FAILED,
+        attempts=8,
+    )
+    token = ApiToken.objects.get(digest=digest_of(make_token(workspace, name="world")))
+    return {
+        **world,
+        "cut": cut.number,
+        "ready": ready.pk,
+        "token": token.pk,
+        "endpoint": endpoint.pk,
+        "delivery": delivery.pk,
+    }
 
 
 def _url(world: dict, name: str, *keys: str | None) -> str:
@@ -111,6 +137,10 @@ PAGES = [
     ("review_character", ["character"], READ),
     ("provider_accounts", [], MANAGE),
     ("provider_account_edit", ["account"], MANAGE),
+    ("api_settings", [], MANAGE),
+    ("api_token_calls", ["token"], MANAGE),
+    ("webhook_list", [], MANAGE),
+    ("webhook_detail", ["endpoint"], MANAGE),
 ]
 
 
@@ -492,6 +522,64 @@ ACTIONS = [
         OWNERS,
         lambda w, said: ProviderAccount.objects.get(pk=w["account"]).name == "Renamed",
     ),
+    # The API: tokens and outgoing webhooks (owners only). A new token or secret is shown in
+    # the answer itself (200), never through a redirect.
+    Action(
+        "api_settings",
+        None,
+        lambda w: {"name": "Render script", "role": "viewer"},
+        OWNERS,
+        lambda w, said: ApiToken.objects.filter(
+            workspace_id=w["workspace"], name="Render script", role="viewer"
+        ).exists(),
+        answer=200,
+    ),
+    Action(
+        "api_token_revoke",
+        "token",
+        lambda w: {},
+        OWNERS,
+        lambda w, said: ApiToken.objects.get(pk=w["token"]).revoked_at is not None,
+    ),
+    Action(
+        "webhook_list",
+        None,
+        lambda w: {"url": "http://127.0.0.1:9/new", "events": ["cut.ready"]},
+        OWNERS,
+        lambda w, said: (
+            list(
+                WebhookEndpoint.objects.filter(
+                    workspace_id=w["workspace"], url="http://127.0.0.1:9/new"
+                ).values_list("events", flat=True)
+            )
+            == [["cut.ready"]]
+        ),
+        answer=200,
+    ),
+    Action(
+        "webhook_enabled",
+        "endpoint",
+        lambda w: {"enabled": "off"},
+        OWNERS,
+        lambda w, said: not WebhookEndpoint.objects.get(pk=w["endpoint"]).enabled,
+    ),
+    Action(
+        "webhook_ping",
+        "endpoint",
+        lambda w: {},
+        OWNERS,
+        lambda w, said: WebhookDelivery.objects.filter(
+            endpoint_id=w["endpoint"], event_type="ping"
+        ).exists(),
+    ),
+    Action(
+        "webhook_resend",
+        ("endpoint", "delivery"),
+        lambda w: {},
+        OWNERS,
+        lambda w, said: WebhookDelivery.objects.get(pk=w["delivery"]).state == "pending",
+    ),
+    Action("webhook_delete", "endpoint", lambda w: {}, OWNERS, _gone(WebhookEndpoint, "endpoint")),
 ]
 # Not in the table: take_character cuts a clip out of the take's video file, which these
 # factory-made takes do not have (tests/studio/test_storyboard_access.py refuses it to
@@ -545,6 +633,9 @@ URL_ARGUMENTS = {
     "scene_id": "scene",
     "take_id": "finished",
     "cut_number": "cut",
+    "token_id": "token",
+    "endpoint_id": "endpoint",
+    "delivery_id": "delivery",
 }
 # take_character: see the note under ACTIONS. Answering an offer is done by the receiving
 # workspace's owners, a world of its own: tests/characters/test_sharing.py runs every role
