@@ -129,7 +129,7 @@ def _target(url: str) -> _Target:
 # --- Time ----------------------------------------------------------------------------------
 
 
-class _Deadline:
+class Deadline:
     """The fetch's whole time budget.
 
     Each network wait is given only the time left, and when the budget runs out the
@@ -146,7 +146,7 @@ class _Deadline:
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
 
-    def __enter__(self) -> _Deadline:
+    def __enter__(self) -> Deadline:
         self._timer.start()
         return self
 
@@ -204,7 +204,7 @@ def reference_fetch(url: str) -> TemporaryUploadedFile:
     allowed = allowed_networks()
     seconds = settings.REFERENCE_IMPORT_TIMEOUT_SECONDS
     target = _target(url)
-    with _Deadline(seconds) as deadline:
+    with Deadline(seconds) as deadline:
         try:
             for hop in range(MAX_REDIRECTS + 1):
                 addresses = _resolve(target, allowed, deadline, redirected=hop > 0)
@@ -225,7 +225,7 @@ def reference_fetch(url: str) -> TemporaryUploadedFile:
 
 
 def _resolve(
-    target: _Target, allowed: tuple[IPNetwork, ...], deadline: _Deadline, *, redirected: bool
+    target: _Target, allowed: tuple[IPNetwork, ...], deadline: Deadline, *, redirected: bool
 ) -> list[str]:
     """The host's addresses, refused unless every one of them may be fetched."""
     refusal = REDIRECTED_TO_PRIVATE if redirected else PRIVATE
@@ -243,7 +243,7 @@ def _resolve(
     return addresses
 
 
-def _lookup(host: str, port: int, deadline: _Deadline) -> list[tuple]:
+def _lookup(host: str, port: int, deadline: Deadline) -> list[tuple]:
     """getaddrinfo, given no longer than the time left (it cannot be interrupted)."""
     found: dict[str, Any] = {}
 
@@ -265,7 +265,7 @@ def _lookup(host: str, port: int, deadline: _Deadline) -> list[tuple]:
 
 @contextlib.contextmanager
 def _response(
-    target: _Target, addresses: list[str], deadline: _Deadline
+    target: _Target, addresses: list[str], deadline: Deadline
 ) -> Iterator[httpx.Response]:
     """The response of the first checked address that accepts a connection.
 
@@ -342,7 +342,7 @@ def _cap_for(content_type: str) -> int:
 
 
 def _download(
-    target: _Target, response: httpx.Response, deadline: _Deadline
+    target: _Target, response: httpx.Response, deadline: Deadline
 ) -> TemporaryUploadedFile:
     if response.status_code != 200:
         raise FetchRefused(

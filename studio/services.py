@@ -216,14 +216,17 @@ def scene_create(
     )
     scene.full_clean(exclude=["position"])
     with transaction.atomic():
-        scenes = _lock_episode(episode)
-        index = len(scenes)
-        if after is not None:
-            index = next((i + 1 for i, s in enumerate(scenes) if s.pk == after.pk), index)
-        scene.position = index
-        for later in scenes[index:]:
-            later.position += 1
-        Scene.objects.bulk_update(scenes[index:], ["position"])
+        if after is None:
+            # At the end: only the count is needed (an Inbox grows by a scene a call).
+            Episode.objects.select_for_update().filter(pk=episode.pk).first()
+            scene.position = Scene.objects.filter(episode=episode).count()
+        else:
+            scenes = _lock_episode(episode)
+            index = next((i + 1 for i, s in enumerate(scenes) if s.pk == after.pk), len(scenes))
+            scene.position = index
+            for later in scenes[index:]:
+                later.position += 1
+            Scene.objects.bulk_update(scenes[index:], ["position"])
         scene.save()
         scene.mentions.set(characters)
     return scene

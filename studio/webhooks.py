@@ -22,13 +22,10 @@ redirects are not followed, and each attempt has a short deadline.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
 import random
 import secrets
-import socket
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +41,7 @@ from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from characters.fetch import Deadline
 from jobs import netguard
 from jobs.crypto import decrypt_secret, encrypt_secret
 from jobs.dispatch import BROKER_ERRORS
@@ -432,53 +430,12 @@ def signed_headers(*, secret: str, message_id: str, body: bytes, at: datetime) -
     }
 
 
-class _Deadline:
-    """The attempt's whole time: when it runs out the connection is shut, so a receiver that
-    trickles its answer byte by byte cannot hold the worker past it."""
-
-    def __init__(self, seconds: float) -> None:
-        self.expired = False
-        self._socket: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
-
-    def trace(self, event: str, info: dict[str, Any]) -> None:
-        if event != "connection.connect_tcp.complete":
-            return
-        sock = info["return_value"].get_extra_info("socket")
-        with self._lock:
-            self._socket = sock
-            expired = self.expired
-        if expired:
-            self._shut(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            sock = self._socket
-        if sock is not None:
-            self._shut(sock)
-
-    @staticmethod
-    def _shut(sock: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
 def post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
     """POST one attempt: public addresses only, no redirects, a short deadline."""
     seconds = settings.WEBHOOKS_TIMEOUT_SECONDS
     host = httpx.URL(url).host
     try:
-        with _Deadline(seconds) as deadline, transport.guarded_client(seconds) as client:
+        with Deadline(seconds) as deadline, transport.guarded_client(seconds) as client:
             try:
                 with client.stream(
                     "POST",

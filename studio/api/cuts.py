@@ -302,7 +302,7 @@ CutVariant = Literal[
     description="The video (byte ranges honoured), subtitles, chapters, contact sheet, the "
     "timelines for an editor (OTIO, FCP 7 XML, CMX 3600 EDL) or the whole package (zip). 404 "
     "until the cut is done.",
-    openapi_extra={"responses": {"200": {"description": "The file.", "content": {"*/*": {}}}}},
+    openapi_extra={"responses": {200: {"description": "The file.", "content": {"*/*": {}}}}},
 )
 def cut_file(request, cut_id: CutId, variant: CutVariant):
     cut = access.cut_for(token_of(request), cut_id)

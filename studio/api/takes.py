@@ -22,6 +22,7 @@ from ninja import Field, Path, Query, Router, Schema, Status
 
 from jobs import services as jobs
 from jobs.models import TERMINAL_STATES, JobKind, JobState, ProviderAccount
+from jobs.requests import RequestShapeError
 from studio import access, generation, services, throttles
 from studio.api.common import ID_MAX, created, dollars, problems, require, token_of
 from studio.api.pagination import Page, paginate
@@ -156,6 +157,14 @@ def _media_url(request: HttpRequest, take: Take, variant: str) -> str | None:
     return request.build_absolute_uri(path + ("" if variant == "video" else f"?variant={variant}"))
 
 
+def _prompt_of(job) -> str:
+    """The job's prompt; "" for a request the engine cannot read (never fails a listing)."""
+    try:
+        return job.prompt
+    except RequestShapeError:
+        return ""
+
+
 def take_out(request: HttpRequest, take: Take) -> TakeOut:
     job, episode = take.job, take.scene.episode
     return TakeOut(
@@ -174,7 +183,7 @@ def take_out(request: HttpRequest, take: Take) -> TakeOut:
         cost=dollars(job.cost_actual),
         error_code=job.error_code,
         error_message=job.error_message,
-        prompt=job.prompt,
+        prompt=_prompt_of(job),
         review=ReviewOut(
             state=take.review_state,
             codes=list(take.review_codes),
@@ -199,35 +208,6 @@ def _reloaded(token: ApiToken, take: Take) -> Take:
 
 
 # --- Reading --------------------------------------------------------------------------------
-
-
-@router.get(
-    "/takes/{take_id}/content",
-    url_name="take_content",
-    response={200: None, **problems(401, 404)},
-    summary="Download a finished take's video, thumbnail or spritesheet",
-    description="Streams the file (the video honours a byte range; on S3 storage the answer is "
-    "a redirect to a short-lived signed URL). 404 until the take has succeeded.",
-    openapi_extra={
-        "responses": {
-            "200": {
-                "description": "The file.",
-                "content": {"video/mp4": {}, "image/jpeg": {}},
-            }
-        }
-    },
-)
-def take_content(
-    request,
-    take_id: TakeId,
-    variant: Literal["video", "thumbnail", "spritesheet"] = "video",
-):
-    take = access.take_for(token_of(request), take_id)
-    field, content_type = TAKE_FILES[variant]
-    stored = getattr(take.job, field)
-    if take.job.state != JobState.SUCCEEDED or not stored:
-        raise Http404
-    return serve_stored_file(request, stored, content_type=content_type)
 
 
 class TakeFilters(Schema):
@@ -257,7 +237,7 @@ def take_list(
 ):
     token = token_of(request)
     takes = Take.objects.filter(scene__episode__series__workspace=token.workspace).select_related(
-        "job__provider_account", "scene__episode__series__workspace"
+        "job__provider_account", "scene__episode"
     )
     for field, lookup in (
         ("scene_id", "scene_id"),
@@ -283,6 +263,35 @@ def take_list(
 )
 def take_detail(request, take_id: TakeId):
     return take_out(request, access.take_for(token_of(request), take_id))
+
+
+@router.get(
+    "/takes/{take_id}/content",
+    url_name="take_content",
+    response={200: None, **problems(401, 404)},
+    summary="Download a finished take's video, thumbnail or spritesheet",
+    description="Streams the file (the video honours a byte range; on S3 storage the answer is "
+    "a redirect to a short-lived signed URL). 404 until the take has succeeded.",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The file.",
+                "content": {"video/mp4": {}, "image/jpeg": {}},
+            }
+        }
+    },
+)
+def take_content(
+    request,
+    take_id: TakeId,
+    variant: Literal["video", "thumbnail", "spritesheet"] = "video",
+):
+    take = access.take_for(token_of(request), take_id)
+    field, content_type = TAKE_FILES[variant]
+    stored = getattr(take.job, field)
+    if take.job.state != JobState.SUCCEEDED or not stored:
+        raise Http404
+    return serve_stored_file(request, stored, content_type=content_type)
 
 
 # --- Quoting and generating ---------------------------------------------------------------------

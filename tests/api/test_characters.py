@@ -22,7 +22,7 @@ from tests.characters import webserver
 from tests.characters.webserver import WebServer
 from tests.factories import CharacterFactory, SceneFactory, SeriesFactory, TakeFactory
 from tests.samples import clip_bytes, image_bytes
-from tests.support.api import Api
+from tests.support.api import Api, refused_fields, walk
 
 pytestmark = pytest.mark.django_db
 
@@ -35,27 +35,6 @@ def url(path: str = "") -> str:
 
 def png(name: str = "front.png", body: bytes = PNG) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, body, "image/png")
-
-
-def walk(api: Api, path: str, limit: int, **filters) -> list[dict]:
-    """Every item of a list, page by page, as a script would read it."""
-    items, cursor, pages = [], None, 0
-    while True:
-        query = {"limit": limit, **filters, **({"cursor": cursor} if cursor else {})}
-        page = api.get(path, query)
-        assert page.status_code == 200, page.content
-        items += page.json()["items"]
-        cursor = page.json()["next_cursor"]
-        pages += 1
-        if cursor is None:
-            return items
-        assert pages < 50
-
-
-def refused_fields(response) -> list[str]:
-    assert response.status_code == 422, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    return [error["field"] for error in response.json()["errors"]]
 
 
 @pytest.fixture

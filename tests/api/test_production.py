@@ -17,32 +17,11 @@ from tests.factories import (
     TakeFactory,
 )
 from tests.jobs.factories import ProviderAccountFactory
-from tests.support.api import Api
+from tests.support.api import refused_fields, walk
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/v1"
-
-
-def walk(api: Api, path: str, limit: int, **filters) -> list[dict]:
-    """Every item of a list, page by page, as a script would read it."""
-    items, cursor, pages = [], None, 0
-    while True:
-        query = {"limit": limit, **filters, **({"cursor": cursor} if cursor else {})}
-        page = api.get(path, query)
-        assert page.status_code == 200, page.content
-        items += page.json()["items"]
-        cursor = page.json()["next_cursor"]
-        pages += 1
-        if cursor is None:
-            return items
-        assert pages < 50
-
-
-def refused_fields(response) -> list[str]:
-    assert response.status_code == 422, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    return sorted({error["field"] for error in response.json()["errors"]})
 
 
 @pytest.fixture

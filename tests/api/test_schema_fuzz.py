@@ -8,6 +8,7 @@ workspace with one object of each kind so generated ids sometimes hit a real one
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -100,3 +101,17 @@ def test_every_operation_refuses_a_call_without_a_token(label, client, world):
     response = getattr(client, method.lower())(concrete)
     assert response.status_code == 401, response.content
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_the_published_schema_has_no_repeated_key(client):
+    """Swagger UI (the docs) refuses a document with a key twice in one object; json.loads
+    would silently keep the last."""
+    repeated: list[str] = []
+
+    def pairs(items):
+        keys = [key for key, _ in items]
+        repeated.extend(sorted({key for key in keys if keys.count(key) > 1}))
+        return dict(items)
+
+    json.loads(client.get("/api/v1/openapi.json").content, object_pairs_hook=pairs)
+    assert repeated == []
