@@ -75,7 +75,10 @@ SECRET_BYTES = 32
 USER_AGENT = "Castboard-Webhooks/1"
 RESPONSE_KEPT = 500  # characters of a receiver's answer kept for the log
 _READ_AT_MOST = RESPONSE_KEPT * 4  # bytes: enough for 500 characters of any UTF-8
-REDELIVERED_WITHIN = timedelta(days=1)
+# The sweep catches up the end events of takes that ended this recently (and at least
+# TAKE_ENDS_SETTLE ago, so the announcement itself has had its chance).
+TAKE_ENDS_CAUGHT_UP = timedelta(hours=1)
+TAKE_ENDS_SETTLE = timedelta(seconds=30)
 PRIVATE = "{where} is on a private network; Castboard only sends webhooks to public addresses."
 INTERNAL_ERROR = "Not sent because of a problem on our side (it has been logged)."
 
@@ -237,11 +240,14 @@ def event_emit(
     event_type: str,
     data: dict[str, Any],
     endpoints: list[WebhookEndpoint] | None = None,
+    message_id: str | None = None,
 ) -> list[WebhookDelivery]:
     """Queue one event for every enabled endpoint of the workspace that wants it.
 
     The rows are written in the caller's transaction and sent when it commits. `endpoints`
-    narrows the event to those (the studio's test event goes to one endpoint only).
+    narrows the event to those (the studio's test event goes to one endpoint only). A
+    `message_id` given by the caller makes the event once only: an endpoint that already
+    has it gets nothing more.
     """
     if endpoints is None:
         endpoints = [
@@ -252,7 +258,15 @@ def event_emit(
     if not endpoints:
         return []
     now = timezone.now()
-    message_id = new_message_id()
+    if message_id is None:
+        message_id = new_message_id()
+    else:
+        had = set(
+            WebhookDelivery.objects.filter(
+                message_id=message_id, endpoint__in=endpoints
+            ).values_list("endpoint_id", flat=True)
+        )
+        endpoints = [endpoint for endpoint in endpoints if endpoint.pk not in had]
     payload = {"type": event_type, "timestamp": _timestamp(now), "data": data}
     deliveries = [
         WebhookDelivery.objects.create(
@@ -299,28 +313,89 @@ def takes_event(*, event_type: str, take_ids: list[int]) -> int:
 
 def take_ended(*, job_id: int, state: str) -> list[WebhookDelivery]:
     """The engine says a job ended: take.succeeded, take.failed or take.cancelled for its
-    take. Nothing for a job of no take (speech, a registration). A second announcement of
-    the same end (a redelivered message) queues nothing more."""
+    take. Nothing for a job of no take (speech, a registration). The event's id comes from
+    the take and its end, so a second announcement (a redelivered message, the sweep's
+    catch-up) queues nothing more."""
     event_type = ENDED_EVENTS.get(state)
     if event_type is None:
         return []
     take = _takes_where(job_id=job_id).first()
     if take is None:
         return []
-    # A message is redelivered within hours (the broker's visibility timeout), not days.
-    already = WebhookDelivery.objects.filter(
-        created_at__gte=timezone.now() - REDELIVERED_WITHIN,
-        endpoint__workspace_id=take.job.workspace_id,
-        event_type=event_type,
-        payload__data__id=take.pk,
-    ).exists()
-    if already:
-        return []
+    return _take_end_event(take, event_type)
+
+
+def take_end_message_id(take: Take, event_type: str) -> str:
+    return f"msg_take{take.pk}_{event_type.removeprefix('take.')}"
+
+
+def _take_end_event(
+    take: Take, event_type: str, endpoints: list[WebhookEndpoint] | None = None
+) -> list[WebhookDelivery]:
+    """The take's end, to `endpoints` or to every endpoint that wants it and existed when it
+    ended (one added since hears of later takes only)."""
+    if endpoints is None:
+        ended = take.job.finished_at or timezone.now()
+        endpoints = [
+            endpoint
+            for endpoint in WebhookEndpoint.objects.filter(
+                workspace_id=take.scene.episode.series.workspace_id,
+                enabled=True,
+                created_at__lte=ended,
+            )
+            if endpoint.wants(event_type)
+        ]
+        if not endpoints:
+            return []
     return event_emit(
         workspace_id=take.scene.episode.series.workspace_id,
         event_type=event_type,
         data=take_data(take),
+        endpoints=endpoints,
+        message_id=take_end_message_id(take, event_type),
     )
+
+
+def take_ends_sweep(*, now: datetime | None = None) -> list[WebhookDelivery]:
+    """Catch up the end events of takes that ended in the last TAKE_ENDS_CAUGHT_UP whose
+    announcement never arrived (the broker was away when the job ended): each goes to the
+    endpoints that existed when it ended and want it, once (the id is the take's)."""
+    now = now or timezone.now()
+    endpoints = list(WebhookEndpoint.objects.filter(enabled=True))
+    if not endpoints:
+        return []
+    by_workspace: dict[int, list[WebhookEndpoint]] = {}
+    for endpoint in endpoints:
+        by_workspace.setdefault(endpoint.workspace_id, []).append(endpoint)
+    ended = _takes_where(
+        job__state__in=list(ENDED_EVENTS),
+        job__finished_at__gte=now - TAKE_ENDS_CAUGHT_UP,
+        job__finished_at__lte=now - TAKE_ENDS_SETTLE,
+        job__workspace_id__in=list(by_workspace),
+    ).order_by("job__finished_at")[: settings.WEBHOOKS_SWEEP_BATCH]
+    ended = list(ended)
+    sent = set(
+        WebhookDelivery.objects.filter(
+            message_id__in=[
+                take_end_message_id(take, ENDED_EVENTS[take.job.state]) for take in ended
+            ]
+        ).values_list("endpoint_id", "message_id")
+    )
+    queued: list[WebhookDelivery] = []
+    for take in ended:
+        event_type = ENDED_EVENTS[take.job.state]
+        message_id = take_end_message_id(take, event_type)
+        missing = [
+            endpoint
+            for endpoint in by_workspace[take.job.workspace_id]
+            if endpoint.wants(event_type)
+            and endpoint.created_at <= take.job.finished_at
+            and (endpoint.pk, message_id) not in sent
+        ]
+        if missing:
+            with transaction.atomic():
+                queued += _take_end_event(take, event_type, endpoints=missing)
+    return queued
 
 
 def cut_event(*, cut_id: int, event_type: str) -> list[WebhookDelivery]:
@@ -555,8 +630,10 @@ def deliveries_sweep() -> dict[str, list[int]]:
     """The safety net (beat): attempts whose worker died are taken back, and due deliveries
     nobody has in hand (a lost message, a retry too far ahead for the broker, an endpoint
     turned back on) are handed to the queue. Finished deliveries older than
-    WEBHOOKS_KEEP_DAYS leave the log."""
+    WEBHOOKS_KEEP_DAYS leave the log. Take ends whose announcement was lost are caught up
+    (take_ends_sweep)."""
     now = timezone.now()
+    caught_up = [delivery.pk for delivery in take_ends_sweep(now=now)]
     WebhookDelivery.objects.filter(
         state__in=(WebhookDelivery.State.DELIVERED, WebhookDelivery.State.FAILED),
         created_at__lt=now - timedelta(days=settings.WEBHOOKS_KEEP_DAYS),
@@ -589,4 +666,4 @@ def deliveries_sweep() -> dict[str, list[int]]:
         ).update(claimed_at=now)
         if handed and _enqueue(delivery_id):
             sent.append(delivery_id)
-    return {"reclaimed": reclaimed, "sent": sent}
+    return {"reclaimed": reclaimed, "sent": sent, "caught_up": caught_up}

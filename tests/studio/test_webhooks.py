@@ -277,7 +277,7 @@ def test_the_sweep_takes_back_an_attempt_whose_worker_died(
 
     swept = webhooks.deliveries_sweep()
 
-    assert swept == {"reclaimed": [stuck.pk], "sent": [stuck.pk]}
+    assert swept == {"reclaimed": [stuck.pk], "sent": [stuck.pk], "caught_up": []}
     receiver.wait_for(1)
     assert _wait_for_state(stuck, WebhookDelivery.State.DELIVERED).attempts == 2
 
@@ -286,7 +286,7 @@ def test_the_sweep_leaves_a_delivery_already_handed_to_the_queue(db, workspace, 
     endpoint, _ = _endpoint(workspace, receiver.url)
     webhooks.endpoint_ping(endpoint=endpoint)  # its message goes out on commit
 
-    assert webhooks.deliveries_sweep() == {"reclaimed": [], "sent": []}
+    assert webhooks.deliveries_sweep() == {"reclaimed": [], "sent": [], "caught_up": []}
 
 
 def test_the_sweep_forgets_finished_deliveries_after_the_keeping_time(db, workspace, settings):
@@ -513,3 +513,34 @@ def test_a_retry_schedule_that_is_not_whole_numbers_stops_the_process_by_name(mo
         env_int_list("WEBHOOKS_RETRY_SECONDS", [5], minimum=0)
     monkeypatch.setenv("WEBHOOKS_RETRY_SECONDS", "5, 300 ,1800")
     assert env_int_list("WEBHOOKS_RETRY_SECONDS", [5], minimum=0) == [5, 300, 1800]
+
+
+def test_a_take_end_whose_announcement_was_lost_is_caught_up_once_by_the_sweep(
+    db, workspace, receiver
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.models import Job
+
+    endpoint, _ = _endpoint(workspace, receiver.url)
+    now = timezone.now()
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(created_at=now - timedelta(hours=3))
+    scene = SceneFactory(episode=EpisodeFactory(series__workspace=workspace))
+    lost = TakeFactory(scene=scene, state=JobState.SUCCEEDED)
+    long_ago = TakeFactory(scene=scene, state=JobState.FAILED)
+    Job.objects.filter(pk=lost.job_id).update(finished_at=now - timedelta(minutes=5))
+    Job.objects.filter(pk=long_ago.job_id).update(finished_at=now - timedelta(hours=2))
+    newer, _ = _endpoint(workspace, receiver.url)  # made after the take ended
+
+    caught_up = webhooks.deliveries_sweep()["caught_up"]
+
+    delivery = WebhookDelivery.objects.get(pk__in=caught_up)
+    assert (delivery.endpoint, delivery.event_type) == (endpoint, "take.succeeded")
+    assert delivery.payload["data"]["id"] == lost.pk
+    assert not newer.deliveries.exists()
+    # Once only: another pass, or the announcement arriving late, adds nothing.
+    assert webhooks.deliveries_sweep()["caught_up"] == []
+    assert webhooks.take_ended(job_id=lost.job_id, state=JobState.SUCCEEDED) == []
+    assert endpoint.deliveries.count() == 1
