@@ -23,7 +23,7 @@ from django.http import Http404
 from characters.models import Character
 from studio import access
 from studio.generation import take_create
-from studio.models import ApiToken, Episode, Scene, SceneFrame, Series, Take
+from studio.models import ApiToken, Episode, SceneFrame, Series, Take
 from studio.services import (
     scene_create,
     scene_delete,
@@ -163,7 +163,3 @@ def resolve_relay_mentions(token: ApiToken, prompt: str) -> str:
     return CHARACTER_MENTION.sub(
         lambda match: f"@{character_by_id(token, match.group(1)).handle}", prompt
     )
-
-
-def scene_of(take: Take) -> Scene:
-    return take.scene
