@@ -9,7 +9,7 @@ export DJANGO_SETTINGS_MODULE := studio.project.settings
 export EMBEDDED_REDIS_PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-test run test lint format migrations-check worker beat clean
+.PHONY: help install install-test run serve test lint format migrations-check worker beat clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -46,11 +46,58 @@ else
 	$(BIN)/python -m studio.project.supervisor Procfile worker media scores beat web emulators announce
 endif
 
+# `make serve`: the production stack on this machine (Procfile.serve). Plain HTTP on loopback
+# unless PUBLIC_BASE_URL is https (a TLS proxy in front), when the secure defaults stay on.
+SERVE_URL := $(or $(PUBLIC_BASE_URL),http://127.0.0.1:8000)
+SERVE_VAR := $(or $(CASTBOARD_VAR_DIR),var)
+SERVE_PROCESSES ?= web worker media scores beat
+ifeq ($(origin REDIS_URL),undefined)
+SERVE_PROCESSES := redis $(SERVE_PROCESSES)
+SERVE_SAYS_REDIS := echo "REDIS_URL is unset: starting an embedded Redis on 127.0.0.1:$(EMBEDDED_REDIS_PORT)."
+serve: export REDIS_URL := redis://127.0.0.1:$(EMBEDDED_REDIS_PORT)/0
+endif
+ifeq ($(SERVE_EMULATORS),1)
+SERVE_PROCESSES += emulators announce
+serve: export PROVIDER_ALLOWED_NETWORKS ?= 127.0.0.1/32
+endif
+ifeq ($(filter https://%,$(SERVE_URL)),)
+serve: export SECURE_SSL_REDIRECT ?= false
+serve: export SESSION_COOKIE_SECURE ?= false
+serve: export CSRF_COOKIE_SECURE ?= false
+serve: export SECURE_HSTS_SECONDS ?= 0
+endif
+
+# $(call serve_secret,VARIABLE,FILE): VARIABLE from the environment, else from FILE, made once
+# (0600) and kept. One machine's key: machines that share a database need one value, set.
+define serve_secret
+if [ -z "$${$(1):-}" ]; then \
+  if [ -s $(2) ]; then echo "$(1) is unset: using the one kept in $(2)."; \
+  else (umask 077 && $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64), end="")' > $(2)) && \
+    echo "$(1) is unset: generated one into $(2) (0600), kept for the next start."; fi; \
+  $(1)="$$(cat $(2))"; export $(1); \
+fi
+endef
+
+serve: export DEBUG := false
+serve: export PUBLIC_BASE_URL := $(SERVE_URL)
+serve: install  ## Production-like: DEBUG off, gunicorn, workers, beat (SERVE_EMULATORS=1: emulators, demo)
+	@mkdir -p $(SERVE_VAR)
+	@set -e; \
+	$(call serve_secret,SECRET_KEY,$(SERVE_VAR)/secret_key); \
+	$(call serve_secret,ENCRYPTION_KEYS,$(SERVE_VAR)/encryption_key); \
+	echo "Collecting static files into $(SERVE_VAR)/staticfiles..."; \
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0; \
+	$(BIN)/python manage.py migrate --noinput; \
+	if [ "$(SERVE_EMULATORS)" = 1 ]; then $(BIN)/python manage.py seed_demo; fi; \
+	$(or $(SERVE_SAYS_REDIS),true); \
+	echo "Starting $(SERVE_PROCESSES); Castboard will answer at $(SERVE_URL)/"; \
+	exec $(BIN)/python -m studio.project.supervisor Procfile.serve $(SERVE_PROCESSES)
+
 worker: install  ## Run one Celery worker on every queue (needs REDIS_URL)
 	$(BIN)/celery -A studio worker --loglevel INFO
 
 beat: install  ## Run Celery beat (needs REDIS_URL)
-	$(BIN)/celery -A studio beat --loglevel INFO --schedule var/celerybeat-schedule
+	$(BIN)/celery -A studio beat --loglevel INFO
 
 test: install-test  ## Run the whole test suite (embedded SQLite and Redis unless *_URL are set)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,13 +1,16 @@
-"""Storyboard benchmark: server time of a 300-scene episode's page and of one card's status.
+"""Storyboard benchmark: server time of the storyboard's first response, of a later slice
+and of one card's status, at 300 and 3,000 scenes.
 
-Builds the episode of tests/studio/test_storyboard_queries.py (300 scenes, 900 takes in
-mixed states, each scene mentioning 2 characters with images) in a fresh SQLite file,
-then times requests through Django's test Client: in process, so the figure is the
-server's time (middleware, queries, rendering), with no network or browser in it.
+Builds the episodes of tests/studio/test_storyboard_queries.py (each scene with 3 takes in
+mixed states and mentioning 2 characters with images) in a fresh SQLite file, then times
+requests through Django's test Client: in process, so the figure is the server's time
+(middleware, queries, rendering), with no network or browser in it.
 
-* the storyboard page (episode_detail), as an owner sees it (every edit control);
-* one card's status fragment (scene_status, htmx), for a scene with a take in flight:
-  what every generating card polls once a second.
+* the storyboard page (episode_detail), as an owner sees it (every edit control): its
+  header counts and its first slice of cards;
+* a slice from the middle of the largest episode (episode_scenes, htmx): what scrolling
+  loads;
+* one card's status fragment (scene_status, htmx), for a scene with a take in flight.
 
 Each is run `--warmups` times unmeasured, then `--runs` times; it prints the median,
 p95 and min against the targets, the garbage collector's full passes during the runs
@@ -15,7 +18,7 @@ p95 and min against the targets, the garbage collector's full passes during the 
 the number of queries of each. `--profile` adds
 the top of a cProfile of the page. It exits 0 whatever the times.
 
-    .venv/bin/python benchmarks/storyboard.py [--scenes 300] [--runs 30] [--warmups 3] \
+    .venv/bin/python benchmarks/storyboard.py [--scenes 300 3000] [--runs 30] [--warmups 3] \
         [--profile]
 """
 
@@ -39,12 +42,15 @@ from benchmarks import _setup
 
 TARGET_PAGE_MS = 150.0
 TARGET_STATUS_MS = 25.0
+TARGET_SLICE_MS = 150.0
 HTMX = {"HX-Request": "true"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenes", type=int, default=300, help="scenes in the episode (300)")
+    parser.add_argument(
+        "--scenes", type=int, nargs="+", default=[300, 3000], help="episode sizes (300 3000)"
+    )
     parser.add_argument("--runs", type=int, default=30, help="measured requests of each (30)")
     parser.add_argument("--warmups", type=int, default=3, help="unmeasured requests first (3)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the page")
@@ -69,7 +75,9 @@ def setup_django(run_dir: Path) -> None:
 
 
 def build(scenes: int):
-    """(client logged in as the owner, page URL, status URL of a scene with a take in flight)."""
+    """(client logged in as the owner, page URL, status URL of a scene with a take in flight,
+    URL of the slice from the middle of the episode)."""
+    from django.contrib.auth import get_user_model
     from django.test import Client
     from django.urls import reverse
 
@@ -78,8 +86,9 @@ def build(scenes: int):
     from tests.factories import UserFactory
     from tests.studio.test_storyboard_queries import storyboard_episode
 
-    workspace = Workspace.objects.create(name="Benchmark studio", slug="benchmark")
-    owner = UserFactory(username="owner")
+    workspace = Workspace.objects.create(name=f"Benchmark {scenes}", slug=f"benchmark-{scenes}")
+    owner = get_user_model().objects.filter(username="owner").first()
+    owner = owner or UserFactory(username="owner")
     Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
     episode = storyboard_episode(workspace, scenes=scenes)
     busy = (
@@ -93,7 +102,8 @@ def build(scenes: int):
     client.force_login(owner)
     page = episode.get_absolute_url()
     status = reverse("scene_status", args=[workspace.slug, busy.scene_id])
-    return client, page, status
+    middle = reverse("episode_scenes", args=[workspace.slug, episode.pk]) + f"?after={scenes // 2}"
+    return client, page, status, middle
 
 
 class FullCollections:
@@ -154,7 +164,7 @@ def report(
     count, sql_ms, size = counted
     median = statistics.median(times)
     print(
-        f"{label:34} median {median:7.1f} ms  p95 {p95(times):7.1f} ms  min {min(times):7.1f} ms"
+        f"{label:32} median {median:7.1f} ms  p95 {p95(times):7.1f} ms  min {min(times):7.1f} ms"
         f"  ({len(times)} runs, {full_gcs} full GC)  {count} queries ({sql_ms:.1f} ms in SQL)"
         f"  {size / 1024:.0f} KiB"
     )
@@ -184,29 +194,42 @@ def main(argv: list[str] | None = None) -> int:
     from studio.project.heap import freeze_startup_objects
 
     frozen = freeze_startup_objects()  # as studio/project/wsgi.py does when the server starts
-    client, page_url, status_url = build(args.scenes)
-
-    def page():
-        return client.get(page_url)
-
-    def status():
-        return client.get(status_url, headers=HTMX)
+    started = time.perf_counter()
+    boards = {scenes: build(scenes) for scenes in args.scenes}
+    built = time.perf_counter() - started
+    largest = max(args.scenes)
 
     print(
-        f"Castboard storyboard benchmark: {args.scenes} scenes, {3 * args.scenes} takes, "
-        f"2 mentions a scene; Django test Client in process (server time), SQLite, DEBUG off; "
-        f"{args.warmups} warm-ups then {args.runs} runs each; {frozen:,} startup objects "
-        f"frozen out of the GC as the server does (studio/project/heap.py); "
-        f"machine: {_setup.machine_load()}"
+        f"Castboard storyboard benchmark: {', '.join(map(str, args.scenes))} scenes (3 takes "
+        f"and 2 mentions a scene; built in {built:.1f} s); Django test Client in process "
+        f"(server time), SQLite, DEBUG off; {args.warmups} warm-ups then {args.runs} runs each; "
+        f"{frozen:,} startup objects frozen out of the GC as the server does "
+        f"(studio/project/heap.py); machine: {_setup.machine_load()}"
     )
-    page_times = measure(page, runs=args.runs, warmups=args.warmups, expect=200)
-    status_times = measure(status, runs=args.runs, warmups=args.warmups, expect=200)
-    verdicts = [
-        report("storyboard page", page_times, TARGET_PAGE_MS, queries(page)),
-        report("status fragment (take in flight)", status_times, TARGET_STATUS_MS, queries(status)),
-    ]
+    verdicts = []
+    for scenes, (client, page_url, status_url, middle_url) in boards.items():
+
+        def page(client=client, page_url=page_url):
+            return client.get(page_url)
+
+        def status(client=client, status_url=status_url):
+            return client.get(status_url, headers=HTMX)
+
+        def middle(client=client, middle_url=middle_url):
+            return client.get(middle_url, headers=HTMX)
+
+        timed = [
+            (f"storyboard page, {scenes} scenes", page, TARGET_PAGE_MS),
+            (f"status fragment, {scenes} scenes", status, TARGET_STATUS_MS),
+        ]
+        if scenes == largest:
+            timed.append((f"middle slice, {scenes} scenes", middle, TARGET_SLICE_MS))
+        for label, request, target in timed:
+            measured = measure(request, runs=args.runs, warmups=args.warmups, expect=200)
+            verdicts.append(report(label, measured, target, queries(request)))
     if args.profile:
-        profile(page)
+        client, page_url = boards[largest][:2]
+        profile(lambda: client.get(page_url))
     print("targets:")
     for line, _ in verdicts:
         print(line)

@@ -9,6 +9,7 @@ from pathlib import PurePath
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -308,10 +309,16 @@ def character_revise(
 
 def character_delete(*, character: Character) -> None:
     assets = list(character.assets.all())
+    # Versions share one voice sample file by name: each is deleted once, with the character.
+    samples = set(
+        character.versions.exclude(voice_sample="").values_list("voice_sample", flat=True)
+    )
     character.delete()
     for asset in assets:
         asset.file.delete(save=False)
         asset.thumbnail.delete(save=False)
+    for name in samples:
+        default_storage.delete(name)
 
 
 Status = CharacterShare.Status

@@ -88,11 +88,15 @@ __all__ = [
     "Quote",
     "Ranking",
     "RequestShapeError",
+    "RouteBook",
     "Routes",
     "Voice",
     "VoiceChoice",
     "cut_span",
     "derive",
+    "hold",
+    "hold_left",
+    "hold_release",
     "makes",
     "placeholder",
     "quote",
@@ -107,6 +111,10 @@ __all__ = [
 
 # A budget refused the estimate (nothing was created); its message says which and by how much.
 OverBudget = ledger.OverBudget
+# Holds: a batch's whole estimate reserved at once (start(hold=...) draws from it).
+hold = ledger.hold_take
+hold_left = ledger.hold_left
+hold_release = ledger.hold_release
 
 
 def placeholder(subject: str) -> str:
@@ -163,26 +171,29 @@ def makes(request: JobRequest | None) -> str:
     return "speech" if request is not None and request.kind == SPEECH else "video"
 
 
-def quote(request: JobRequest, account: ProviderAccount) -> Quote:
-    """The request fitted to the account, validated against its provider and priced."""
-    provider = provider_for(account)
-    try:
-        output, wanted = provider.capabilities.output, makes(request)
-        if output != wanted:
-            return Quote.refused(account, [f"{provider.label} makes {output}, not {wanted}."])
-        if isinstance(provider, SpeechProvider):
-            return _quote_speech(request, account, provider)
-        if request.kind in DERIVED_KINDS:
-            return _quote_derived(request, account, provider)
-        if request.kind == REGISTER_CHARACTER:
-            return _quote_registration(request, account, provider)
-        if provider.capabilities.native_characters:
-            found = _quote_with_characters(request, account, provider)
-        else:
-            found = _quote_with_references(request, account, provider)
-        return replace(found, problems=[*_frame_problems(request, provider), *found.problems])
-    finally:
-        provider.close()
+def quote(request: JobRequest, account: ProviderAccount, *, book: RouteBook | None = None) -> Quote:
+    """The request fitted to the account, validated against its provider and priced.
+
+    With a `book` (many requests quoted at the same accounts), the adapter, the account's
+    registrations and its prices are read once for all of them; without, a book of its own."""
+    if book is None:
+        with RouteBook([account]) as own:
+            return quote(request, account, book=own)
+    provider = book.provider(account)
+    output, wanted = provider.capabilities.output, makes(request)
+    if output != wanted:
+        return Quote.refused(account, [f"{provider.label} makes {output}, not {wanted}."])
+    if isinstance(provider, SpeechProvider):
+        return _quote_speech(request, account, provider)
+    if request.kind in DERIVED_KINDS:
+        return _quote_derived(request, account, provider)
+    if request.kind == REGISTER_CHARACTER:
+        return _quote_registration(request, account, provider)
+    if provider.capabilities.native_characters:
+        found = _quote_with_characters(request, account, provider, book)
+    else:
+        found = _quote_with_references(request, account, provider, book)
+    return replace(found, problems=[*_frame_problems(request, provider), *found.problems])
 
 
 _FRAME_WORDS = {FIRST: "start a video from a given picture", LAST: "end a video on a given picture"}
@@ -267,10 +278,14 @@ def _as_references(
 
 
 def _quote_with_references(
-    request: JobRequest, account: ProviderAccount, provider: Provider
+    request: JobRequest, account: ProviderAccount, provider: Provider, book: RouteBook
 ) -> Quote:
     """At a provider that keeps no characters: the cast travels as references."""
-    fit, missing = _as_references(request.cast, provider.capabilities, provider.label)
+    # The same cast at the same account fits the same way, whatever the prompt.
+    key = (account.pk, request.cast)
+    if key not in book.fits:
+        book.fits[key] = _as_references(request.cast, provider.capabilities, provider.label)
+    fit, missing = book.fits[key]
     problems = provider.validate(
         GenerationRequest(
             prompt=request.prompt,
@@ -279,18 +294,18 @@ def _quote_with_references(
             references=(
                 *frame_references(request, taken=provider.capabilities.frames),
                 *(
-                    Reference(kind=r.asset.kind, url=public_file_url(r.asset.file))
+                    Reference(kind=r.asset.kind, url=book.file_url(r.asset.file))
                     for r in fit.references
                 ),
             ),
         )
     )
-    estimate = prices.estimate(account, provider, seconds=request.seconds, size=request.size)
+    estimate = book.estimate(account, provider, seconds=request.seconds, size=request.size)
     return Quote(account, FittedRequest(request, fit), estimate, problems + missing)
 
 
 def _quote_with_characters(
-    request: JobRequest, account: ProviderAccount, provider: Provider
+    request: JobRequest, account: ProviderAccount, provider: Provider, book: RouteBook
 ) -> Quote:
     """At a provider that keeps characters: each member is registered there from a clip
     (once; the price includes the registrations still to make)."""
@@ -305,11 +320,7 @@ def _quote_with_characters(
             references=frame_references(request, taken=provider.capabilities.frames),
         )
     )
-    registered = set(
-        Registration.objects.filter(
-            provider_account=account, status=Registration.Status.ACTIVE, subject__in=subjects
-        ).values_list("subject", flat=True)
-    )
+    registered = book.registered(account, subjects)
     clips: list[CastAsset] = []
     to_register = 0
     for member in request.cast:
@@ -324,7 +335,7 @@ def _quote_with_characters(
             problems.append(_unregistrable(member, caps, provider.label))
         else:
             to_register += 1
-    estimate = prices.estimate(
+    estimate = book.estimate(
         account,
         provider,
         seconds=request.seconds,
@@ -333,6 +344,17 @@ def _quote_with_characters(
     )
     fitted = FittedRequest(request, Fit(registration_clips=tuple(clips)))
     return Quote(account, fitted, estimate, problems)
+
+
+def _registered(account_id: int, subjects: Sequence[str]) -> set[str]:
+    """Which of the subjects the account keeps as characters now."""
+    return set(
+        Registration.objects.filter(
+            provider_account_id=account_id,
+            status=Registration.Status.ACTIVE,
+            subject__in=list(subjects),
+        ).values_list("subject", flat=True)
+    )
 
 
 def _unregistrable(member: CastMember, caps: Capabilities, label: str) -> str:
@@ -404,6 +426,141 @@ class Routes:
         return tuple(self.quotes[o.account_id].as_fallback() for o in self.ranking.ordered[1:])
 
 
+class RouteBook:
+    """What routing many requests at the same accounts shares, read once for all of them:
+    each account's adapter, circuit breaker, recent health (stability policy), active
+    registrations and prices. A generate-all routes hundreds of scenes with it in a
+    constant number of queries. Use it as a context manager (it closes the adapters)."""
+
+    def __init__(self, accounts: Sequence[ProviderAccount]) -> None:
+        self.accounts = list(accounts)
+        self.estimates: dict[tuple, Decimal] = {}
+        self.file_urls: dict[str, str] = {}
+        self.fits: dict[tuple, tuple[Fit, list[str]]] = {}
+        self._providers: dict[int, Provider] = {}
+        self._breakers: dict[int, breaker.BreakerState] | None = None
+        self._health: dict[int, routing.Health] | None = None
+        self._registered: dict[int, set[str]] | None = None
+
+    def __enter__(self) -> RouteBook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for provider in self._providers.values():
+            provider.close()
+        self._providers.clear()
+
+    def provider(self, account: ProviderAccount) -> Provider:
+        found = self._providers.get(account.pk)
+        if found is None:
+            found = self._providers[account.pk] = provider_for(account)
+        return found
+
+    def breakers(self) -> dict[int, breaker.BreakerState]:
+        if self._breakers is None:
+            self._breakers = {a.pk: breaker.state(a.pk) for a in self.accounts}
+        return self._breakers
+
+    def health(self) -> dict[int, routing.Health]:
+        if self._health is None:
+            self._health = routing.health_of(a.pk for a in self.accounts)
+        return self._health
+
+    def file_url(self, name: str) -> str:
+        """public_file_url, signed once per file (a cast's pictures recur in every scene it
+        plays in; signing was most of a quote's time)."""
+        found = self.file_urls.get(name)
+        if found is None:
+            found = self.file_urls[name] = public_file_url(name)
+        return found
+
+    def estimate(
+        self,
+        account: ProviderAccount,
+        provider: Provider,
+        *,
+        seconds: int,
+        size: str,
+        characters_to_register: int = 0,
+    ) -> Decimal:
+        """prices.estimate, read once per (account, length, size, registrations)."""
+        key = (account.pk, seconds, size, characters_to_register)
+        found = self.estimates.get(key)
+        if found is None:
+            found = self.estimates[key] = prices.estimate(
+                account,
+                provider,
+                seconds=seconds,
+                size=size,
+                characters_to_register=characters_to_register,
+            )
+        return found
+
+    def registered(self, account: ProviderAccount, subjects: Sequence[str]) -> set[str]:
+        if self._registered is None:
+            native = [a.pk for a in self.accounts if a.capabilities.native_characters]
+            self._registered = {pk: set() for pk in native}
+            rows = Registration.objects.filter(
+                provider_account_id__in=native, status=Registration.Status.ACTIVE
+            ).values_list("provider_account_id", "subject")
+            for account_id, subject in rows:
+                self._registered[account_id].add(subject)
+        if account.pk not in self._registered:  # an account the book was not made with
+            return _registered(account.pk, subjects)
+        return self._registered[account.pk] & set(subjects)
+
+    def routes(
+        self,
+        request: JobRequest | None,
+        *,
+        policy: str,
+        pinned_account_id: int | None = None,
+        problems: Sequence[str] = (),
+        output: str = "",
+    ) -> Routes:
+        """Quote the request at every account that makes what it asks for (a video, or
+        speech: the others are left out, not listed as unable) and rank them by the policy.
+
+        Without a request (the domain could not build one), every account gets `problems`,
+        and `output` says which accounts to list ("video" unless told).
+        """
+        wanted = output or makes(request)
+        accounts = [a for a in self.accounts if a.capabilities.output == wanted]
+        health = self.health() if policy == routing.STABILITY else {}
+        every_breaker = self.breakers()
+        breakers = {a.pk: every_breaker[a.pk] for a in accounts}
+        quotes, options = {}, []
+        for account in accounts:
+            found = (
+                Quote.refused(account, problems)
+                if request is None
+                else quote(request, account, book=self)
+            )
+            quotes[account.pk] = found
+            options.append(
+                routing.Option(
+                    account_id=account.pk,
+                    name=account.name,
+                    estimate=found.estimate,
+                    native_characters=account.capabilities.native_characters,
+                    problems=tuple(found.problems),
+                    health=health.get(account.pk, routing.Health()),
+                    breaker_open=breakers[account.pk].is_open,
+                )
+            )
+        ranking = routing.rank(
+            options,
+            policy=policy,
+            # A speech job's cast is its speaker: no saved characters are asked of the account.
+            mentions_characters=bool(request and request.cast and request.kind != SPEECH),
+            pinned_account_id=pinned_account_id,
+        )
+        return Routes(policy, accounts, quotes, ranking, breakers)
+
+
 def routes(
     request: JobRequest | None,
     *,
@@ -413,39 +570,17 @@ def routes(
     problems: Sequence[str] = (),
     output: str = "",
 ) -> Routes:
-    """Quote the request at every account that makes what it asks for (a video, or speech:
-    the others are left out, not listed as unable) and rank them by the policy.
-
-    Without a request (the domain could not build one), every account gets `problems`, and
-    `output` says which accounts to list ("video" unless told).
-    """
+    """One request's routes (RouteBook.routes); many requests share a RouteBook instead."""
     wanted = output or makes(request)
-    accounts = [a for a in accounts if a.capabilities.output == wanted]
-    health = routing.health_of(a.pk for a in accounts) if policy == routing.STABILITY else {}
-    breakers = {a.pk: breaker.state(a.pk) for a in accounts}
-    quotes, options = {}, []
-    for account in accounts:
-        found = Quote.refused(account, problems) if request is None else quote(request, account)
-        quotes[account.pk] = found
-        options.append(
-            routing.Option(
-                account_id=account.pk,
-                name=account.name,
-                estimate=found.estimate,
-                native_characters=account.capabilities.native_characters,
-                problems=tuple(found.problems),
-                health=health.get(account.pk, routing.Health()),
-                breaker_open=breakers[account.pk].is_open,
-            )
+    # Only the accounts that make what is asked are read (breakers, health), as ever.
+    with RouteBook([a for a in accounts if a.capabilities.output == wanted]) as book:
+        return book.routes(
+            request,
+            policy=policy,
+            pinned_account_id=pinned_account_id,
+            problems=problems,
+            output=output,
         )
-    ranking = routing.rank(
-        options,
-        policy=policy,
-        # A speech job's cast is its speaker: no saved characters are asked of the account.
-        mentions_characters=bool(request and request.cast and request.kind != SPEECH),
-        pinned_account_id=pinned_account_id,
-    )
-    return Routes(policy, accounts, quotes, ranking, breakers)
 
 
 # --- Starting jobs ---------------------------------------------------------------------------
@@ -458,12 +593,14 @@ def start(
     reason: str,
     fallbacks: Sequence[Fallback] = (),
     budget_scope: str = "",
+    hold: str = "",
 ) -> Job:
     """Reserve the quote's estimate and create its job at the quote's account (PENDING,
     sent when the transaction commits), carrying `fallbacks` for while it is down.
 
-    `policy` and `reason` say how the account was chosen (Job.routing). Raises
-    OverBudget, creating nothing, when the estimate does not fit a budget.
+    `policy` and `reason` say how the account was chosen (Job.routing). Under a `hold`
+    (ledger.hold_take) the reservation moves out of the hold, whose budgets were checked
+    already. Raises OverBudget, creating nothing, when the estimate does not fit a budget.
     """
     if quote.fitted is None or quote.problems:
         raise ValueError(f"This request cannot go to {quote.account.name}: {quote.problems}")
@@ -482,6 +619,7 @@ def start(
             "fallbacks": [],
         },
         budget_scope=budget_scope,
+        hold=hold,
     )
 
 

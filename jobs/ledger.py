@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, DecimalField, F, Q, Sum, When
+from django.db.models import Case, DecimalField, F, Max, Q, Sum, When
 from django.utils import timezone
 
 from jobs.models import Budget, ErrorCode, Job, JobState, LedgerEntry
@@ -82,12 +82,33 @@ def _check(budgets: list[Budget], *, amount: Decimal, period: str, freed: Decima
             raise OverBudget(budget, needed=amount, left=budget.cap - used)
 
 
-def reserve(*, job: Job, amount: Decimal, note: str = "") -> LedgerEntry:
-    """Reserve `amount` for a new job, or raise OverBudget. Call inside the job's transaction."""
+def reserve(*, job: Job, amount: Decimal, note: str = "", hold: str = "") -> LedgerEntry:
+    """Reserve `amount` for a new job, or raise OverBudget. Call inside the job's transaction.
+
+    Under a `hold`, the amount moves out of the hold (the hold releases what the job
+    reserves, in the same transaction): the budgets were checked for it when the hold was
+    taken, so only what exceeds what the hold still has is checked again.
+    """
     period = current_period()
     with transaction.atomic():
         budgets = _locked_budgets(job.workspace_id, job.budget_scope)
-        _check(budgets, amount=amount, period=period, freed=ZERO)
+        moved = ZERO
+        if hold:
+            left, hold_period = _hold_left(hold)
+            period = hold_period or period  # the month the batch was asked for
+            moved = min(left, amount)
+        if amount > moved:
+            _check(budgets, amount=amount, period=period, freed=moved)
+        if moved:
+            _hold_entry(
+                job.workspace_id,
+                hold,
+                kind=LedgerEntry.Kind.RELEASE,
+                amount=moved,
+                period=period,
+                scope=job.budget_scope,
+                note=f"to job {job.pk}",
+            )
         return LedgerEntry.objects.create(
             workspace_id=job.workspace_id,
             job=job,
@@ -98,6 +119,74 @@ def reserve(*, job: Job, amount: Decimal, note: str = "") -> LedgerEntry:
             scope=job.budget_scope,
             note=note,
         )
+
+
+# --- Holds: a batch's whole estimate, reserved at once ---------------------------------------
+
+
+def hold_take(
+    *, workspace_id: int, key: str, amount: Decimal, scope: str = "", note: str = ""
+) -> LedgerEntry:
+    """Reserve `amount` under the hold `key` for jobs to be started later (reserve(hold=)),
+    checked once against the workspace's budget and the scope's; raises OverBudget and
+    records nothing when it does not fit."""
+    if not key:
+        raise ValueError("A hold needs a key.")
+    period = current_period()
+    with transaction.atomic():
+        budgets = _locked_budgets(workspace_id, scope)
+        _check(budgets, amount=amount, period=period, freed=ZERO)
+        return _hold_entry(
+            workspace_id,
+            key,
+            kind=LedgerEntry.Kind.RESERVE,
+            amount=amount,
+            period=period,
+            scope=scope,
+            note=note,
+        )
+
+
+def hold_left(key: str) -> Decimal:
+    """What the hold still reserves (taken, less what moved to jobs or was released)."""
+    return _hold_left(key)[0]
+
+
+def hold_release(key: str, *, note: str = "") -> Decimal:
+    """Release what the hold still reserves (its batch ended or failed); returns that amount.
+    Safe to call again: a released hold has nothing left."""
+    with transaction.atomic():
+        first = (
+            LedgerEntry.objects.select_for_update()
+            .filter(hold=key, kind=LedgerEntry.Kind.RESERVE)
+            .order_by("pk")
+            .first()
+        )
+        if first is None:
+            return ZERO
+        left, period = _hold_left(key)
+        if left > ZERO:
+            _hold_entry(
+                first.workspace_id,
+                key,
+                kind=LedgerEntry.Kind.RELEASE,
+                amount=left,
+                period=period,
+                scope=first.scope,
+                note=note,
+            )
+        return left
+
+
+def _hold_left(key: str) -> tuple[Decimal, str]:
+    totals = LedgerEntry.objects.filter(hold=key).aggregate(
+        total=Sum(_SIGNED), period=Max("period")
+    )
+    return totals["total"] or ZERO, totals["period"] or ""
+
+
+def _hold_entry(workspace_id: int, key: str, **fields) -> LedgerEntry:
+    return LedgerEntry.objects.create(workspace_id=workspace_id, job=None, hold=key, **fields)
 
 
 def reserved(job: Job) -> Decimal:

@@ -15,6 +15,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs import live
 from jobs.crypto import decrypt_secret, encrypt_secret
 from jobs.dialogue import prompt_template
 from jobs.providers import ADAPTERS
@@ -298,6 +299,7 @@ class Job(models.Model):
             self.state = to
             for name, value in fields.items():
                 setattr(self, name, value)
+            live.announce_changed(self.pk, workspace_id=self.workspace_id)
         return bool(moved)
 
 
@@ -401,7 +403,8 @@ class PriceEntry(models.Model):
 
     def __str__(self) -> str:
         what = " ".join(part for part in (self.model, self.size) if part) or "any"
-        return f"{self.get_provider_kind_display()} {what}: {self.amount} {self.get_unit_display()}"
+        amount = f"{self.amount.normalize():f}"
+        return f"{self.get_provider_kind_display()} {what}: {amount} {self.get_unit_display()}"
 
 
 class Budget(models.Model):
@@ -438,7 +441,12 @@ class Budget(models.Model):
 
 class LedgerEntry(models.Model):
     """Money promised or spent: a job reserves its estimate, then on ending releases it
-    and is charged what it cost. Append-only; a job is released and charged once."""
+    and is charged what it cost. Append-only; a job is released and charged once.
+
+    A hold (no job, a `hold` key) reserves a batch's whole estimate at once, checked once
+    against the budgets; each job started under it moves its share out of the hold (the
+    job's reserve and the hold's release together), and what is left is released at the
+    end. Budgets count a hold like any reservation."""
 
     class Kind(models.TextChoices):
         RESERVE = "reserve", "Reserved"
@@ -448,10 +456,19 @@ class LedgerEntry(models.Model):
     workspace = models.ForeignKey(
         settings.JOBS_WORKSPACE_MODEL, on_delete=models.CASCADE, related_name="ledger_entries"
     )
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="ledger_entries")
-    provider_account = models.ForeignKey(
-        ProviderAccount, on_delete=models.RESTRICT, related_name="ledger_entries"
+    job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.CASCADE, related_name="ledger_entries"
     )
+    # None for a hold, which may cover several accounts.
+    provider_account = models.ForeignKey(
+        ProviderAccount,
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="ledger_entries",
+    )
+    # A hold's key (its caller's, e.g. "batch:12"); blank for a job's entries.
+    hold = models.CharField(max_length=60, blank=True, db_index=True)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     amount = models.DecimalField(max_digits=12, decimal_places=4)
     # The month the job was requested in (budgets count a job against that month).
@@ -469,6 +486,12 @@ class LedgerEntry(models.Model):
                 condition=models.Q(kind__in=["release", "charge"]),
                 name="release_and_charge_once",
             ),
+            # An entry is a job's or a hold's, never both.
+            models.CheckConstraint(
+                condition=models.Q(job__isnull=False, hold="")
+                | models.Q(job__isnull=True) & ~models.Q(hold=""),
+                name="ledger_entry_of_a_job_or_a_hold",
+            ),
         ]
         indexes = [
             models.Index(fields=["workspace", "period"], name="ledger_workspace_period"),
@@ -476,4 +499,5 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.amount} for job {self.job_id}"
+        owner = f"job {self.job_id}" if self.job_id else f"hold {self.hold}"
+        return f"{self.get_kind_display()} {self.amount} for {owner}"

@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from jobs import breaker, dispatch, ledger, prices, speech, video_files
+from jobs import breaker, dispatch, ledger, live, prices, speech, video_files
 from jobs.dialogue import prompt_template
 from jobs.dispatch import Step
 from jobs.frames import frame_references
@@ -234,6 +234,7 @@ def _lost_with_its_worker(job: Job) -> None:
     if Job.objects.filter(pk=job.pk, state=JobState.SUBMITTING).update(
         state=JobState.UNKNOWN, next_poll_at=_now(), claimed_by="", updated_at=_now()
     ):
+        live.announce_changed(job.pk, workspace_id=job.workspace_id)
         log.warning("Job %s: its worker died while sending; reconciling now.", job.pk)
         dispatch.send(Step.RECONCILE, job)
 
@@ -297,6 +298,7 @@ def _route_around_outage(job: Job) -> bool:
             continue
         except _Moved:
             return False
+        live.announce_changed(job.pk, workspace_id=job.workspace_id)
         log.warning("Job %s falls back from %s to %s: %s", job.pk, down.name, account.name, reason)
         job.provider_account, job.request, job.cost_estimate, job.routing = (
             account,
@@ -738,6 +740,7 @@ def _requeue(job: Job, *, from_state: str, wait: float, error_code: str, message
     )
     if not moved:
         return False
+    live.announce_changed(job.pk, workspace_id=job.workspace_id)
     _release_lane(job)
     if wait <= 0:
         dispatch.send(Step.SUBMIT, job)
@@ -754,11 +757,24 @@ def _note_health(job: Job, error: ProviderError) -> bool:
 # --- Poll -------------------------------------------------------------------
 
 
+# A job is looked at again after a tenth of its age so far, within the bounds below: a
+# take that is done in seconds is seen at once, and one that renders for minutes is not
+# asked about every second (each look is a provider call, a database write and, when its
+# figure moved, news for every open storyboard).
+POLL_AGE_SHARE = 0.1
+
+
 def _next_poll_delay(job: Job, provider_job: ProviderJob) -> float:
+    """Seconds until the next look at a job still under way: the provider's hint (or 1 s),
+    stretched to a tenth of the job's age, never above JOBS_MAX_POLL_SECONDS (unless the
+    provider asks for longer) nor below JOBS_MIN_POLL_SECONDS."""
     if job.provider_account.has_webhooks:
         return float(settings.JOBS_WEBHOOK_SAFETY_POLL_SECONDS)
     hint = provider_job.poll_after if provider_job.poll_after is not None else 1.0
-    return max(float(settings.JOBS_MIN_POLL_SECONDS), hint)
+    started = job.submitted_at or job.created_at
+    age = max((_now() - started).total_seconds(), 0.0) if started else 0.0
+    stretched = min(age * POLL_AGE_SHARE, float(settings.JOBS_MAX_POLL_SECONDS))
+    return max(float(settings.JOBS_MIN_POLL_SECONDS), hint, stretched)
 
 
 def poll(job_id: int, *, force: bool = False) -> None:
@@ -825,7 +841,14 @@ def apply_provider_status(job: Job, provider_job: ProviderJob) -> None:
     elif provider_job.status == "running" and not job.move(
         JobState.RUNNING, progress=provider_job.progress
     ):
-        Job.objects.filter(pk=job.pk, state=JobState.RUNNING).update(progress=provider_job.progress)
+        # Only a new figure counts as a change: live pages re-read what changed (updated_at).
+        progressed = (
+            Job.objects.filter(pk=job.pk, state=JobState.RUNNING)
+            .exclude(progress=provider_job.progress)
+            .update(progress=provider_job.progress, updated_at=_now())
+        )
+        if progressed:
+            live.announce_changed(job.pk, workspace_id=job.workspace_id)
 
 
 # --- Download ---------------------------------------------------------------
@@ -1052,11 +1075,15 @@ def reconcile(job_id: int) -> None:
     be sent once; elsewhere it fails as unconfirmed, unpaid.
     """
     claimed = Job.objects.filter(_reconcile_due(_now()), pk=job_id).update(
-        state=JobState.UNKNOWN, next_poll_at=_later(settings.JOBS_LEASE_SECONDS), claimed_by=""
+        state=JobState.UNKNOWN,
+        next_poll_at=_later(settings.JOBS_LEASE_SECONDS),
+        claimed_by="",
+        updated_at=_now(),
     )
     if not claimed:
         return
     job = Job.objects.select_related("provider_account").get(pk=job_id)
+    live.announce_changed(job.pk, workspace_id=job.workspace_id)
     if not job.sent_payload:
         # The worker died before the create went out (or it was a registration, which is
         # free and looked up by name): nothing reached the provider.

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from jobs import dispatch, ledger, pipeline
+from jobs import dispatch, ledger, live, pipeline
 from jobs.dispatch import Step
 from jobs.models import (
     Budget,
@@ -54,10 +54,12 @@ def job_create(
     cost_estimate: Decimal = Decimal("0"),
     routing: dict | None = None,
     budget_scope: str = "",
+    hold: str = "",
 ) -> Job:
     """A PENDING job with its estimate reserved, submitted when the transaction commits.
 
-    Raises ledger.OverBudget, creating nothing, when the estimate does not fit a budget.
+    Under a `hold`, the reservation moves out of it (ledger.reserve). Raises
+    ledger.OverBudget, creating nothing, when the estimate does not fit a budget.
     """
     with transaction.atomic():
         job = Job.objects.create(
@@ -69,7 +71,8 @@ def job_create(
             routing=routing or {},
             budget_scope=budget_scope,
         )
-        ledger.reserve(job=job, amount=cost_estimate)
+        ledger.reserve(job=job, amount=cost_estimate, hold=hold)
+        live.announce_changed(job.pk, workspace_id=job.workspace_id)  # a new card state
     # If the broker is down, the job waits as PENDING and the sweep sends it later; the
     # caller can tell from job.dispatch_deferred (and must not report an error).
     dispatch.send(Step.SUBMIT, job)

@@ -53,27 +53,33 @@ def require(membership: Membership, permission: Callable[[Membership], bool] | s
 
 def series_for(membership: Membership, series_id: int) -> Series:
     try:
-        return Series.objects.get(pk=series_id, workspace=membership.workspace)
+        series = Series.objects.get(pk=series_id, workspace=membership.workspace)
     except Series.DoesNotExist:
         raise Http404 from None
+    series.workspace = membership.workspace  # the same row: no query for its links
+    return series
 
 
 def episode_for(membership: Membership, episode_id: int) -> Episode:
     try:
-        return Episode.objects.select_related("series").get(
+        episode = Episode.objects.select_related("series").get(
             pk=episode_id, series__workspace=membership.workspace
         )
     except Episode.DoesNotExist:
         raise Http404 from None
+    episode.series.workspace = membership.workspace  # the same row: no query for its links
+    return episode
 
 
 def scene_for(membership: Membership, scene_id: int) -> Scene:
     try:
-        return Scene.objects.select_related("episode__series").get(
+        scene = Scene.objects.select_related("episode__series").get(
             pk=scene_id, episode__series__workspace=membership.workspace
         )
     except Scene.DoesNotExist:
         raise Http404 from None
+    scene.episode.series.workspace = membership.workspace  # the same row: no query for it
+    return scene
 
 
 def character_for(membership: Membership, character_id: int, *, shared: bool = True) -> Character:

@@ -183,3 +183,35 @@ def money(value: Decimal | None) -> str:
     if value is None:
         return ""
     return f"${value:,.2f}"
+
+
+def price(value: Decimal | int | float | str | None) -> str:
+    """A unit price as people write it: $0.10, $0.035, $0.0000038272, $1,200.00.
+
+    At least two decimals, more only where the figure has them (the price book stores ten,
+    which read as `0.1000000000`); an empty string for no value.
+    """
+    if value is None or value == "":
+        return ""
+    amount = Decimal(str(value)).normalize()
+    exponent = amount.as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2
+    return f"${amount:,.{places}f}"
+
+
+# How a unit reads after a price ("$0.10 per second"); tokens are priced by the million.
+_PER = {
+    "second": ("per second", 1),
+    "request": ("per video", 1),
+    "token": ("per million tokens", 1_000_000),
+    "credit": ("per credit", 1),
+    "character": ("per character created", 1),
+}
+
+
+def rate(value: Decimal | None, unit: str) -> str:
+    """A price per unit in words: "$0.10 per second", "$3.8272 per million tokens"."""
+    if value is None:
+        return ""
+    words, scale = _PER.get(unit, (f"per {unit}", 1))
+    return f"{price(Decimal(str(value)) * scale)} {words}"

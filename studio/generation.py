@@ -4,6 +4,7 @@ quotes it at each provider account; the take and its job are created together.""
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -13,16 +14,18 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.db.models import Q, prefetch_related_objects
 
-from characters.mentions import MENTION_RE
+from characters.mentions import MENTION_RE, parse_mentions
 from characters.models import Character, CharacterVersion, ReferenceAsset, subject_version
-from characters.selectors import characters_visible_to
+from characters.selectors import characters_resolve_handles, characters_visible_to
 from characters.services import asset_add, character_version_latest
 from jobs import engine
 from jobs.models import Job, JobKind, JobState, ProviderAccount
 from studio.models import (
     DialogueLine,
+    GenerationBatch,
     RoutingPolicy,
     Scene,
+    SceneFrame,
     Series,
     SeriesCharacter,
     Take,
@@ -57,13 +60,27 @@ def series_versions(
     """The version of each character the series makes takes with: its pin, else the
     character's latest (which the series' first take of it pins: take_create)."""
     characters = list(characters)
+    if not characters:
+        return {}
     pins = {
         pin.character_id: pin.version
         for pin in SeriesCharacter.objects.filter(
             series=series, character__in=characters
         ).select_related("version__character")
     }
-    return {c.pk: pins.get(c.pk) or character_version_latest(c) for c in characters}
+    # Every unpinned character's latest version in one query (a batch's whole cast).
+    latest: dict[int, CharacterVersion] = {}
+    unpinned = {c.pk: c for c in characters if c.pk not in pins}
+    if unpinned:
+        for version in CharacterVersion.objects.filter(character__in=list(unpinned)).order_by(
+            "character_id", "-number"
+        ):
+            if version.character_id not in latest:
+                version.character = unpinned[version.character_id]
+                latest[version.character_id] = version
+    return {
+        c.pk: pins.get(c.pk) or latest.get(c.pk) or character_version_latest(c) for c in characters
+    }
 
 
 def pin_versions(*, series: Series, versions: Iterable[CharacterVersion]) -> None:
@@ -97,7 +114,96 @@ def scene_request(*, scene: Scene, prompt: str | None = None) -> engine.JobReque
     characters += _speakers(series.workspace, lines, besides=characters)
     versions = series_versions(series=series, characters=characters)
     prefetch_related_objects(list(versions.values()), "assets")
+    return _request(scene, series, prompt, characters, lines, versions, scene_frames(scene))
+
+
+def scene_requests(
+    scenes: list[Scene], *, series: Series
+) -> dict[int, engine.JobRequest | ValidationError]:
+    """scene_request for many scenes of one series in a constant number of queries (their
+    mentions, speakers, the cast's versions and references, dialogue and frames read for
+    all at once): each scene's request, or the ValidationError scene_request would raise."""
+    workspace = series.workspace
+    ids = [scene.pk for scene in scenes]
+    handles = list(dict.fromkeys(h for scene in scenes for h in parse_mentions(scene.prompt)))
+    resolution = characters_resolve_handles(workspace=workspace, handles=handles)
+    lines_of: dict[int, list[DialogueLine]] = defaultdict(list)
+    for line in (
+        DialogueLine.objects.filter(scene_id__in=ids)
+        .select_related("character")
+        .order_by("scene_id", "position")
+    ):
+        lines_of[line.scene_id].append(line)
+    frames_of: dict[int, list[SceneFrame]] = defaultdict(list)
+    for frame in SceneFrame.objects.filter(scene_id__in=ids).order_by("scene", "position"):
+        frames_of[frame.scene_id].append(frame)
+    mentioned: dict[int, list[Character] | ValidationError] = {}
+    for scene in scenes:
+        try:
+            mentioned[scene.pk] = scene_resolve_mentions(
+                workspace=workspace, prompt=scene.prompt, resolution=resolution
+            )
+        except ValidationError as error:
+            mentioned[scene.pk] = error
+    speaker_ids = {
+        line.character_id for lines in lines_of.values() for line in lines if line.character_id
+    }
+    usable = (
+        set(
+            characters_visible_to(workspace=workspace)
+            .filter(pk__in=list(speaker_ids))
+            .values_list("pk", flat=True)
+        )
+        if speaker_ids
+        else set()
+    )
+    casts: dict[int, list[Character] | ValidationError] = {}
+    everyone: dict[int, Character] = {}
+    for scene in scenes:
+        characters = mentioned[scene.pk]
+        if not isinstance(characters, ValidationError):
+            try:
+                characters = characters + _speakers(
+                    workspace, lines_of[scene.pk], besides=characters, usable=usable
+                )
+            except ValidationError as error:
+                characters = error
+            else:
+                everyone.update((c.pk, c) for c in characters)
+        casts[scene.pk] = characters
+    versions = series_versions(series=series, characters=everyone.values())
+    prefetch_related_objects(list(versions.values()), "assets")
+    requests: dict[int, engine.JobRequest | ValidationError] = {}
+    members: dict[int, engine.CastMember] = {}
+    for scene in scenes:
+        cast = casts[scene.pk]
+        if isinstance(cast, ValidationError):
+            requests[scene.pk] = cast
+            continue
+        frames = _engine_frames(frames_of[scene.pk])
+        requests[scene.pk] = _request(
+            scene, series, scene.prompt, cast, lines_of[scene.pk], versions, frames, members
+        )
+    return requests
+
+
+def _request(
+    scene: Scene,
+    series: Series,
+    prompt: str,
+    characters: list[Character],
+    lines: list[DialogueLine],
+    versions: dict[int, CharacterVersion],
+    frames: tuple[engine.Frame, ...],
+    members: dict[int, engine.CastMember] | None = None,
+) -> engine.JobRequest:
+    """The engine's request from what scene_request or scene_requests read. `members`: the
+    cast members made so far, by version (a batch's cast recurs from scene to scene)."""
+    members = {} if members is None else members
     by_handle = {c.handle: versions[c.pk] for c in characters}
+    for version in by_handle.values():
+        if version.pk not in members:
+            members[version.pk] = cast_member(version)
 
     def as_placeholder(mention: re.Match[str]) -> str:
         version = by_handle.get(mention.group(1).lower())
@@ -113,8 +219,8 @@ def scene_request(*, scene: Scene, prompt: str | None = None) -> engine.JobReque
         prompt=template,
         seconds=scene.duration,
         size=scene.size,
-        cast=tuple(cast_member(versions[c.pk]) for c in characters),
-        frames=scene_frames(scene),
+        cast=tuple(members[versions[c.pk].pk] for c in characters),
+        frames=frames,
         dialogue=tuple(
             engine.Line(
                 subject=versions[line.character_id].subject if line.character_id else "",
@@ -134,11 +240,16 @@ def scene_lines(scene: Scene) -> list[DialogueLine]:
 
 
 def _speakers(
-    workspace: Workspace, lines: Iterable[DialogueLine], *, besides: Iterable[Character]
+    workspace: Workspace,
+    lines: Iterable[DialogueLine],
+    *,
+    besides: Iterable[Character],
+    usable: set[int] | None = None,
 ) -> list[Character]:
     """Who speaks the lines, in the order they first speak, besides the characters given:
     they join the cast although the prompt may not name them. A speaker the workspace can
-    no longer use (a share that ended) is refused in plain words."""
+    no longer use (a share that ended) is refused in plain words. `usable`: the ids of the
+    speakers the workspace may use, when read already for many scenes."""
     known = {c.pk for c in besides}
     speakers = {
         line.character_id: line.character
@@ -147,11 +258,12 @@ def _speakers(
     }
     if not speakers:
         return []
-    usable = set(
-        characters_visible_to(workspace=workspace)
-        .filter(pk__in=list(speakers))
-        .values_list("pk", flat=True)
-    )
+    if usable is None:
+        usable = set(
+            characters_visible_to(workspace=workspace)
+            .filter(pk__in=list(speakers))
+            .values_list("pk", flat=True)
+        )
     gone = [c for pk, c in speakers.items() if pk not in usable]
     if gone:
         raise ValidationError(
@@ -169,6 +281,10 @@ def scene_frames(scene: Scene) -> tuple[engine.Frame, ...]:
     """The pictures the scene starts from and ends on (none for a scene not saved yet)."""
     if scene.pk is None:
         return ()
+    return _engine_frames(scene.frames.all())
+
+
+def _engine_frames(frames: Iterable[SceneFrame]) -> tuple[engine.Frame, ...]:
     return tuple(
         engine.Frame(
             position=frame.position,
@@ -176,7 +292,7 @@ def scene_frames(scene: Scene) -> tuple[engine.Frame, ...]:
                 file=frame.file.name, kind=engine.IMAGE, content_type=frame.content_type
             ),
         )
-        for frame in scene.frames.all()
+        for frame in frames
     )
 
 
@@ -289,6 +405,28 @@ def scene_routes(
     return SceneRoutes(routes=routes, pinned=pinned)
 
 
+def scenes_routes(
+    scenes: list[Scene], *, series: Series, accounts: list[ProviderAccount]
+) -> dict[int, SceneRoutes]:
+    """scene_routes for many scenes of one series, in a constant number of queries: their
+    requests read at once (scene_requests) and routed with one engine.RouteBook."""
+    requests = scene_requests(scenes, series=series)
+    found: dict[int, SceneRoutes] = {}
+    with engine.RouteBook(accounts) as book:
+        for scene in scenes:
+            policy, pinned = scene_policy(scene)
+            request = requests[scene.pk]
+            problems = request.messages if isinstance(request, ValidationError) else []
+            routes = book.routes(
+                None if problems else request,
+                policy=policy,
+                pinned_account_id=pinned.pk if pinned else None,
+                problems=problems,
+            )
+            found[scene.pk] = SceneRoutes(routes=routes, pinned=pinned)
+    return found
+
+
 def take_create(
     *,
     scene: Scene,
@@ -328,6 +466,28 @@ def take_create(
             )
         quote, policy, reason = chosen, routes.policy, routes.ranking.reason
         fallbacks = routes.routes.fallbacks()
+    return take_start(
+        scene=scene,
+        quote=quote,
+        policy=policy,
+        reason=reason,
+        fallbacks=fallbacks,
+        created_by=created_by,
+    )
+
+
+def take_start(
+    *,
+    scene: Scene,
+    quote: engine.Quote,
+    policy: str,
+    reason: str,
+    fallbacks: tuple[engine.Fallback, ...] = (),
+    created_by: AbstractBaseUser | None = None,
+    batch: GenerationBatch | None = None,
+) -> Take:
+    """In one transaction: reserve the quote's estimate (from the batch's hold, if any) and
+    create its job and the scene's take. Raises ValidationError when the budget has no room."""
     try:
         with transaction.atomic():
             job = engine.start(
@@ -336,8 +496,9 @@ def take_create(
                 reason=reason,
                 fallbacks=fallbacks,
                 budget_scope=budget_scope_of(scene),
+                hold=batch.hold_key if batch is not None else "",
             )
-            take = Take.objects.create(scene=scene, job=job, created_by=created_by)
+            take = Take.objects.create(scene=scene, job=job, created_by=created_by, batch=batch)
             _record_versions(take, quote)
             return take
     except engine.OverBudget as over:
@@ -405,7 +566,8 @@ def take_derive(
             new_job = engine.start(
                 quote,
                 policy="same",
-                reason=f"A {kind} stays at the provider that made its source.",
+                reason=f"{'A remix' if kind == 'remix' else 'An extension'} stays at the "
+                "provider that made its source.",
                 budget_scope=budget_scope_of(parent.scene),
             )
             take = Take.objects.create(

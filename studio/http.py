@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from django.contrib import messages
-from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
 from django.http import (
     FileResponse,
@@ -18,6 +17,7 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils.http import content_disposition_header
 from django_htmx.middleware import HtmxDetails
 
 
@@ -88,6 +88,18 @@ def _read_span(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
         handle.close()
 
 
+def _signed_url(stored: FieldFile, *, content_type: str, filename: str) -> str:
+    """The remote storage's signed URL; on S3 it also carries the type and the file name the
+    local answer gives (a download is named for its episode, not for its storage key)."""
+    parameters = {"ResponseContentType": content_type}
+    if filename:
+        parameters["ResponseContentDisposition"] = content_disposition_header(False, filename)
+    try:
+        return stored.storage.url(stored.name, parameters=parameters)
+    except TypeError:  # a remote storage whose url() takes no parameters
+        return stored.url
+
+
 def serve_stored_file(
     request: HttpRequest, stored: FieldFile, *, content_type: str, filename: str = ""
 ) -> HttpResponse:
@@ -98,9 +110,14 @@ def serve_stored_file(
     to a short-lived signed URL, which handles ranges itself.
     """
     try:
-        default_storage.path(stored.name)
+        stored.storage.path(stored.name)
     except NotImplementedError:
-        return HttpResponseRedirect(stored.url)
+        redirect = HttpResponseRedirect(
+            _signed_url(stored, content_type=content_type, filename=filename)
+        )
+        # The address is a credential that expires: never kept by a browser or a proxy.
+        redirect["Cache-Control"] = "private, no-store"
+        return redirect
     size = stored.size
     try:
         span = _byte_range(request.headers.get("Range", ""), size)

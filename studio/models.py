@@ -77,6 +77,16 @@ class Membership(models.Model):
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class StoryboardView(models.TextChoices):
+        LIST = "list", "List"
+        GRID = "grid", "Grid"
+        TIMELINE = "timeline", "Timeline"
+
+    # How this member last chose to see an episode's storyboard (the page opens that way).
+    storyboard_view = models.CharField(
+        max_length=10, choices=StoryboardView.choices, default=StoryboardView.LIST
+    )
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workspace", "user"], name="one_membership_per_user"),
@@ -85,6 +95,13 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.workspace} ({self.role})"
+
+    def remember_storyboard_view(self, view: str) -> None:
+        """Keep `view` as the way this member's storyboards open (a write only on a change;
+        an unknown name changes nothing)."""
+        if view in self.StoryboardView.values and view != self.storyboard_view:
+            self.storyboard_view = view
+            self.save(update_fields=["storyboard_view"])
 
     @property
     def can_manage(self) -> bool:
@@ -341,6 +358,15 @@ class Take(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The generate-all that made it: a batch's task skips the scenes it made already.
+    batch = models.ForeignKey(
+        "GenerationBatch",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="takes",
+        editable=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -359,6 +385,71 @@ class Take(models.Model):
     def review_reason_labels(self) -> list[str]:
         labels = dict(ReviewReason.choices)
         return [labels.get(code, code) for code in self.review_codes]
+
+
+class GenerationBatch(models.Model):
+    """A generate-all: the scenes it makes takes for, priced and held against the budgets
+    at once when it was asked for, then made one by one by a task (studio.batches)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Waiting to start"
+        RUNNING = "running", "Creating takes"
+        DONE = "done", "Done"
+        FAILED = "failed", "Stopped by an error"
+
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="batches")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The account every take goes to; None: each scene's routing policy picks.
+    account = models.ForeignKey(
+        "jobs.ProviderAccount",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    automatic = models.BooleanField(default=False)
+    scene_ids = models.JSONField(default=list)  # in storyboard order
+    total_estimate = models.DecimalField(max_digits=12, decimal_places=4)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    made = models.PositiveIntegerField(default=0)
+    # {scene id: "Scene 4: why, in plain words"}: one entry per scene, however often it runs.
+    refusals = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    # The task delivery running it, and when it last made progress (a lease for redelivery).
+    claimed_by = models.CharField(max_length=64, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["episode", "-created_at"], name="batch_episode_recent")]
+
+    def __str__(self) -> str:
+        return f"Generate-all {self.pk} of {self.episode}"
+
+    @property
+    def hold_key(self) -> str:
+        """The ledger hold that reserves the batch's total (jobs.ledger.hold_take)."""
+        return f"batch:{self.pk}"
+
+    @property
+    def total(self) -> int:
+        return len(self.scene_ids)
+
+    @property
+    def refused(self) -> int:
+        return len(self.refusals)
+
+    @property
+    def handled(self) -> int:
+        return self.made + self.refused
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in (self.State.DONE, self.State.FAILED)
 
 
 class TakeScore(models.Model):

@@ -14,13 +14,13 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from characters.mentions import parse_mentions
 from characters.models import Character, CharacterVersion
 from characters.reference_checks import MediaRejected, inspect_upload
-from characters.selectors import characters_resolve_handles
+from characters.selectors import HandleResolution, characters_resolve_handles
 from jobs import services as jobs
 from jobs.models import JobState
 from studio import webhooks
@@ -154,38 +154,52 @@ def episode_update(
 # --- Scenes -----------------------------------------------------------------
 
 
-def scene_resolve_mentions(*, workspace: Workspace, prompt: str) -> list[Character]:
-    """The characters a prompt names, or a ValidationError naming each bad handle."""
-    resolution = characters_resolve_handles(workspace=workspace, handles=parse_mentions(prompt))
+def scene_resolve_mentions(
+    *, workspace: Workspace, prompt: str, resolution: HandleResolution | None = None
+) -> list[Character]:
+    """The characters a prompt names, or a ValidationError naming each bad handle.
+
+    With `resolution` (the handles of many prompts resolved at once), no query is made."""
+    handles = parse_mentions(prompt)
+    if resolution is None:
+        resolution = characters_resolve_handles(workspace=workspace, handles=handles)
+    unknown, ambiguous = set(resolution.unknown), set(resolution.ambiguous)
     problems = [
         f"@{handle} is not a character in this workspace or shared with it."
-        for handle in resolution.unknown
+        for handle in handles
+        if handle in unknown
     ] + [
         f"@{handle} names characters shared from several workspaces; ask for one to be renamed."
-        for handle in resolution.ambiguous
+        for handle in handles
+        if handle in ambiguous
     ]
     if problems:
         raise ValidationError({"prompt": problems})
-    return list(resolution.characters.values())
+    return [resolution.characters[h] for h in handles if h in resolution.characters]
 
 
-def _lock_episode(episode: Episode) -> list[Scene]:
-    """Lock the episode row and return its scenes in order.
+def _lock_episode(episode: Episode) -> None:
+    """Lock the episode row.
 
     Every write that changes positions takes this lock first, so concurrent
-    reorders, inserts and deletes of one episode run one after another.
+    reorders, inserts and deletes of one episode run one after another, and each reads
+    positions another has finished writing.
     """
     Episode.objects.select_for_update().filter(pk=episode.pk).first()
-    return list(Scene.objects.filter(episode=episode).order_by("position", "pk"))
 
 
-def _renumber(scenes: list[Scene]) -> None:
-    changed = []
-    for index, scene in enumerate(scenes):
-        if scene.position != index:
-            scene.position = index
-            changed.append(scene)
-    Scene.objects.bulk_update(changed, ["position"])
+def _shift(episode: Episode, *, start: int, stop: int | None = None, by: int) -> None:
+    """Move every scene at a position in [start, stop) by `by`, in one UPDATE: positions
+    stay dense without reading the episode's scenes (3,000 of them on a long board)."""
+    scenes = Scene.objects.filter(episode=episode, position__gte=start)
+    if stop is not None:
+        scenes = scenes.filter(position__lt=stop)
+    scenes.update(position=F("position") + by)
+
+
+def _position_of(scene: Scene) -> int | None:
+    """The scene's position as it is now (under the episode lock), None if it was deleted."""
+    return Scene.objects.filter(pk=scene.pk).values_list("position", flat=True).first()
 
 
 def scene_create(
@@ -216,17 +230,13 @@ def scene_create(
     )
     scene.full_clean(exclude=["position"])
     with transaction.atomic():
-        if after is None:
-            # At the end: only the count is needed (an Inbox grows by a scene a call).
-            Episode.objects.select_for_update().filter(pk=episode.pk).first()
-            scene.position = Scene.objects.filter(episode=episode).count()
-        else:
-            scenes = _lock_episode(episode)
-            index = next((i + 1 for i, s in enumerate(scenes) if s.pk == after.pk), len(scenes))
-            scene.position = index
-            for later in scenes[index:]:
-                later.position += 1
-            Scene.objects.bulk_update(scenes[index:], ["position"])
+        _lock_episode(episode)
+        count = Scene.objects.filter(episode=episode).count()
+        after_at = _position_of(after) if after is not None else None
+        # At the end (an Inbox grows by a scene a call), or right after `after` (at the
+        # end too if it was deleted meanwhile), the later scenes moving down one.
+        scene.position = count if after_at is None else after_at + 1
+        _shift(episode, start=scene.position, by=1)
         scene.save()
         scene.mentions.set(characters)
     return scene
@@ -286,9 +296,11 @@ def scene_duplicate(*, scene: Scene) -> Scene:
 
 def scene_delete(*, scene: Scene) -> None:
     with transaction.atomic():
-        scenes = _lock_episode(scene.episode)
+        _lock_episode(scene.episode)
+        position = _position_of(scene)
         Scene.objects.filter(pk=scene.pk).delete()
-        _renumber([s for s in scenes if s.pk != scene.pk])
+        if position is not None:
+            _shift(scene.episode, start=position + 1, by=-1)
 
 
 def scene_move(*, scene: Scene, to_position: int) -> Scene:
@@ -299,14 +311,17 @@ def scene_move(*, scene: Scene, to_position: int) -> Scene:
     or duplicated.
     """
     with transaction.atomic():
-        scenes = _lock_episode(scene.episode)
-        moving = next((s for s in scenes if s.pk == scene.pk), None)
-        if moving is None:  # deleted meanwhile
+        _lock_episode(scene.episode)
+        now = _position_of(scene)
+        if now is None:  # deleted meanwhile
             raise Scene.DoesNotExist
-        scenes.remove(moving)
-        to_position = max(0, min(to_position, len(scenes)))
-        scenes.insert(to_position, moving)
-        _renumber(scenes)
+        last = Scene.objects.filter(episode=scene.episode).count() - 1
+        to_position = max(0, min(to_position, last))
+        if to_position < now:  # the scenes in between move down one
+            _shift(scene.episode, start=to_position, stop=now, by=1)
+        elif to_position > now:  # ...or up one
+            _shift(scene.episode, start=now + 1, stop=to_position + 1, by=-1)
+        Scene.objects.filter(pk=scene.pk).update(position=to_position)
     scene.position = to_position
     return scene
 
@@ -433,7 +448,7 @@ def take_review(
 
 def take_delete(*, take: Take) -> None:
     """Remove a take from its scene; an unfinished job is cancelled first. The job itself stays,
-    since what was paid must remain on record."""
+    since what was paid must remain on record; its result files go (studio.storage_cleanup)."""
     if not take.job.is_terminal:
         jobs.job_cancel(job=take.job)
     take.delete()

@@ -1,5 +1,5 @@
-"""The studio's background work: drift scores of finished takes, episode cuts, outgoing
-webhooks, and housekeeping."""
+"""The studio's background work: generate-all batches, drift scores of finished takes,
+episode cuts, outgoing webhooks, and housekeeping."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 from celery import current_task, shared_task
 from django.core.management import call_command
 
-from studio import cut_assembly, cuts, webhooks
+from studio import batches, cut_assembly, cuts, webhooks
 from studio.api.calls import api_records_prune
 from studio.consistency import services as consistency
 from studio.models import Take
@@ -92,3 +92,18 @@ def sweep_webhooks() -> None:
 def prune_api_records() -> None:
     """Forget old API calls and expired Idempotency-Key answers (beat, hourly)."""
     api_records_prune()
+
+
+@shared_task(ignore_result=True)
+def run_generation_batch(batch_id: int) -> None:
+    """Make a generate-all's takes (claimed: a second delivery of the message does nothing;
+    a redelivery after its worker died goes on where it stopped)."""
+    request = current_task.request if current_task else None
+    worker = getattr(request, "id", None) or _worker_name()
+    batches.batch_run(batch_id=batch_id, worker=str(worker)[:64])
+
+
+@shared_task(ignore_result=True)
+def sweep_generation_batches() -> None:
+    """Send again the generate-alls whose message was lost or whose worker died (beat)."""
+    batches.batches_sweep()

@@ -14,10 +14,13 @@ from studio.views import (
     costs,
     cuts,
     frames,
+    live,
+    preview,
     production,
     providers,
     review,
     takes,
+    viewer,
     workspaces,
 )
 
@@ -118,11 +121,21 @@ workspace_patterns = [
     path("series/<int:series_id>/delete/", production.series_delete, name="series_delete"),
     path("series/<int:series_id>/episodes/", production.episode_create, name="episode_create"),
     path("episodes/<int:episode_id>/", production.episode_detail, name="episode_detail"),
+    path("episodes/<int:episode_id>/scenes/", production.episode_scenes, name="episode_scenes"),
     path("episodes/<int:episode_id>/edit/", production.episode_edit, name="episode_edit"),
+    # Live progress: the storyboard's event stream, and the poll standing in for it
+    path("episodes/<int:episode_id>/events/", live.episode_events, name="episode_events"),
+    path("episodes/<int:episode_id>/statuses/", live.episode_statuses, name="episode_statuses"),
     path("episodes/<int:episode_id>/delete/", production.episode_delete, name="episode_delete"),
     path("episodes/<int:episode_id>/scenes/new/", production.scene_create, name="scene_create"),
     path("episodes/<int:episode_id>/generate/", takes.episode_generate, name="episode_generate"),
+    path(
+        "episodes/<int:episode_id>/batches/<int:batch_id>/",
+        takes.episode_batch,
+        name="episode_batch",
+    ),
     path("episodes/<int:episode_id>/preflight/", takes.scene_preflight, name="scene_preflight"),
+    path("episodes/<int:episode_id>/preview/", preview.episode_preview, name="episode_preview"),
     # Cuts: assembling an episode, each cut and its files (studio/views/cuts.py)
     path("episodes/<int:episode_id>/cut/", cuts.episode_cut, name="episode_cut"),
     path(
@@ -155,6 +168,9 @@ workspace_patterns = [
     path("takes/<int:take_id>/remix/", takes.take_remix, name="take_remix"),
     path("takes/<int:take_id>/extend/", takes.take_extend, name="take_extend"),
     path("takes/<int:take_id>/character/", takes.take_character, name="take_character"),
+    # The large viewer and side-by-side compare (studio/views/viewer.py); before take_media.
+    path("takes/<int:take_id>/view/", viewer.take_viewer, name="take_viewer"),
+    path("scenes/<int:scene_id>/compare/", viewer.take_compare, name="take_compare"),
     # Before take_media, whose <str:variant> would otherwise answer "consistency/" (a 404).
     path("takes/<int:take_id>/consistency/", consistency.take_consistency, name="take_consistency"),
     path("takes/<int:take_id>/<str:variant>/", takes.take_media, name="take_media"),

@@ -105,6 +105,14 @@ def _breakers_start_closed(redis_url):
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def _live_caches_start_empty():
+    """Ids come back between tests: what live streams keep per process starts empty."""
+    from studio import live
+
+    live.forget()
+
+
 @pytest.fixture
 def celery_worker(redis_url, transactional_db):
     """A Celery worker consuming from the real Redis broker, in this process."""

@@ -76,6 +76,10 @@ class Capabilities:
     output: Output = "video"
     # A speech provider makes a voice from a short sample (ElevenLabs' instant clones).
     voice_samples: bool = False
+    # Its status says how far along a job is (Sora's and Runway's `progress`); one that
+    # says nothing until done (Seedance, Veo, Kling, fal) gets an estimate from the
+    # account's recent jobs instead (jobs.estimates).
+    reports_progress: bool = False
 
 
 @dataclass(frozen=True)

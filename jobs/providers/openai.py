@@ -55,6 +55,7 @@ class OpenAIProvider(Provider):
         # (and may still be billed), so a cancelled take is abandoned there.
         can_cancel=False,
         result_variants=("video", "thumbnail", "spritesheet"),
+        reports_progress=True,  # a video's `progress`, 0-100
     )
     PRO_SIZES = ("1024x1792", "1792x1024")
 

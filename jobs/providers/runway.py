@@ -238,6 +238,7 @@ def _capabilities(model: RunwayModel) -> Capabilities:
         callback_per_request=False,
         audio=model.audio,
         frames=("first",) if model.first_frame else (),  # image_to_video's promptImage
+        reports_progress=True,  # a running task's `progress`, 0..1
     )
 
 

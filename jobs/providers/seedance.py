@@ -94,6 +94,7 @@ class SeedanceProvider(Provider):
         result_variants=("video",),
         max_reference_clips=3,
         reference_clip_seconds=(2.0, 15.0),
+        reports_progress=False,  # Ark says queued, running or done: no percentage
     )
     DEFAULT_MODEL = "dreamina-seedance-2-0-260128"
     POLL_INTERVAL = 2.0  # Ark sends no hint; a steady, polite pace

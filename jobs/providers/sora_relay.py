@@ -43,6 +43,7 @@ class SoraRelayProvider(Provider):
         price=Decimal("0.12"),
         character_clip_seconds=(1.0, 15.0),
         character_from_job=True,
+        reports_progress=True,  # a task's `progress`, as Sora's
     )
     POLL_INTERVAL = 3.0  # the relay sends no hint; a steady, polite pace
 

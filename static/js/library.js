@@ -33,6 +33,29 @@
     return node;
   }
 
+  // The file's kind in a word, from its name ("notes.pdf": "PDF") or else its type.
+  function fileKind(file) {
+    var dot = file.name.lastIndexOf(".");
+    if (dot > 0 && dot < file.name.length - 1) {
+      return file.name.slice(dot + 1, dot + 6).toUpperCase();
+    }
+    var subtype = file.type.split("/")[1];
+    return subtype ? subtype.slice(0, 5).toUpperCase() : "FILE";
+  }
+
+  // A tile standing for a file that cannot be previewed: a document icon and its kind.
+  function fileTile(file) {
+    var tile = element("span", "dropzone-preview file-tile");
+    var kind = fileKind(file);
+    tile.setAttribute("role", "img");
+    tile.setAttribute("aria-label", kind + " file, no preview");
+    tile.title = file.type || "unknown type";
+    var icon = element("span", "file-tile-icon");  // a page with a folded corner (library.css)
+    icon.setAttribute("aria-hidden", "true");
+    tile.append(icon, element("span", "file-tile-kind", kind));
+    return tile;
+  }
+
   function enhance(input) {
     var maxFiles = parseInt(input.dataset.maxFiles, 10) || Infinity;
     var maxBytes = parseInt(input.dataset.maxBytes, 10) || Infinity;
@@ -64,11 +87,17 @@
           preview.muted = true;
           preview.preload = "metadata";
         } else {
-          preview = element("span", "dropzone-preview", "?");
+          preview = fileTile(file);
         }
         if (preview.tagName !== "SPAN") {
           var url = URL.createObjectURL(file);
           previews.push(url);
+          // A file that says it is a picture or a clip but cannot be shown (a renamed
+          // file, a format the browser does not draw) becomes a tile, not a broken image.
+          preview.addEventListener("error", function (event) {
+            var shown = event.currentTarget;
+            if (shown.parentNode) shown.parentNode.replaceChild(fileTile(file), shown);
+          });
           preview.src = url;
         }
         var size = element("small", "muted", formatBytes(file.size));

@@ -1,6 +1,9 @@
 /* Castboard storyboard and takes: small enhancements over pages that work without them.
  *
  * - drag-and-drop reordering of scene cards (Sortable.js, vendored), saved at once;
+ * - a long storyboard's cards arrive a slice at a time (htmx loaders in the list), and a
+ *   change answers with the cards from the first position it changed (merged here);
+ * - the timeline strip (the timeline view) fetched again after a change to the list;
  * - @-suggestions in prompts and dialogue (the list comes from the server through htmx);
  * - "Cancel" on inserted forms, spritesheet scrubbing over takes, span marking in the player.
  */
@@ -8,6 +11,17 @@
   "use strict";
 
   // --- Reordering ---------------------------------------------------------------
+  // The list may hold only some of the episode's cards, so a dropped card names its new
+  // neighbour (the card before it, or the one after it when it is first) and the server
+  // works out the position from that neighbour's.
+  function neighbour(card, step) {
+    var other = step < 0 ? card.previousElementSibling : card.nextElementSibling;
+    while (other && !other.matches(".scene-card[data-position]")) {
+      other = step < 0 ? other.previousElementSibling : other.nextElementSibling;
+    }
+    return other;
+  }
+
   function initSortable(list) {
     if (!window.Sortable || list.dataset.sortableReady) return;
     list.dataset.sortableReady = "1";
@@ -20,17 +34,57 @@
       onEnd: function (event) {
         if (event.oldDraggableIndex === event.newDraggableIndex) return;
         var card = event.item;
+        var before = neighbour(card, -1), after = neighbour(card, 1);
+        var values = before ? { after: before.dataset.scene } : after ? { before: after.dataset.scene } : null;
+        if (!values) return;
         list.setAttribute("aria-busy", "true");
-        // The answer is the whole list in its saved order (numbers and buttons updated).
-        htmx.ajax("POST", card.dataset.moveUrl, {
-          source: card,
-          target: "#scene-list",
-          swap: "outerHTML",
-          values: { position: event.newDraggableIndex },
-        });
+        // The answer is the cards from the first position that changed (numbers updated).
+        htmx.ajax("POST", card.dataset.moveUrl, { source: card, target: "#scene-list", swap: "beforeend", values: values });
       },
     });
   }
+
+  // --- Slices -------------------------------------------------------------------
+  // A change that shifts numbers (add, duplicate, move, delete) answers with the cards from
+  // position N on, N in the Storyboard-From header, and htmx adds them at the end of the
+  // list: first take away what they replace, i.e. everything after the card at N - 1. If
+  // that card is not in the list (the list starts later), nothing of it is kept and the
+  // answer brings its own "Show earlier scenes".
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    var from = xhr && xhr.status < 300 ? xhr.getResponseHeader("Storyboard-From") : null;
+    var list = document.getElementById("scene-list");
+    if (from === null || !list) return;
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var opened = source && source.closest && source.closest("#scene-list > li.editing");
+    if (opened) opened.remove(); // the form that was saved
+    var start = Number(from);
+    var keep = start > 0 ? list.querySelector('.scene-card[data-position="' + (start - 1) + '"]') : null;
+    var children = Array.prototype.slice.call(list.children);
+    children.slice(keep ? children.indexOf(keep) + 1 : 0).forEach(function (child) {
+      child.remove();
+    });
+    list.removeAttribute("aria-busy");
+  });
+
+  // After a change saved on the page (a move, an edit, a new scene...; the card it swapped
+  // may be gone from the document by now), the timeline strip over the list, when the page
+  // shows one, fetches itself again (its hx-trigger).
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var config = event.detail.requestConfig;
+    var xhr = event.detail.xhr;
+    if (!config || config.verb !== "post" || !xhr || xhr.status >= 300) return;
+    if (document.getElementById("timeline")) htmx.trigger(document.body, "storyboard-changed");
+  });
+
+  // After a merge, a "Show earlier scenes" that follows a card is one too many.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var list = document.getElementById("scene-list");
+    if (!list || event.detail.target !== list) return;
+    list.querySelectorAll(".scene-card[data-position] ~ [data-earlier]").forEach(function (extra) {
+      extra.remove();
+    });
+  });
 
   // --- @-suggestions --------------------------------------------------------------
   var MENTION_AT_CARET = /(^|[^\w@])@([A-Za-z0-9_]{0,40})$/;

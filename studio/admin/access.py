@@ -1,15 +1,20 @@
 """Which staff may do what in the admin: a workspace role, not Django's model permissions.
 
 A superuser sees every workspace, any other staff user only the workspaces where their
-role may review, and retries or cancels only where it may generate.
+role may review, and retries or cancels only where it may generate. A member who may review
+but is not staff (an owner, typically) reviews in the studio: the admin sends them there.
 """
 
 from __future__ import annotations
 
+from urllib.parse import urlencode, urlsplit
+
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import Resolver404, resolve, reverse
 
-from studio.models import Membership, Role
+from studio.models import Membership, Role, Take
 
 # Read off the role rules on Membership, so the admin and the studio always agree.
 REVIEW_ROLES = frozenset(role for role in Role if Membership(role=role).can_review)
@@ -59,3 +64,48 @@ def scope_to_reviewable(request: HttpRequest, queryset: QuerySet, workspace_path
         return queryset
     reviewable = [ws for ws, role in _roles_by_workspace(request).items() if role in REVIEW_ROLES]
     return queryset.filter(**{f"{workspace_path}__in": reviewable})
+
+
+def studio_review_url(request: HttpRequest) -> str | None:
+    """Where a signed-in member who may review, but is not staff, reviews: the studio's board.
+
+    The take the admin was asked for (its change page, from the login page's `next`) opens on
+    its episode's board when it is in one of their workspaces; anything else opens the review
+    index of their first such workspace. None for staff, visitors and members who may not
+    review: the admin answers them as it always has.
+    """
+    user = request.user
+    if not user.is_authenticated or not user.is_active or user.is_staff:
+        return None
+    workspaces = dict(
+        Membership.objects.filter(user=user, role__in=REVIEW_ROLES)
+        .order_by("created_at", "pk")
+        .values_list("workspace_id", "workspace__slug")
+    )
+    if not workspaces:
+        return None
+    take_id = _asked_for_take(request.GET.get(REDIRECT_FIELD_NAME, ""))
+    take = (
+        Take.objects.filter(pk=take_id, scene__episode__series__workspace__in=workspaces)
+        .values("scene__episode_id", "scene__episode__series__workspace_id")
+        .first()
+        if take_id
+        else None
+    )
+    if take is None:
+        return reverse("review_index", args=[next(iter(workspaces.values()))])
+    slug = workspaces[take["scene__episode__series__workspace_id"]]
+    board = reverse("review_episode", args=[slug, take["scene__episode_id"]])
+    return f"{board}?{urlencode({'show': 'all', 'take': take_id})}"
+
+
+def _asked_for_take(next_url: str) -> int | None:
+    """The take whose admin page `next` names, if it names one (it is never followed)."""
+    try:
+        match = resolve(urlsplit(next_url).path)
+    except Resolver404:
+        return None
+    if match.view_name != "admin:studio_take_change":
+        return None
+    object_id = str(match.kwargs.get("object_id", ""))
+    return int(object_id) if object_id.isdigit() else None

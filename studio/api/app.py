@@ -62,7 +62,11 @@ def _not_found(request, exc):
 @api.exception_handler(PermissionDenied)
 def _forbidden(request, exc):
     token = getattr(request, "auth", None)
-    role = f"a {token.role} token" if isinstance(token, ApiToken) else "this token"
+    role = (
+        f"{'an' if token.role[:1] in 'aeiou' else 'a'} {token.role} token"
+        if isinstance(token, ApiToken)
+        else "this token"
+    )
     detail = str(exc) or f"{role.capitalize()} may not do this."
     return problem(403, detail, instance=request.path)
 

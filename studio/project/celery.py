@@ -24,3 +24,12 @@ def _refuse_to_work_without_keys(**kwargs) -> None:
     except ImproperlyConfigured as missing:
         # Celery logs and carries on past an exception in a signal handler; this must stop it.
         raise SystemExit(f"Castboard: {missing}") from None
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _quiet_routine_task_lines(**kwargs) -> None:
+    """Celery's per-run lines about the beat schedule's routine tasks at DEBUG (jobs.sweep)."""
+    from jobs.sweep import quiet_routine_task_lines
+
+    quiet_routine_task_lines()

@@ -69,6 +69,10 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "studio.project.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Gzip for pages, fragments and JSON (never event streams or media): below WhiteNoise,
+    # which serves static files compressed already; above every middleware that reads a
+    # body (ApiMiddleware keeps answers for Idempotency-Key replays), so they see it plain.
+    "studio.project.compression.CompressionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Token-authenticated /api/v1/ and /gateway/ calls: 401, 429, Idempotency-Key, call log.
@@ -116,8 +120,23 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'castboard.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0),
+        # A kept connection is checked before a request reuses it (a database restarted
+        # meanwhile costs nothing but a reconnect).
+        conn_health_checks=True,
     )
 }
+# On PostgreSQL, a pool of at most this many connections per process, shared by its threads
+# (Django's own pooling, psycopg_pool): a gunicorn worker's many threads (each open page's
+# event stream holds one) then neither open a connection per request (a server process
+# each) nor keep one each. 0 (the default; gunicorn's config sets 16): no pool.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0, minimum=0)
+if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].update(CONN_MAX_AGE=0, CONN_HEALTH_CHECKS=False)
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_SIZE,
+        "timeout": 20,  # a thread waits this long for a free connection, then errs
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite makes the file, not its folder: on a fresh checkout var/ does not exist yet.
     VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -175,6 +194,9 @@ if AWS_STORAGE_BUCKET_NAME:
             "querystring_auth": True,
             "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 600, minimum=60),
             "file_overwrite": False,
+            # Signed URLs in Signature Version 4: boto3 would sign them in the deprecated V2 on a
+            # custom endpoint, which AWS regions opened since 2014 and Cloudflare R2 refuse.
+            "signature_version": "s3v4",
         },
     }
 else:
@@ -270,6 +292,9 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
+# Beat's record of when each entry last ran is local state, so it lives under
+# CASTBOARD_VAR_DIR like the rest (`celery beat --schedule` still overrides it).
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sweep-jobs": {
         "task": "jobs.tasks.sweep_jobs",
@@ -292,6 +317,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("WEBHOOKS_SWEEP_SECONDS", 10, minimum=1),
     },
     "prune-api-records": {"task": "studio.tasks.prune_api_records", "schedule": 3600},
+    # Generate-alls whose message was lost (the broker away) or whose worker died.
+    "sweep-generation-batches": {"task": "studio.tasks.sweep_generation_batches", "schedule": 30},
 }
 
 # The generation engine (jobs). Times in seconds.
@@ -339,6 +366,9 @@ WEBHOOKS_SWEEP_BATCH = env_int("WEBHOOKS_SWEEP_BATCH", 500, minimum=1)
 WEBHOOKS_KEEP_DAYS = env_int("WEBHOOKS_KEEP_DAYS", 30, minimum=1)
 JOBS_PUBLIC_URL_SECONDS = env_int("JOBS_PUBLIC_URL_SECONDS", 3600, minimum=60)
 JOBS_MIN_POLL_SECONDS = float(env_int("JOBS_MIN_POLL_MS", 1000, minimum=100)) / 1000
+# A job that has been under way for a while is looked at less often (a tenth of its age),
+# but at least this often (jobs.pipeline._next_poll_delay).
+JOBS_MAX_POLL_SECONDS = float(env_int("JOBS_MAX_POLL_MS", 5000, minimum=100)) / 1000
 JOBS_WEBHOOK_SAFETY_POLL_SECONDS = env_int("JOBS_WEBHOOK_SAFETY_POLL_SECONDS", 60, minimum=5)
 JOBS_LEASE_SECONDS = env_int("JOBS_LEASE_SECONDS", 30, minimum=1)
 # A download holds its job for this long and renews it (a heartbeat) every third of it
@@ -387,6 +417,19 @@ _EMULATOR_URL_VARIABLES = {
 EMULATOR_URLS = {
     kind: os.environ[name] for kind, name in _EMULATOR_URL_VARIABLES.items() if os.environ.get(name)
 }
+
+# Live progress on the storyboard (studio/views/live.py): each open page holds one event
+# stream (one web thread) for up to LIVE_STREAM_SECONDS, then reconnects; the stream rereads
+# what changed every LIVE_RESYNC_SECONDS even when it hears nothing from Redis. A page whose
+# browser cannot keep a stream polls once every LIVE_POLL_SECONDS instead.
+LIVE_STREAM_SECONDS = env_int("LIVE_STREAM_SECONDS", 60, minimum=1)
+LIVE_RESYNC_SECONDS = env_int("LIVE_RESYNC_SECONDS", 5, minimum=1)
+LIVE_POLL_SECONDS = env_int("LIVE_POLL_SECONDS", 3, minimum=1)
+# The storyboard renders this many cards at first (several screens of the list) and brings
+# the next as the user scrolls: a 3,000-scene episode's page costs what a 24-scene one does
+# (benchmarks/storyboard.py); 24 rather than 50 took a fifth off the page's p95 under
+# benchmarks/load.py.
+STORYBOARD_SLICE = env_int("STORYBOARD_SLICE", 24, minimum=1)
 
 # Rate limits (studio.throttles), as requests/seconds, shared by every process through Redis.
 # Starting takes and importing references from the web: per user, and per workspace.

@@ -12,7 +12,9 @@ never restarted. Ctrl-C or SIGTERM sends SIGTERM to every group, SIGKILL to thos
 still there after 10 s, and exits 0; a second Ctrl-C kills them at once.
 
 The environment passes through unchanged, except that a `.env` file in the working
-directory is read first, as honcho did (its assignments win over the environment).
+directory is read first, as honcho did (its assignments win over the environment), and
+CASTBOARD_STARTED_AT tells every process when the supervisor started (Unix time), so
+`announce` can say how long the whole stack took to answer.
 Needs neither Django settings nor a database: only the standard library.
 """
 
@@ -44,6 +46,7 @@ SHELL_WORDS = {"if", "for", "while", "until", "case", "{", "!", "exec", "time", 
 # honcho's palette: cyan, yellow, green, magenta, red, blue, then their bright variants.
 COLOURS = ("36", "33", "32", "35", "31", "34", "96", "93", "92", "95", "91", "94")
 TAIL_LINES = 15
+STARTED_AT = "CASTBOARD_STARTED_AT"
 
 
 class ProcfileError(Exception):
@@ -538,6 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     env = dict(os.environ)
+    env[STARTED_AT] = f"{time.time():.3f}"
     colour = not args.no_colour and "NO_COLOR" not in env and sys.stdout.isatty()
     printer = Printer([p.name for p in processes], colour=colour)
     if args.env_file.is_file():

@@ -20,6 +20,7 @@ from django_htmx.http import reswap, retarget
 
 from studio import dialogue, services
 from studio.access import episode_for, membership_for, require, scene_for, series_for
+from studio.cards import ID, UrlPattern
 from studio.forms import EpisodeForm, SceneForm, SceneMoveForm, SeriesForm
 from studio.http import (
     HTMX_STOP_POLLING,
@@ -30,7 +31,16 @@ from studio.http import (
 )
 from studio.models import Episode, Membership, Scene, Workspace
 from studio.selectors import episodes_of, mention_candidates, series_for_workspace
-from studio.storyboard import storyboard_scene, storyboard_scenes
+from studio.storyboard import (
+    Slice,
+    card_template,
+    slice_size,
+    storyboard_counts,
+    storyboard_scene,
+    storyboard_slice,
+    storyboard_status,
+    storyboard_timeline,
+)
 from studio.views.takes import preflight_context, scene_draft
 
 
@@ -172,32 +182,103 @@ def episode_create(request: HtmxHttpRequest, slug: str, series_id: int) -> HttpR
     return render(request, "studio/series_detail.html", context, status=400)
 
 
-@login_required
-@require_GET
-def episode_detail(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpResponse:
-    membership = membership_for(request.user, slug)
-    episode = episode_for(membership, episode_id)
-    scenes = storyboard_scenes(episode=episode)
+def _number(value: str | None) -> int | None:
+    """A whole number (a position, a scene's id) from a parameter; None when absent or not one."""
+    return int(value) if value and value.isdigit() else None
+
+
+def _window(request: HtmxHttpRequest, episode: Episode) -> Slice:
+    """The slice a request asks for: the one holding scene `at` (where a redirect to
+    `#scene-<id>` lands), the one before position `before`, after `after`, or the first."""
+    if (at := _number(request.GET.get("at"))) is not None:
+        found = Scene.objects.filter(episode=episode, pk=at).values_list("position", flat=True)
+        if (position := next(iter(found), None)) is not None:
+            start = position - position % slice_size()
+            return storyboard_slice(episode=episode, after=start - 1 if start else None)
+    if (before := _number(request.GET.get("before"))) is not None:
+        return storyboard_slice(episode=episode, before=before)
+    return storyboard_slice(episode=episode, after=_number(request.GET.get("after")))
+
+
+def _render_scenes(
+    request: HtmxHttpRequest, membership: Membership, episode: Episode, window: Slice, *, bare: bool
+) -> str:
+    # The cards' kind (list or grid) follows membership.storyboard_view, here and in the
+    # answers to changes (_scene_list), so a move in the grid answers with grid cards.
+    context = {"membership": membership, "episode": episode, "slice": window, "bare": bare}
+    return render_to_string("studio/storyboard/scene_list.html", context, request, using=JINJA)
+
+
+def _render_timeline(request: HtmxHttpRequest, membership: Membership, episode: Episode) -> str:
+    """The timeline strip: every scene as a block as long as the scene, from one query."""
     context = {
         "membership": membership,
         "episode": episode,
-        "scene_count": len(scenes),
-        "missing": sum(1 for s in scenes if s.board.selected is None and s.board.in_flight is None),
-        "in_flight": sum(1 for s in scenes if s.board.in_flight is not None),
+        "timeline": storyboard_timeline(episode=episode),
+        # Reversed once, filled in per block: a reverse() per block was most of its time.
+        "thumbnail": UrlPattern("take_media", membership.workspace.slug, ID, "thumbnail"),
+    }
+    return render_to_string("studio/storyboard/timeline.html", context, request, using=JINJA)
+
+
+def _on_board(scene: Scene) -> str:
+    """The storyboard at the scene's card, whichever slice holds it."""
+    return f"{scene.episode.get_absolute_url()}?at={scene.pk}#scene-{scene.pk}"
+
+
+@login_required
+@require_GET
+def episode_detail(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpResponse:
+    """The storyboard: the header's figures from aggregate queries and one slice of cards
+    (the first, or the one a link asks for); the rest loads as the list is scrolled.
+
+    Seen as a list, a grid of pictures or a timeline strip over the list: `?view=` picks
+    one and the member's choice is remembered, so their storyboards open that way."""
+    membership = membership_for(request.user, slug)
+    episode = episode_for(membership, episode_id)
+    if request.htmx and request.GET.get("part") == "timeline":
+        # The strip alone: what it fetches again after a change to the list under it.
+        return HttpResponse(_render_timeline(request, membership, episode))
+    membership.remember_storyboard_view(request.GET.get("view", ""))
+    return _episode_page(request, membership, episode)
+
+
+def _episode_page(
+    request: HtmxHttpRequest, membership: Membership, episode: Episode
+) -> HttpResponse:
+    view = membership.storyboard_view
+    timeline = ""
+    if view == Membership.StoryboardView.TIMELINE:
+        timeline = _render_timeline(request, membership, episode)
+    context = {
+        "membership": membership,
+        "episode": episode,
+        "view": view,
+        "views": Membership.StoryboardView.choices,
+        "timeline": mark_safe(timeline),  # noqa: S308 - Jinja2 escaped it (autoescape is on)
+        **storyboard_counts(episode=episode),
         # The cards are rendered here (Jinja2) and the page gets only their HTML: a
         # Django template context is a reference cycle (each of its dicts points back at
-        # it), so the scenes it held (thousands of rows on a long episode) outlived the
-        # request until the garbage collector's full pass, which then stalled a request.
+        # it), so the scenes it held outlived the request until the garbage collector's
+        # full pass, which then stalled a request.
         "storyboard": mark_safe(  # noqa: S308 - Jinja2 escaped it (autoescape is on)
-            render_to_string(
-                "studio/storyboard/scene_list.html",
-                {"membership": membership, "episode": episode, "scenes": scenes},
-                request=request,
-                using=JINJA,
-            )
+            _render_scenes(request, membership, episode, _window(request, episode), bare=False)
         ),
     }
     return render(request, "studio/episode_detail.html", context)
+
+
+@login_required
+@require_GET
+def episode_scenes(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpResponse:
+    """One slice of the storyboard's cards (`after` or `before` a position) with the loader
+    for the next one: what a loader swaps itself for. Without htmx, the page at that slice."""
+    membership = membership_for(request.user, slug)
+    episode = episode_for(membership, episode_id)
+    if not request.htmx:
+        return _episode_page(request, membership, episode)
+    window = _window(request, episode)
+    return HttpResponse(_render_scenes(request, membership, episode, window, bare=True))
 
 
 @login_required
@@ -242,22 +323,36 @@ def episode_delete(request: HtmxHttpRequest, slug: str, episode_id: int) -> Http
 #
 # Each scene view answers a plain request with a page or a redirect (the storyboard
 # works without JavaScript) and an htmx request with the fragment the storyboard
-# swaps: a card, the in-place form, or the whole scene list when numbers shift.
+# swaps: a card, the in-place form, or the cards from the first one whose number shifts.
 
 
-def _scene_list(request: HtmxHttpRequest, membership: Membership, episode: Episode) -> HttpResponse:
-    context = {
-        "membership": membership,
-        "episode": episode,
-        "scenes": storyboard_scenes(episode=episode),
-    }
+# A change that shifts numbers answers with the cards from the first position it changed:
+# one slice of them and the loader for the rest, whatever the episode's length. htmx adds
+# them at the end of the list; storyboard.js first takes away the cards from that position
+# on (the header says which), so the cards before it stay as they are.
+SCENES_FROM = "Storyboard-From"
+
+
+def _scene_list(
+    request: HtmxHttpRequest,
+    membership: Membership,
+    episode: Episode,
+    *,
+    start: int,
+    show: Scene | None = None,
+) -> HttpResponse:
+    start = max(start, 0)
+    window = storyboard_slice(episode=episode, after=start - 1 if start else None)
+    context = {"membership": membership, "episode": episode, "slice": window, "bare": True}
     response = render_fragment(request, "studio/storyboard/scene_list.html", context, using=JINJA)
-    return retarget(reswap(response, "outerHTML"), "#scene-list")
+    response[SCENES_FROM] = str(start)
+    swap = f"beforeend show:#scene-{show.pk}:top" if show is not None else "beforeend"
+    return retarget(reswap(response, swap), "#scene-list")
 
 
 def _scene_card(request: HtmxHttpRequest, membership: Membership, scene: Scene) -> HttpResponse:
     context = {"membership": membership, "scene": storyboard_scene(scene=scene)}
-    return render_fragment(request, "studio/storyboard/scene_card.html", context, using=JINJA)
+    return render_fragment(request, card_template(membership), context, using=JINJA)
 
 
 def _scene_form(
@@ -315,8 +410,10 @@ def scene_create(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpRe
         if scene is not None:
             messages.success(request, f"Scene {scene.number} added.")
             if request.htmx:
-                return _scene_list(request, membership, episode)
-            return redirect(f"{episode.get_absolute_url()}#scene-{scene.pk}")
+                # At the end, from the "Add scene" form over the list: show where it went.
+                show = None if after is not None else scene
+                return _scene_list(request, membership, episode, start=scene.position, show=show)
+            return redirect(_on_board(scene))
     return _scene_form(request, membership, episode, form, after=after)
 
 
@@ -327,7 +424,7 @@ def scene_card(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRespon
     membership = membership_for(request.user, slug)
     scene = scene_for(membership, scene_id)
     if not request.htmx:
-        return redirect(f"{scene.episode.get_absolute_url()}#scene-{scene.pk}")
+        return redirect(_on_board(scene))
     return _scene_card(request, membership, scene)
 
 
@@ -336,7 +433,7 @@ def scene_card(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRespon
 def scene_status(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpResponse:
     """The card's status block, polled while a take is in flight; 286 stops the polling."""
     membership = membership_for(request.user, slug)
-    scene = storyboard_scene(scene=scene_for(membership, scene_id))
+    scene = storyboard_status(scene=scene_for(membership, scene_id))
     context = {"membership": membership, "scene": scene}
     response = render(request, "studio/storyboard/scene_status.html", context, using=JINJA)
     if scene.board.in_flight is None:
@@ -361,7 +458,7 @@ def scene_edit(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRespon
             messages.success(request, f"Scene {scene.number} saved.")
             if request.htmx:
                 return _scene_card(request, membership, scene)
-            return redirect(f"{scene.episode.get_absolute_url()}#scene-{scene.pk}")
+            return redirect(_on_board(scene))
     return _scene_form(request, membership, scene.episode, form, scene=scene)
 
 
@@ -376,7 +473,7 @@ def scene_delete(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpResp
     if request.htmx and request.method == "POST":
         services.scene_delete(scene=scene)
         messages.success(request, message)
-        return _scene_list(request, membership, episode)
+        return _scene_list(request, membership, episode, start=scene.position)
     takes = scene.takes.count()
     return confirm_delete(
         request,
@@ -407,31 +504,56 @@ def scene_duplicate(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpR
     else:
         messages.success(request, f"Scene duplicated as scene {copy.number}.")
     if request.htmx:
-        return _scene_list(request, membership, scene.episode)
-    anchor = f"#scene-{copy.pk}" if copy else ""
-    return redirect(f"{scene.episode.get_absolute_url()}{anchor}")
+        return _scene_list(request, membership, scene.episode, start=scene.position + 1)
+    return redirect(_on_board(copy) if copy else scene.episode.get_absolute_url())
+
+
+def _next_to(scene: Scene, data: dict) -> int | None:
+    """The position that puts the scene right `after` (or `before`) another of its episode's
+    scenes, from that neighbour's position now: a card dragged among the loaded ones names
+    its new neighbour, since the page may not hold the whole list. None if neither is given
+    (or the neighbour is not in the episode any more)."""
+    for key, offset in (("after", 1), ("before", 0)):
+        if (pk := _number(data.get(key))) is not None:
+            found = Scene.objects.filter(episode_id=scene.episode_id, pk=pk)
+            position = next(iter(found.values_list("position", flat=True)), None)
+            if position is None:
+                return None
+            # The scene leaves its place first: a neighbour after it moves up by one.
+            return position + offset - (1 if position > scene.position else 0)
+    return None
 
 
 @login_required
 @require_POST
 def scene_move(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpResponse:
-    """Move a scene to a 0-based position; htmx gets the refreshed scene list."""
+    """Move a scene to a 0-based position, or next to another scene (`after` or `before`
+    its id); htmx gets the cards from the first position that changed."""
     membership = membership_for(request.user, slug)
     scene = scene_for(membership, scene_id)
     require(membership, "edit")
-    form = SceneMoveForm(request.POST)
-    if not form.is_valid():
-        return HttpResponse("Give the new position as a whole number.", status=400)
+    was = scene.position
+    if "after" in request.POST or "before" in request.POST:
+        to_position = _next_to(scene, request.POST)
+        if to_position is None:
+            return HttpResponse("Give the neighbour as a scene of this episode.", status=400)
+    else:
+        form = SceneMoveForm(request.POST)
+        if not form.is_valid():
+            return HttpResponse("Give the new position as a whole number.", status=400)
+        to_position = form.cleaned_data["position"]
     try:
-        moved = services.scene_move(scene=scene, to_position=form.cleaned_data["position"])
+        moved = services.scene_move(scene=scene, to_position=to_position)
     except Scene.DoesNotExist:
         messages.error(request, "That scene was deleted meanwhile.")
+        moved = None
     else:
         if request.htmx:
             messages.success(request, f"“{moved}” is now scene {moved.number}.")
     if request.htmx:
-        return _scene_list(request, membership, scene.episode)
-    return redirect(scene.episode)
+        start = min(was, moved.position) if moved else was
+        return _scene_list(request, membership, scene.episode, start=start)
+    return redirect(_on_board(moved) if moved else scene.episode.get_absolute_url())
 
 
 @login_required

@@ -6,6 +6,8 @@ characters, what it charges and how it is doing.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -48,7 +50,11 @@ def provider_account_edit(request: HtmxHttpRequest, slug: str, account_id: int) 
     membership = membership_for(request.user, slug)
     require(membership, "manage")
     account = get_object_or_404(ProviderAccount, pk=account_id, workspace=membership.workspace)
-    form = ProviderAccountForm(request.POST or None, instance=account)
+    # The column keeps ten decimals: the field shows 0.1, not 0.1000000000.
+    initial = {}
+    if account.price_override is not None:
+        initial["price_override"] = Decimal(format(account.price_override.normalize(), "f"))
+    form = ProviderAccountForm(request.POST or None, instance=account, initial=initial)
     if request.method == "POST" and form.is_valid():
         services.account_save(
             account=form.save(commit=False),

@@ -3,13 +3,11 @@ take's actions (select, cancel, retry, delete, remix, extend, make a character).
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -20,7 +18,7 @@ from characters.models import Character
 from characters.selectors import character_registrations
 from jobs import services as jobs
 from jobs.models import JobKind, ProviderAccount
-from studio import generation, services, throttles
+from studio import batches, generation, services, throttles
 from studio.access import episode_for, membership_for, require, scene_for, take_for
 from studio.forms import DeriveForm, SceneForm, TakeCharacterForm
 from studio.http import (
@@ -30,8 +28,8 @@ from studio.http import (
     render_fragment,
     serve_stored_file,
 )
-from studio.models import Episode, Membership, Scene, SceneFrame, Take
-from studio.storyboard import storyboard_scene, storyboard_scenes
+from studio.models import Episode, GenerationBatch, Membership, Scene, SceneFrame, Take
+from studio.storyboard import card_template, storyboard_scene
 
 QUEUED_NOTE = (
     "The job queue cannot be reached right now, so {what} will be sent as soon as it is back. "
@@ -215,135 +213,83 @@ def scene_generate(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRe
             )
     if request.htmx:
         context = {"membership": membership, "scene": storyboard_scene(scene=scene)}
-        response = render_fragment(
-            request, "studio/storyboard/scene_card.html", context, using=JINJA
-        )
+        response = render_fragment(request, card_template(membership), context, using=JINJA)
         return retarget(reswap(response, "outerHTML"), f"#scene-{scene.pk}")
     anchor = f"#take-{take.pk}" if take else ""
     return redirect(_next_url(request, f"{scene.get_absolute_url()}{anchor}"))
-
-
-def _generate_plan(episode: Episode, accounts: list[ProviderAccount]) -> dict:
-    """Scenes without a selected take (and nothing in flight), routed by their policies and
-    priced at each account, each scene compiled once for every account."""
-    scenes = storyboard_scenes(episode=episode)
-    waiting = [s for s in scenes if s.board.selected is None and s.board.in_flight is None]
-    routes = {s.pk: generation.scene_routes(scene=s, accounts=accounts) for s in waiting}
-    plans = []
-    for account in accounts:
-        ready, blocked = [], []
-        for scene in waiting:
-            compiled = routes[scene.pk].compiled[account.pk]
-            if compiled.problems:
-                blocked.append({"scene": scene, "problems": compiled.problems})
-            else:
-                ready.append({"scene": scene, "estimate": compiled.estimate})
-        plans.append(
-            {
-                "account": account,
-                "ready": ready,
-                "blocked": blocked,
-                "total": sum((r["estimate"] for r in ready), start=Decimal(0)),
-            }
-        )
-    auto_ready, auto_blocked, by_account = [], [], {}
-    for scene in waiting:
-        chosen = routes[scene.pk].chosen
-        if chosen is None:
-            reasons = [why for _, why in routes[scene.pk].ranking.excluded]
-            auto_blocked.append({"scene": scene, "problems": reasons[:1] or ["No provider."]})
-            continue
-        estimate = routes[scene.pk].compiled[chosen.pk].estimate
-        auto_ready.append({"scene": scene, "estimate": estimate, "account": chosen})
-        count, total = by_account.get(chosen.name, (0, Decimal(0)))
-        by_account[chosen.name] = (count + 1, total + estimate)
-    auto = {
-        "ready": auto_ready,
-        "blocked": auto_blocked,
-        "total": sum((r["estimate"] for r in auto_ready), start=Decimal(0)),
-        "by_account": [
-            {"name": name, "count": count, "total": total}
-            for name, (count, total) in sorted(by_account.items())
-        ],
-    }
-    return {
-        "scenes": scenes,
-        "waiting": waiting,
-        "busy": [s for s in scenes if s.board.in_flight is not None],
-        "plans": plans,
-        "auto": auto,
-        "routes": routes,
-    }
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def episode_generate(request: HtmxHttpRequest, slug: str, episode_id: int) -> HttpResponse:
     """Generate every scene that has no selected take: GET shows how many takes, at which
-    provider and for how much; POST makes them."""
+    provider and for how much; POST prices them all, holds the total against the budgets
+    at once and hands the batch to a task (the storyboard shows its progress)."""
     membership = membership_for(request.user, slug)
     episode = episode_for(membership, episode_id)
     require(membership, "edit")
     if request.method == "POST" and (refusal := throttles.generate(request, membership)):
         return throttles.generate_refused(request, refusal)
     accounts = _accounts(membership)
-    plan = _generate_plan(episode, accounts)
-    if request.method == "POST" and request.POST.get("account") == "auto":
-        return _generate_automatically(request, episode, plan)
+    plan = batches.generate_plan(episode, accounts)
     if request.method == "POST":
-        chosen = next(
-            (p for p in plan["plans"] if str(p["account"].pk) == request.POST.get("account")),
-            None,
-        )
-        if chosen is None:
+        choice = request.POST.get("account") or ""
+        account = next((a for a in accounts if str(a.pk) == choice), None)
+        if account is None and choice != "auto":
             messages.error(request, "Choose a provider to generate with.")
-        elif not chosen["ready"]:
-            messages.error(request, f"No scene can go to {chosen['account'].name} as it stands.")
         else:
-            account = chosen["account"]
-            _make_takes(
-                request,
-                [entry["scene"] for entry in chosen["ready"]],
-                lambda scene: generation.take_create(
-                    scene=scene, account=account, created_by=request.user
-                ),
-                where=f" to {account.name}",
-            )
-            return redirect(episode)
+            try:
+                batch = batches.batch_create(
+                    episode=episode, plan=plan, account=account, created_by=request.user
+                )
+            except ValidationError as error:
+                for problem in error.messages:
+                    messages.error(request, problem)
+                if choice == "auto":  # as before: back to the plan to choose otherwise
+                    return redirect("episode_generate", slug, episode.pk)
+            else:
+                where = f" at {account.name}" if account else ", each where its policy picks"
+                messages.success(
+                    request,
+                    f"Creating {batch.total} take{pluralize(batch.total)}{where} (about "
+                    f"${batch.total_estimate:.2f}, reserved now). The storyboard shows their "
+                    "progress.",
+                )
+                return redirect(episode)
     context = {"membership": membership, "episode": episode, **plan}
     return render(request, "studio/episode_generate.html", context)
 
 
-def _generate_automatically(request: HtmxHttpRequest, episode: Episode, plan: dict) -> HttpResponse:
-    """One take per waiting scene, each at the account its routing policy picks."""
-    if not plan["auto"]["ready"]:
-        messages.error(request, "No scene can be generated automatically as it stands.")
-        return redirect("episode_generate", episode.series.workspace.slug, episode.pk)
-    _make_takes(
-        request,
-        [entry["scene"] for entry in plan["auto"]["ready"]],
-        lambda scene: generation.take_create(
-            scene=scene, routes=plan["routes"][scene.pk], created_by=request.user
-        ),
-        where=", each to the provider its policy picks,",
-    )
-    return redirect(episode)
+@login_required
+@require_GET
+def episode_batch(
+    request: HtmxHttpRequest, slug: str, episode_id: int, batch_id: int
+) -> HttpResponse:
+    """A generate-all's progress on the storyboard: htmx polls it every 2 s until the batch
+    ends, then it answers 286 (stop polling). Without JavaScript the storyboard shows the
+    same box, so a reload is the fallback."""
+    membership = membership_for(request.user, slug)
+    episode = episode_for(membership, episode_id)
+    batch = get_object_or_404(GenerationBatch, pk=batch_id, episode=episode)
+    context = batch_progress_context(membership, episode, batch)
+    response = render(request, "studio/storyboard/batch_progress.html", context)
+    if batch.is_finished:
+        response.status_code = HTMX_STOP_POLLING
+        response["HX-Trigger"] = "castboard:batch-finished"
+    return response
 
 
-def _make_takes(request: HtmxHttpRequest, scenes: list[Scene], make, *, where: str) -> None:
-    """One take per scene with `make`: a message for what went and its total ("2 takes on
-    their way{where} (about $1.20)."), and one per scene refused, saying why."""
-    made, refused = generation.takes_create(scenes, make)
-    failed = [f"Scene {scene.number}: {' '.join(error.messages)}" for scene, error in refused]
-    if made:
-        total = sum(t.job.cost_estimate for t in made)
-        messages.success(
-            request,
-            f"{len(made)} take{pluralize(len(made))} on {'their' if len(made) != 1 else 'its'} "
-            f"way{where} (about ${total:.2f}).{_queued_note(made)}",
-        )
-    for problem in failed:
-        messages.error(request, problem)
+def batch_progress_context(
+    membership: Membership, episode: Episode, batch: GenerationBatch | None
+) -> dict:
+    """What the storyboard's progress box shows of a batch (none: nothing)."""
+    return {
+        "membership": membership,
+        "episode": episode,
+        "batch": batch,
+        "summary": batches.batch_summary(batch) if batch and batch.is_finished else "",
+        "refusals": list(batch.refusals.values()) if batch else [],
+    }
 
 
 # --- One take ------------------------------------------------------------------
@@ -380,9 +326,7 @@ def _after_take_action(
         if request.POST.get("from") == "storyboard":
             scene = storyboard_scene(scene=take.scene)
             context = {"membership": membership, "scene": scene}
-            response = render_fragment(
-                request, "studio/storyboard/scene_card.html", context, using=JINJA
-            )
+            response = render_fragment(request, card_template(membership), context, using=JINJA)
             return retarget(reswap(response, "outerHTML"), f"#scene-{scene.pk}")
         return _take_card(request, membership, take)
     return redirect(_next_url(request, f"{take.scene.get_absolute_url()}#take-{take.pk}"))
@@ -447,7 +391,7 @@ def take_retry(request: HtmxHttpRequest, slug: str, take_id: int) -> HttpRespons
         return _after_take_action(request, membership, take)
     account = new.job.provider_account
     messages.success(
-        request, f"Take {new.pk} retries take {take.pk} at {account}.{_queued_note([new])}"
+        request, f"Take {new.pk} retries take {take.pk} at {account.name}.{_queued_note([new])}"
     )
     if request.htmx and request.POST.get("from") != "storyboard":
         response = render_fragment(

@@ -636,7 +636,8 @@ def test_it_shows_only_shared_characters_when_the_other_workspace_has_none_of_it
 ):
     page = partner_client.get(list_url(partner)).content.decode()
 
-    assert "No characters yet." in page
+    assert "No characters yet." not in page
+    assert "has no characters of its own yet" in page
     assert "Shared with Harbour Films" in page
     assert "@mina" in page
 

@@ -187,10 +187,10 @@ def _walk_the_studio(page, base: str, studio: dict, screenshot) -> None:
     page.goto(f"{base}{studio['series'].get_absolute_url()}")
     page.wait_for_selector("h1:has-text('The Lighthouse')")
 
-    # The storyboard: a card polling its status, a drag by its handle (Sortable), the Generate
-    # panel opened through htmx, and the @-suggestions of a new scene's prompt.
-    status_url = f"/scenes/{studio['arriving'].pk}/status/"
-    with page.expect_response(lambda response: status_url in response.url, timeout=10_000):
+    # The storyboard: its event stream (htmx's SSE extension; studio/views/live.py), a drag by
+    # its handle (Sortable), the Generate panel opened through htmx, and the @-suggestions of a
+    # new scene's prompt.
+    with page.expect_response(lambda response: "/events/" in response.url, timeout=10_000):
         page.goto(f"{base}{studio['episode'].get_absolute_url()}")
     assert page.evaluate("() => Boolean(window.Sortable)")
     assert page.locator("#scene-list[data-sortable-ready]").count() == 1
@@ -255,6 +255,7 @@ def _walk_the_studio(page, base: str, studio: dict, screenshot) -> None:
     # The admin: the review queue with its players, a take, jobs and provider accounts.
     page.goto(f"{base}/admin/")
     page.goto(f"{base}/admin/studio/take/?review=pending")
+    page.locator("#result_list .take-play").first.click()  # admin_takes.js loads the player
     page.wait_for_selector("#result_list video")
     screenshot("csp-admin-review-queue")
     page.locator(f"#result_list input[value='{studio['finished'].pk}']").check()

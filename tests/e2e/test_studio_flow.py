@@ -64,7 +64,17 @@ def _drag(page, source, target) -> None:
     page.mouse.up()
 
 
+def _scripts_ready(page) -> None:
+    """Wait for the page's deferred scripts (htmx among them). A page reached by submitting a
+    form shows its heading before they run, and a click on "Add scene" before htmx has bound
+    the link follows it as a plain link, to the full-page form, which is right for a user on a
+    slow line but not what these steps go on to fill in."""
+    page.wait_for_load_state("load")
+    page.wait_for_function("() => Boolean(window.htmx) && document.readyState === 'complete'")
+
+
 def _add_scene(page, title: str, prompt: str) -> None:
+    _scripts_ready(page)
     page.click("a.button:has-text('Add scene')")
     form = page.locator("li.editing form.scene-form")
     form.locator("input[name=title]").fill(title)
@@ -127,6 +137,7 @@ def test_a_team_makes_an_episode_and_a_reviewer_approves_it(
     # Three scenes, written in place on the storyboard; the third uses the @-suggestions.
     _add_scene(page, "Arrival", "@mina steps off the ferry at dusk.")
     _add_scene(page, "The stairs", "@mina climbs the spiral stairs.")
+    _scripts_ready(page)
     page.click("a.button:has-text('Add scene')")
     form = page.locator("li.editing form.scene-form")
     form.locator("input[name=title]").fill("The lamp")
@@ -220,7 +231,7 @@ def test_a_team_makes_an_episode_and_a_reviewer_approves_it(
     _log_in(page, base, "rita", path="/admin/login/?next=/admin/studio/take/")
     page.wait_for_selector("#result_list")
     row = page.locator(f"#result_list tr:has(input[value='{take.pk}'])")
-    assert row.locator("video").count() == 1
+    assert row.locator(".take-play").count() == 1  # its player loads when asked
     row.locator("input[name=_selected_action]").check()
     page.select_option("select[name=action]", "approve_takes")
     page.click("button[name=index]")

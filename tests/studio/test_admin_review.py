@@ -91,14 +91,12 @@ def test_a_row_shows_the_player_scene_episode_series_provider_state_cost_and_rev
 
     video = reverse("take_media", args=[workspace.slug, finished.pk, "video"])
     poster = reverse("take_media", args=[workspace.slug, finished.pk, "thumbnail"])
-    assert (
-        f'<video controls preload="none" poster="{poster}" src="{video}" width="240"></video>'
-        in html
-    )
+    # The thumbnail and a link that plays the video on demand (static/js/admin_takes.js).
+    assert f'<a class="take-play" href="{video}" data-video="{video}"' in html
+    assert f'<img src="{poster}"' in html
     assert "Not finished (Generating)" in html
     assert f'<a href="{scene.get_absolute_url()}">Gulls</a>' in html
-    assert "#1: Fog" in html
-    assert "Harbour Lights" in html
+    assert "Harbour Lights #1: Fog" in html
     assert "OpenAI main" in html
     assert "≈ $0.80" in html
     assert "$1.20" in html
@@ -111,6 +109,38 @@ def test_a_row_shows_the_player_scene_episode_series_provider_state_cost_and_rev
     assert response["Content-Type"] == "video/mp4"
     assert b"".join(response.streaming_content) == clip_bytes(seconds=1.0)
     response.close()
+
+
+def test_the_list_loads_no_video_until_a_preview_is_played(client, staff, scene, account):
+    for _ in range(3):
+        take = TakeFactory(scene=scene, account=account)
+        take.job.video.save("video.mp4", ContentFile(clip_bytes(seconds=1.0)))
+        take.job.thumbnail.save("thumbnail.jpg", ContentFile(b"jpeg"))
+
+    html = logged_in(client, staff["reviewer"]).get(TAKES).content.decode()
+
+    assert html.count('class="take-play"') == 3
+    assert "<video" not in html
+    assert "js/admin_takes.js" in html
+    assert "css/admin_takes.css" in html
+
+
+def test_the_list_has_one_column_each_for_cost_review_selected_and_created_at(
+    client, staff, scene, account
+):
+    TakeFactory(scene=scene, account=account)
+    html = logged_in(client, staff["reviewer"]).get(TAKES).content.decode()
+    headers = re.findall(r'<th scope="col"\s+class="[^"]*column-([a-z_]+)', html)
+    assert headers == [
+        "take_number",
+        "preview",
+        "where",
+        "job_summary",
+        "cost",
+        "review_summary",
+        "selected",
+        "created",
+    ]
 
 
 def test_the_lists_query_count_does_not_grow_with_its_rows(client, staff, workspace):
@@ -180,6 +210,53 @@ def test_a_viewer_on_staff_has_no_review_list_even_with_model_permissions(
 
 def test_the_admin_login_page_still_opens_for_a_visitor(client):
     assert client.get(reverse("admin:login")).status_code == 200
+
+
+@pytest.mark.parametrize("role", ["owner", "editor", "reviewer"])
+def test_a_member_who_reviews_but_is_not_staff_is_sent_to_the_studios_board(
+    client, members, workspace, scene, account, role
+):
+    take = TakeFactory(scene=scene, account=account)
+    member = logged_in(client, members[role])
+    change = reverse("admin:studio_take_change", args=[take.pk])
+
+    response = member.get(change, follow=True)
+
+    board = reverse("review_episode", args=[workspace.slug, scene.episode_id])
+    assert response.redirect_chain[-1][0] == f"{board}?show=all&take={take.pk}"
+    assert response.status_code == 200
+    assert "data-review-form" in response.content.decode()
+    assert "not authorized" not in response.content.decode()
+
+    response = member.get(TAKES, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("review_index", args=[workspace.slug])
+
+    # And there they review it: the same record the admin keeps.
+    member.post(board, {"take": take.pk, "action": "reject", "codes": ["face"]})
+    take.refresh_from_db()
+    assert (take.review_state, take.review_codes) == (Take.Review.REJECTED, ["face"])
+    assert take.reviewed_by == members[role]
+
+
+def test_another_teams_take_sends_a_member_to_their_own_review_index_not_its_board(
+    client, members, scene, account
+):
+    ours = TakeFactory(scene=scene, account=account)
+    outsider = members["outsider"]
+    theirs = outsider.memberships.get().workspace
+
+    response = logged_in(client, outsider).get(
+        reverse("admin:studio_take_change", args=[ours.pk]), follow=True
+    )
+
+    assert response.redirect_chain[-1][0] == reverse("review_index", args=[theirs.slug])
+    assert f"Take {ours.pk}" not in response.content.decode()
+
+
+def test_a_viewer_who_is_not_staff_still_gets_the_admins_login_page(client, members):
+    response = logged_in(client, members["viewer"]).get(TAKES, follow=True)
+    assert response.redirect_chain[-1][0].startswith(reverse("admin:login"))
+    assert "not authorized" in response.content.decode()
 
 
 def test_a_superuser_sees_every_workspaces_takes(admin_client, scene, account):

@@ -3,12 +3,14 @@ of the account's videos in flight than the limit, and gets each scene's create o
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from django.urls import reverse
 
 from jobs.models import JobState
-from studio.models import Role, Take
+from studio.models import GenerationBatch, Role, Take
 from tests.factories import MembershipFactory, SceneFactory
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -37,6 +39,8 @@ def test_generate_all_keeps_the_provider_within_the_accounts_concurrency_limit(
     response = client.post(url, {"account": account.pk})
 
     assert response.status_code == 302
+    batch = _wait_for_batch(episode)  # the worker makes the takes
+    assert (batch.made, batch.refused) == (SCENES, 0)
     takes = list(Take.objects.filter(scene__episode=episode).select_related("job"))
     assert len(takes) == SCENES
     jobs = [wait_for_job(take.job, timeout=60) for take in takes]
@@ -53,3 +57,13 @@ def test_generate_all_keeps_the_provider_within_the_accounts_concurrency_limit(
     ]
     assert sorted(creates) == sorted(job.provider_job_id for job in jobs)
     assert len(set(creates)) == SCENES
+
+
+def _wait_for_batch(episode, timeout: float = 30.0) -> GenerationBatch:
+    deadline = time.monotonic() + timeout
+    while True:
+        batch = GenerationBatch.objects.get(episode=episode)
+        if batch.is_finished:
+            return batch
+        assert time.monotonic() < deadline, f"batch stuck in {batch.state}"
+        time.sleep(0.1)

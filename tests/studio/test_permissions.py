@@ -17,6 +17,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from characters.models import Character, CharacterShare, ReferenceAsset
 from jobs.models import Budget, JobKind, JobState, ProviderAccount
@@ -27,6 +28,7 @@ from studio.models import (
     Cut,
     DialogueLine,
     Episode,
+    GenerationBatch,
     Membership,
     Scene,
     SceneFrame,
@@ -83,8 +85,16 @@ def world(world, workspace) -> dict:
         attempts=8,
     )
     token = ApiToken.objects.get(digest=digest_of(make_token(workspace, name="world")))
+    batch = GenerationBatch.objects.create(
+        episode_id=world["episode"],
+        automatic=True,
+        total_estimate=Decimal("0"),
+        state=GenerationBatch.State.DONE,
+        finished_at=timezone.now(),
+    )
     return {
         **world,
+        "batch": batch.pk,
         "cut": cut.number,
         "ready": ready.pk,
         "token": token.pk,
@@ -120,15 +130,23 @@ PAGES = [
     ("consistency_report_csv", [], READ),
     ("take_consistency", ["finished"], READ),
     ("episode_detail", ["episode"], READ),
+    # Live progress: the event stream (its headers: the stream is never read here) and its poll
+    ("episode_events", ["episode"], READ),
+    ("episode_statuses", ["episode"], READ),
+    ("episode_scenes", ["episode"], READ),
+    ("episode_preview", ["episode"], READ),
     ("episode_edit", ["episode"], EDIT),
     ("episode_delete", ["episode"], EDIT),
     ("episode_generate", ["episode"], EDIT),
     ("episode_cut", ["episode"], READ),
     ("episode_cut_status", ["episode"], POLLED),
+    ("episode_batch", ["episode", "batch"], POLLED),
     ("cut_detail", ["episode", "cut"], READ),
     # cut_file streams a file: tests/studio/test_cuts_pages.py runs each role against it.
     ("scene_create", ["episode"], EDIT),
     ("scene_detail", ["scene"], READ),
+    ("take_viewer", ["finished"], READ),
+    ("take_compare", ["scene"], READ),
     ("scene_edit", ["scene"], EDIT),
     ("scene_delete", ["scene"], EDIT),
     ("take_delete", ["finished"], EDIT),
@@ -395,7 +413,14 @@ ACTIONS = [
         "episode",
         lambda w: {"account": w["account"]},
         EDITORS,
-        lambda w, said: (_takes_of(w, "dusk"), _takes_of(w, "scene")) == (1, 3),
+        # The takes are made by a task (tests/studio/test_generate_all.py): here, its batch.
+        lambda w, said: (
+            GenerationBatch.objects.filter(episode_id=w["episode"])
+            .exclude(pk=w["batch"])
+            .values_list("scene_ids", flat=True)
+            .first()
+            == [w["dusk"]]
+        ),
     ),
     # Cuts: assembling an episode whose scenes all have a selected take (the worker renders)
     Action(
@@ -636,6 +661,7 @@ URL_ARGUMENTS = {
     "token_id": "token",
     "endpoint_id": "endpoint",
     "delivery_id": "delivery",
+    "batch_id": "batch",
 }
 # take_character: see the note under ACTIONS. Answering an offer is done by the receiving
 # workspace's owners, a world of its own: tests/characters/test_sharing.py runs every role

@@ -134,14 +134,17 @@ def test_the_scene_form_keeps_what_was_typed_when_a_handle_is_unknown(owner_clie
     assert not Scene.objects.exists()
 
 
-def test_moving_a_scene_with_htmx_answers_with_the_scene_list_only(owner_client, episode):
+def test_moving_a_scene_with_htmx_answers_with_the_cards_from_where_the_order_changed(
+    owner_client, episode
+):
     scenes = [services.scene_create(episode=episode, prompt="p", title=t) for t in "ABC"]
     url = reverse("scene_move", args=[episode.series.workspace.slug, scenes[2].pk])
     response = owner_client.post(url, {"position": "0"}, headers={"HX-Request": "true"})
     page = response.content.decode()
     assert response.status_code == 200
-    assert page.lstrip().startswith('<ol class="storyboard" id="scene-list"')
+    assert page.lstrip().startswith('<li class="scene-card card"')
     assert response.headers["HX-Retarget"] == "#scene-list"
+    assert response.headers["Storyboard-From"] == "0"  # the page drops its cards from there
     assert "<html" not in page
     assert "“C” is now scene 1." in page  # the message comes along, out of band
     assert page.index(">C<") < page.index(">A<") < page.index(">B<")
@@ -162,10 +165,21 @@ def test_the_episode_page_lists_scenes_with_character_chips_in_constant_queries(
     url = reverse("episode_detail", args=[workspace.slug, episode.pk])
     for _ in range(3):
         services.scene_create(episode=episode, prompt="@mina")
-    with django_assert_max_num_queries(12) as few:
+    with django_assert_max_num_queries(15) as few:
         owner_client.get(url)
     for _ in range(20):
         services.scene_create(episode=episode, prompt="@mina")
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = owner_client.get(url)
     assert response.content.decode().count(f"@{mina.handle}</a>") == 23
+
+
+def test_moving_deleting_and_inserting_keep_positions_dense(episode):
+    scenes = [services.scene_create(episode=episode, prompt="p", title=t) for t in "ABCDE"]
+    services.scene_move(scene=scenes[0], to_position=3)  # B C D A E
+    services.scene_move(scene=scenes[4], to_position=0)  # E B C D A
+    services.scene_delete(scene=scenes[2])  # E B D A
+    services.scene_create(episode=episode, prompt="p", title="F", after=scenes[1])  # E B F D A
+    services.scene_move(scene=scenes[3], to_position=99)  # clamped: E B F A D
+    rows = list(episode.scenes.order_by("position").values_list("title", "position"))
+    assert rows == [("E", 0), ("B", 1), ("F", 2), ("A", 3), ("D", 4)]

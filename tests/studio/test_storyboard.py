@@ -104,7 +104,7 @@ def test_an_unselected_finished_take_is_pictured_and_ready_to_choose(owner_clien
     assert "OpenAI · $0.80" in card
 
 
-def test_a_take_in_flight_shows_its_state_progress_and_estimate_and_polls(
+def test_a_take_in_flight_shows_its_state_progress_and_estimate_and_listens(
     owner_client, episode, openai
 ):
     scene = SceneFactory(episode=episode)
@@ -122,8 +122,9 @@ def test_a_take_in_flight_shows_its_state_progress_and_estimate_and_polls(
     assert 'aria-valuenow="40"' in card
     assert '<progress class="progress" max="100" value="40"' in card  # filled, with no style=
     assert "OpenAI · 40% · about $0.80" in card
-    assert f'hx-get="{_url("scene_status", _slug(episode), scene.pk)}"' in card
-    assert 'hx-trigger="every 1s"' in card
+    # Kept current by the page's one event stream (studio/views/live.py), not by polling.
+    assert f'sse-swap="scene-{scene.pk}" hx-swap="outerHTML"' in card
+    assert "hx-trigger" not in card
 
 
 def test_a_failed_take_shows_its_plain_reason_with_retry_and_edit_prompt(
@@ -229,7 +230,7 @@ def test_an_after_of_another_episode_is_ignored(owner_client, workspace, episode
     assert 'name="after"' not in page
 
 
-def test_saving_a_new_scene_after_another_with_htmx_answers_with_the_renumbered_list(
+def test_saving_a_new_scene_after_another_with_htmx_answers_with_the_cards_from_it_on(
     owner_client, episode
 ):
     first = SceneFactory(episode=episode, title="Dawn")
@@ -243,9 +244,11 @@ def test_saving_a_new_scene_after_another_with_htmx_answers_with_the_renumbered_
     assert response.status_code == 200
     assert is_fragment(response)
     assert response.headers["HX-Retarget"] == "#scene-list"
-    assert response.headers["HX-Reswap"] == "outerHTML"
-    assert page.lstrip().startswith('<ol class="storyboard" id="scene-list"')
-    assert page.index(">Dawn<") < page.index(">Noon<") < page.index(">Dusk<")
+    assert response.headers["HX-Reswap"] == "beforeend"
+    assert response.headers["Storyboard-From"] == "1"  # Dawn's card stays as it is
+    assert ">Dawn<" not in page
+    assert page.index(">Noon<") < page.index(">Dusk<")
+    assert 'aria-label="Scene 3">3</span>' in page  # Dusk renumbered
     assert "Scene 2 added." in page
     assert 'id="messages"' in page
     assert 'hx-swap-oob="true"' in page
@@ -258,7 +261,7 @@ def test_saving_a_new_scene_without_javascript_redirects_to_its_card(owner_clien
     )
     scene = Scene.objects.get(title="Noon")
     assert response.status_code == 302
-    assert response.url == f"{episode.get_absolute_url()}#scene-{scene.pk}"
+    assert response.url == f"{episode.get_absolute_url()}?at={scene.pk}#scene-{scene.pk}"
 
 
 def test_a_refused_new_scene_with_htmx_is_a_422_with_what_was_typed(owner_client, episode):
@@ -319,7 +322,7 @@ def test_saving_an_edited_scene_without_javascript_redirects_to_its_card(owner_c
         {"title": "Pier", "prompt": "Terns.", "duration": 4, "size": "1280x720"},
     )
     assert response.status_code == 302
-    assert response.url == f"{episode.get_absolute_url()}#scene-{scene.pk}"
+    assert response.url == f"{episode.get_absolute_url()}?at={scene.pk}#scene-{scene.pk}"
     scene.refresh_from_db()
     assert (scene.prompt, scene.duration) == ("Terns.", 4)
 
@@ -381,12 +384,10 @@ def test_a_scene_card_is_a_fragment_with_htmx_and_a_redirect_without(owner_clien
     assert is_fragment(response)
     response = owner_client.get(url)
     assert response.status_code == 302
-    assert response.url == f"{episode.get_absolute_url()}#scene-{scene.pk}"
+    assert response.url == f"{episode.get_absolute_url()}?at={scene.pk}#scene-{scene.pk}"
 
 
-def test_a_cards_status_polls_while_a_take_is_in_flight_and_stops_after(
-    owner_client, episode, openai
-):
+def test_a_cards_status_fragment_shows_a_take_in_flight_and_after(owner_client, episode, openai):
     scene = SceneFactory(episode=episode)
     take = TakeFactory(scene=scene, account=openai, state=JobState.RUNNING, job__progress=60)
     url = _url("scene_status", _slug(episode), scene.pk)
@@ -395,7 +396,8 @@ def test_a_cards_status_polls_while_a_take_is_in_flight_and_stops_after(
     assert response.status_code == 200
     assert is_fragment(response)
     assert page.lstrip().startswith('<div class="scene-status status-in-flight"')
-    assert f'hx-get="{url}" hx-trigger="every 1s" hx-swap="outerHTML"' in page
+    assert f'sse-swap="scene-{scene.pk}" hx-swap="outerHTML"' in page  # not polled
+    assert "hx-trigger" not in page
     assert 'aria-valuenow="60"' in page
     take.job.state, take.job.cost_actual = JobState.SUCCEEDED, Decimal("0.80")
     take.job.save()
@@ -408,7 +410,9 @@ def test_a_cards_status_polls_while_a_take_is_in_flight_and_stops_after(
     assert "Ready to choose" in page
 
 
-def test_deleting_a_scene_with_htmx_answers_with_the_renumbered_list(owner_client, episode):
+def test_deleting_a_scene_with_htmx_answers_with_the_renumbered_cards_after_it(
+    owner_client, episode
+):
     first, second = (
         SceneFactory(episode=episode, title="Dawn"),
         SceneFactory(episode=episode, title="Dusk"),
@@ -418,6 +422,7 @@ def test_deleting_a_scene_with_htmx_answers_with_the_renumbered_list(owner_clien
     assert response.status_code == 200
     assert is_fragment(response)
     assert response.headers["HX-Retarget"] == "#scene-list"
+    assert response.headers["Storyboard-From"] == "0"
     assert f'id="scene-{first.pk}"' not in page
     assert 'aria-label="Scene 1">1</span>' in _card(page, second)
     assert "Scene “Dawn” deleted." in page
@@ -440,7 +445,9 @@ def test_deleting_a_scene_without_javascript_asks_first_then_redirects(
     assert not Scene.objects.filter(pk=scene.pk).exists()
 
 
-def test_duplicating_a_scene_with_htmx_answers_with_the_list(owner_client, episode):
+def test_duplicating_a_scene_with_htmx_answers_with_the_cards_from_the_copy_on(
+    owner_client, episode
+):
     first = SceneFactory(episode=episode, title="Dawn")
     SceneFactory(episode=episode, title="Dusk")
     response = owner_client.post(_url("scene_duplicate", _slug(episode), first.pk), headers=HTMX)
@@ -448,7 +455,9 @@ def test_duplicating_a_scene_with_htmx_answers_with_the_list(owner_client, episo
     assert response.status_code == 200
     assert is_fragment(response)
     assert response.headers["HX-Retarget"] == "#scene-list"
-    assert page.index(">Dawn<") < page.index(">Dawn (copy)<") < page.index(">Dusk<")
+    assert response.headers["Storyboard-From"] == "1"
+    assert ">Dawn<" not in page
+    assert page.index(">Dawn (copy)<") < page.index(">Dusk<")
     assert "Scene duplicated as scene 2." in page
 
 
@@ -457,10 +466,12 @@ def test_duplicating_a_scene_without_javascript_redirects_to_the_copy(owner_clie
     response = owner_client.post(_url("scene_duplicate", _slug(episode), first.pk))
     copy = Scene.objects.get(title="Dawn (copy)")
     assert response.status_code == 302
-    assert response.url == f"{episode.get_absolute_url()}#scene-{copy.pk}"
+    assert response.url == f"{episode.get_absolute_url()}?at={copy.pk}#scene-{copy.pk}"
 
 
-def test_moving_a_scene_answers_with_the_list_or_a_redirect(owner_client, episode):
+def test_moving_a_scene_answers_with_the_cards_from_its_old_place_or_a_redirect(
+    owner_client, episode
+):
     SceneFactory(episode=episode, title="Dawn")
     last = SceneFactory(episode=episode, title="Dusk")
     url = _url("scene_move", _slug(episode), last.pk)
@@ -468,11 +479,12 @@ def test_moving_a_scene_answers_with_the_list_or_a_redirect(owner_client, episod
     assert response.status_code == 200
     assert is_fragment(response)
     assert response.headers["HX-Retarget"] == "#scene-list"
+    assert response.headers["Storyboard-From"] == "0"
     page = response.content.decode()
     assert page.index(">Dusk<") < page.index(">Dawn<")
     response = owner_client.post(url, {"position": "1"})
     assert response.status_code == 302
-    assert response.url == episode.get_absolute_url()
+    assert response.url == f"{episode.get_absolute_url()}?at={last.pk}#scene-{last.pk}"
     assert owner_client.post(url, {"position": "up"}, headers=HTMX).status_code == 400
 
 

@@ -1,5 +1,7 @@
-"""The storyboard's queries do not grow with the episode: 300 scenes cost what 3 do.
+"""The storyboard's queries and size do not grow with the episode: 300 scenes cost what 3 do.
 
+The page holds one slice of cards and its header counts come from an aggregate query; a
+later slice, and the answer to a change, cost what the first slice does.
 `storyboard_episode` builds a large episode fast (bulk inserts); benchmarks/storyboard.py
 times the page on the same data.
 """
@@ -16,6 +18,7 @@ from django.urls import reverse
 from characters.models import Character, ReferenceAsset
 from jobs.models import Job, JobState, ProviderAccount
 from studio.models import Episode, Scene, Series, Take, Workspace
+from studio.storyboard import slice_size, storyboard_scenes
 from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -144,12 +147,73 @@ def test_the_storyboard_of_300_scenes_costs_the_queries_of_3(client, new_workspa
     small_sql, _ = _queries(client, small.get_absolute_url())
     large_sql, page = _queries(client, large.get_absolute_url())
     _same_count(small_sql, large_sql)
-    # ...and the large page does show all of it.
-    assert page.count('class="scene-card card"') == 300
-    assert page.count('class="chip mention"') == 600
-    assert page.count('<img src="/w/') == 600 + 300  # chips, and every card's finished take
-    assert page.count('role="progressbar"') == 150
-    assert page.count('<div class="failure" role="alert">') == 100
+    # ...and the large page shows its first slice of cards, whole, and a loader for the rest.
+    size = slice_size()
+    assert page.count('class="scene-card card"') == size
+    shown = storyboard_scenes(episode=large)[:size]
+    assert page.count('class="chip mention"') == 2 * size
+    assert page.count('<img src="/w/') == 2 * size + sum(1 for s in shown if s.board.pictured)
+    assert page.count('role="progressbar"') == sum(1 for s in shown if s.board.in_flight)
+    assert page.count('<div class="failure" role="alert">') == sum(
+        1 for s in shown if s.board.stopped
+    )
+    assert page.count("data-later") == 1
+
+
+def test_the_header_counts_every_scene_not_only_the_shown_ones(client, new_workspace):
+    large = storyboard_episode(new_workspace(), scenes=300)
+    scenes = storyboard_scenes(episode=large)
+    flying = sum(1 for s in scenes if s.board.in_flight)
+    missing = sum(1 for s in scenes if s.board.selected is None and s.board.in_flight is None)
+    ready = sum(1 for s in scenes if s.board.status == "ready")
+    failed = sum(1 for s in scenes if s.board.stopped and s.board.stopped.job.state == "failed")
+    _, page = _queries(client, large.get_absolute_url())
+    figures = [f"{flying} generating", f"{ready} ready to choose", f"{failed} failed"]
+    figures = [figure for figure in figures if not figure.startswith("0 ")]
+    header = " · ".join(["300 scenes", *figures, f"{missing} without a chosen take"])
+    assert header in page
+
+
+def test_a_later_slice_costs_the_queries_of_the_first(client, new_workspace):
+    small = storyboard_episode(new_workspace(), scenes=3)
+    large = storyboard_episode(new_workspace(), scenes=300)
+    htmx = {"HX-Request": "true"}
+
+    def slice_url(episode: Episode, after: int) -> str:
+        slug = episode.series.workspace.slug
+        return reverse("episode_scenes", args=[slug, episode.pk]) + f"?after={after}"
+
+    small_sql, _ = _queries(client, slice_url(small, 0), **htmx)
+    large_sql, page = _queries(client, slice_url(large, 149), **htmx)
+    _same_count(small_sql, large_sql)
+    assert page.count('class="scene-card card"') == slice_size()
+    assert 'data-position="150"' in page
+
+
+@pytest.mark.parametrize("change", ["create", "duplicate", "move", "delete"])
+def test_a_change_to_a_long_episode_answers_with_one_slice_of_cards(client, new_workspace, change):
+    large = storyboard_episode(new_workspace(), scenes=300)
+
+    def answer(episode: Episode) -> str:
+        slug = episode.series.workspace.slug
+        first = Scene.objects.get(episode=episode, position=0)
+        url, data = {
+            "create": (
+                reverse("scene_create", args=[slug, episode.pk]),
+                {"prompt": "Gulls.", "duration": 8, "size": "1280x720", "after": first.pk},
+            ),
+            "duplicate": (reverse("scene_duplicate", args=[slug, first.pk]), {}),
+            "move": (reverse("scene_move", args=[slug, first.pk]), {"position": 1}),
+            "delete": (reverse("scene_delete", args=[slug, first.pk]), {}),
+        }[change]
+        response = client.post(url, data, headers={"HX-Request": "true"})
+        assert response.status_code == 200
+        assert response.headers["Storyboard-From"] in ("0", "1")
+        return response.content.decode()
+
+    page = answer(large)
+    assert page.count('class="scene-card card"') == slice_size()
+    assert page.count("data-later") == 1  # the rest loads as the list is scrolled
 
 
 def test_the_storyboard_costs_no_query_per_scene_that_mentions_no_one(client, new_workspace):
@@ -176,7 +240,8 @@ def test_a_cards_status_costs_the_same_queries_whatever_its_number_of_takes(
     few_sql, _ = _queries(client, reverse("scene_status", args=[slug, few.pk]), **headers)
     many_sql, page = _queries(client, reverse("scene_status", args=[slug, many.pk]), **headers)
     _same_count(few_sql, many_sql)
-    assert ("hx-trigger" in page) is not terminal
+    assert "hx-trigger" not in page  # the page's event stream keeps it current, not a poll
+    assert f'sse-swap="scene-{many.pk}"' in page
     assert "60 takes" in page
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
+import shelve
 import shlex
 import signal
 import socket
@@ -17,7 +19,12 @@ from pathlib import Path
 import pytest
 import redis
 
+from jobs import sweep
+from jobs.models import JobState
+from jobs.services import job_create
+from jobs.sweep import RoutineTaskLines
 from studio.project.redis_server import free_port
+from tests.jobs.factories import ProviderAccountFactory, job_request
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -366,3 +373,140 @@ def test_a_killed_celery_worker_is_restarted_while_redis_keeps_running(supervise
     with socket.socket() as probe:  # the next `make run` finds its port free (as Redis binds it)
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))
+
+
+# --- `make run`'s banner and what the sweep logs ------------------------------------------
+
+
+def test_the_banner_waits_for_web_emulators_and_workers_and_the_sweep_stays_quiet(
+    supervise, tmp_path
+):
+    redis_port, web_port, emulator_port = free_port(), free_port(), free_port()
+    env = {
+        "EMBEDDED_REDIS_PORT": str(redis_port),
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'castboard.sqlite3'}",
+        "CASTBOARD_VAR_DIR": str(tmp_path / "var"),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "EMULATOR_SEEDANCE_URL": f"http://127.0.0.1:{emulator_port}/api/v3",
+        "JOBS_SWEEP_SECONDS": "1",
+    }
+    python = shlex.quote(sys.executable)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    site = tmp_path / "site"
+    (site / "login").mkdir(parents=True)
+    (site / "login" / "index.html").write_text("<p>Log in</p>")
+    real = {
+        name: command
+        for name, command in (
+            raw.split(":", 1)
+            for raw in (ROOT / "Procfile").read_text().splitlines()
+            if raw and not raw.startswith("#")
+        )
+        if name in ("redis", "worker", "beat")
+    }
+    procfile = "\n".join(
+        [
+            "# supervisor: once announce",
+            *(f"{name}:{command}" for name, command in real.items()),
+            # The emulator comes up last, 3 s late: the banner must wait for it too.
+            f"emulators: sleep 3; exec {python} manage.py run_emulators --only seedance"
+            f" --port seedance={emulator_port} --latency 0",
+            f"web: {python} -m http.server {web_port} --bind 127.0.0.1 --directory {site}",
+            f"announce: {python} manage.py announce --url http://127.0.0.1:{web_port}/"
+            " --emulators seedance --workers worker",
+        ]
+    )
+    (tmp_path / "Procfile").write_text(procfile + "\n")
+    running = supervise(tmp_path / "Procfile", cwd=ROOT, env=env)
+
+    running.wait_for("Castboard is ready at", timeout=60)
+    running.wait_for(r"announce\s+\| .*Ctrl-C stops everything", timeout=5)
+    time.sleep(4)  # beat sends sweep-jobs every second meanwhile
+    output = running.output()
+
+    banner = output.index("Castboard is ready at")
+    assert output.index("seedance emulator: http") < banner
+    assert re.search(r"worker\s+\|.* ready\.", output[:banner])
+    assert f"Castboard is ready at http://127.0.0.1:{web_port}/" in output
+    assert re.search(r"everything answered in [\d.]+ s: web, 1 emulator, 1 worker\)", output), (
+        output
+    )
+    # Timed from the supervisor's start: longer than the emulator's 3 s delay.
+    answered = float(re.search(r"everything answered in ([\d.]+) s", output).group(1))
+    assert answered >= 3
+    assert "Log in as demo / " in output
+    # Routine sweeps that found nothing leave no lines behind the banner.
+    after = output[banner:]
+    assert "Sending due task" not in after
+    assert "jobs.tasks.sweep_jobs[" not in after
+    assert "Sweep: nothing due" not in after
+    assert running.stop() == 0
+    # And yet beat did send them: its schedule counts the runs.
+    schedule_file = str(tmp_path / "var" / "celerybeat-schedule")
+    with shelve.open(schedule_file) as schedule:  # noqa: S301 - beat's own file, written here
+        assert schedule["entries"]["sweep-jobs"].total_run_count >= 3
+
+
+@pytest.mark.django_db
+def test_a_sweep_that_does_something_logs_it_at_info_and_one_that_finds_nothing_at_debug(
+    caplog,
+):
+    caplog.set_level("DEBUG", logger="jobs.sweep")
+    sweep.run()
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("DEBUG", "Sweep: nothing due.")
+    ]
+
+    caplog.clear()
+    account = ProviderAccountFactory()
+    job = job_create(
+        workspace=account.workspace,
+        account=account,
+        request=job_request("A harbour", seconds=8),
+        cost_estimate=1,
+        budget_scope="series:1",
+    )
+    job.move(JobState.SUCCEEDED, cost_actual=1)  # ended without being settled
+    sweep.run()
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", "Sweep sent what was due: settle 1.")
+    ]
+
+
+def test_celerys_lines_about_routine_beat_tasks_show_only_at_debug():
+    def line(logger: str, task: str, level: int = logging.INFO) -> logging.LogRecord:
+        if logger == "celery.beat":
+            return logging.LogRecord(
+                logger, level, __file__, 1, "Sending due task %s (%s)", ("x", task), None
+            )
+        record = logging.LogRecord(logger, level, __file__, 1, "Task %(name)s", None, None)
+        record.data = {"name": task}
+        return record
+
+    routine = RoutineTaskLines()
+    beat, trace = logging.getLogger("celery.beat"), logging.getLogger("celery.app.trace")
+    levels = beat.level, trace.level
+    try:
+        beat.setLevel(logging.INFO)
+        trace.setLevel(logging.INFO)
+        assert not routine.filter(line("celery.beat", "jobs.tasks.sweep_jobs"))
+        assert not routine.filter(line("celery.app.trace", "studio.tasks.sweep_cuts"))
+        # Work somebody asked for, and any warning, still show.
+        assert routine.filter(line("celery.app.trace", "jobs.tasks.submit_job"))
+        assert routine.filter(line("celery.app.trace", "jobs.tasks.sweep_jobs", logging.ERROR))
+
+        trace.setLevel(logging.DEBUG)
+        shown = line("celery.app.trace", "jobs.tasks.sweep_jobs")
+        assert routine.filter(shown)
+        assert shown.levelname == "DEBUG"
+    finally:
+        beat.setLevel(levels[0])
+        trace.setLevel(levels[1])

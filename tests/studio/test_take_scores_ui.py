@@ -126,7 +126,9 @@ def test_a_take_being_scored_says_so_on_both_cards_and_its_card_polls(client, me
     assert 'hx-trigger="every 3s"' in card.content.decode()
     board = client.get(take.scene.episode.get_absolute_url()).content.decode()
     assert "Scoring…" in board
-    assert 'hx-trigger="every 3s"' in board  # the card's status polls until it is scored
+    # The storyboard card's status is not polled: the page's event stream brings the score.
+    assert 'hx-trigger="every 3s"' not in board
+    assert f'sse-swap="scene-{take.scene_id}"' in board
 
 
 def test_a_take_within_the_threshold_shows_its_axes_and_no_flag(client, members, take, mina):

@@ -37,7 +37,8 @@ class WorkerProcess:
 
     `queues` limits it to some queues (CELERY_TASK_QUEUES: "celery" for sends, polls and
     reconciliations, "media" for downloads); by default it takes every queue. Two workers
-    running at once need different `name`s.
+    running at once need different `name`s. `beat` embeds Celery beat (one per deployment),
+    its schedule file under the process's CASTBOARD_VAR_DIR.
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class WorkerProcess:
         log_path: Path | None = None,
         queues: Sequence[str] = (),
         name: str = "worker",
+        beat: bool = False,
     ) -> None:
         self.env = {
             **os.environ,
@@ -63,6 +65,7 @@ class WorkerProcess:
         self.concurrency = concurrency
         self.queues = tuple(queues)
         self.name = name
+        self.beat = beat
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
         self._log = None
@@ -85,6 +88,7 @@ class WorkerProcess:
             "--hostname",
             f"{self.name}@%h",
             *(["--queues", ",".join(self.queues)] if self.queues else []),
+            *(["--beat"] if self.beat else []),
         ]
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(  # noqa: S603 - our own worker, fixed argv
