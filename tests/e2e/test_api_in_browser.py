@@ -9,7 +9,8 @@ import openai
 import pytest
 
 from studio.models import Membership, Role, Take
-from tests.factories import PASSWORD, SeriesFactory, UserFactory
+from tests.e2e.browser import log_in
+from tests.factories import SeriesFactory, UserFactory
 
 pytestmark = [
     pytest.mark.redis,
@@ -27,10 +28,7 @@ def test_an_owner_makes_a_token_a_script_uses_it_and_its_take_is_on_the_storyboa
     series = SeriesFactory(workspace=studio["workspace"], title="Harbour Nights")
     slug = studio["workspace"].slug
 
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", "olga")
-    page.fill("#id_password", PASSWORD)
-    page.click("button.primary")
+    log_in(page, live_server.url)
     page.goto(f"{live_server.url}/w/{slug}/api/")
     page.fill("#id_name", "nightly script")
     page.select_option("#id_role", "editor")

@@ -18,6 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from characters.services import asset_add
 from jobs.models import Budget, Job, JobState, ProviderAccount
 from studio.models import Episode, Membership, Role, Scene, Series, Take, Workspace
+from tests.e2e.browser import drag
 from tests.factories import PASSWORD, CharacterFactory, UserFactory
 from tests.jobs.factories import job_request
 from tests.samples import clip_bytes, image_bytes
@@ -152,17 +153,6 @@ def test_the_studios_pages_pass_its_content_security_policy(
         assert not policy_problems, "\n".join(str(problem) for problem in policy_problems)
 
 
-def _drag(page, source, target) -> None:
-    """Press on `source`, move in small steps over the top edge of `target`, release."""
-    start, end = source.bounding_box(), target.bounding_box()
-    x, y = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x, y - 12, steps=4)
-    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + 6, steps=20)
-    page.mouse.up()
-
-
 def _walk_the_studio(page, base: str, studio: dict, screenshot) -> None:
     dialogs: list[str] = []
 
@@ -198,7 +188,7 @@ def _walk_the_studio(page, base: str, studio: dict, screenshot) -> None:
     assert bar.evaluate("(bar) => bar.position") == pytest.approx(0.4)
     cards = page.locator(".scene-card")
     with page.expect_response(lambda response: "/move/" in response.url) as moved:
-        _drag(page, cards.nth(1).locator(".drag-handle"), cards.nth(0))
+        drag(page, cards.nth(1).locator(".drag-handle"), cards.nth(0))
     assert moved.value.ok
     page.wait_for_function(
         "() => document.querySelector('.scene-card h3').textContent.includes('The lamp')"

@@ -10,10 +10,9 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from studio.models import Membership, Role, Scene, Take, Workspace
+from tests.e2e.browser import drag_before, log_in, policy_violations, watch_policy
 from tests.e2e.test_preview import SHOWN_VIDEO, WATCH_PLAYING
-from tests.e2e.test_storyboard_views import _drag_before
 from tests.factories import (
-    PASSWORD,
     EpisodeFactory,
     SceneFactory,
     SeriesFactory,
@@ -27,12 +26,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 SECONDS = 2.0
 VIDEOS = "[...document.querySelectorAll('[data-viewer-video]')]"
-VIOLATIONS = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__violations.push(`${event.effectiveDirective} ${event.blockedURI}`);
-}, true);
-"""
 
 
 def _take(scene, account, colour, *, chosen: bool) -> Take:
@@ -86,18 +79,14 @@ def test_reorder_in_the_grid_compare_two_takes_choose_one_and_preview_the_episod
     episode = studio["episode"]
     arrival, stairs, lamp = studio["scenes"]
     first, second = studio["arrival_first"], studio["arrival_second"]
-    page.add_init_script(VIOLATIONS)
+    watch_policy(page)
     page.set_viewport_size({"width": 1440, "height": 1000})
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", "olga")
-    page.fill("#id_password", PASSWORD)
-    page.locator("form [type=submit], form button.primary").first.click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    log_in(page, base)
 
     # 1. The grid: the lamp dragged in front of the arrival.
     page.goto(f"{base}{episode.get_absolute_url()}?view=grid")
     page.wait_for_selector("#scene-list .grid-card")
-    _drag_before(
+    drag_before(
         page,
         page.locator(f"#scene-{lamp.pk} .drag-handle"),
         page.locator(f"#scene-{arrival.pk}"),
@@ -162,4 +151,4 @@ def test_reorder_in_the_grid_compare_two_takes_choose_one_and_preview_the_episod
     ]
     assert played == [studio["lamp_take"].pk, second.pk, studio["stairs_take"].pk]
     assert page.locator("[data-now]").inner_text() == "Scene 3 of 3: The stairs"
-    assert page.evaluate("() => window.__violations") == []
+    assert policy_violations(page) == []

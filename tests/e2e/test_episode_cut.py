@@ -10,19 +10,13 @@ import pytest
 from studio import generation, services
 from studio.dialogue import scene_dialogue_set
 from studio.models import Cut, Membership, Role
-from tests.factories import PASSWORD, UserFactory
+from tests.e2e.browser import log_in, policy_violations, watch_policy
+from tests.factories import UserFactory
 from tests.jobs.factories import studio_scene
 from tests.support.cuts import elevenlabs_account, give_voice
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
-# Collects Content-Security-Policy violations in every document, before its own scripts.
-VIOLATIONS = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__violations.push(`${event.effectiveDirective} ${event.blockedURI} ${event.sourceFile}`);
-}, true);
-"""
 CARD = 2.0  # seconds of the title card and of the end card
 FRAME = 1 / 24
 
@@ -38,14 +32,6 @@ def _selected_take(scene, account, wait_for_job):
     job = wait_for_job(take.job, timeout=60)
     assert job.state == "succeeded", job.error_message
     return services.take_select(take=take)
-
-
-def _log_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button.primary")
-    page.wait_for_url(lambda url: "/login/" not in url)
 
 
 def test_an_editor_assembles_an_episode_with_one_click_and_plays_it(
@@ -67,8 +53,8 @@ def test_an_editor_assembles_an_episode_with_one_click_and_plays_it(
     takes = [_selected_take(scene, openai, wait_for_job) for scene in (dawn, sea)]
     lengths = [take.job.result["duration"] for take in takes]
 
-    page.add_init_script(VIOLATIONS)
-    _log_in(page, live_server.url, "ana")
+    watch_policy(page)
+    log_in(page, live_server.url, "ana")
     page.goto(live_server.url + episode.get_absolute_url())
     page.click("#cut-panel a:has-text('Assemble the episode')")
     assert "We launch at dawn." in page.inner_text("#lines-to-dub")
@@ -111,7 +97,7 @@ def test_an_editor_assembles_an_episode_with_one_click_and_plays_it(
     cut = Cut.objects.get(episode=episode)
     assert cut.state == Cut.State.DONE
     assert "Mina" in page.inner_text("#speech-charges")
-    assert page.evaluate("window.__violations") == []
+    assert policy_violations(page) == []
 
     # The episode page says which cut is current.
     page.goto(live_server.url + episode.get_absolute_url())

@@ -6,7 +6,8 @@ import httpx
 import pytest
 
 from studio.models import Membership, Role, Take
-from tests.factories import PASSWORD, SceneFactory, UserFactory
+from tests.e2e.browser import log_in
+from tests.factories import SceneFactory, UserFactory
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -24,10 +25,7 @@ def test_a_user_generates_a_take_and_plays_it(studio, live_server, page, screens
     # Long enough to see the progress bar move before the video arrives.
     httpx.post(f"{studio['openai'].url}/_emulator/config", json={"latency_seconds": 3})
 
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", "ana")
-    page.fill("#id_password", PASSWORD)
-    page.click("button.primary")
+    log_in(page, live_server.url, "ana")
     page.goto(f"{live_server.url}{scene.get_absolute_url()}")
     assert "about $0.40" in page.inner_text(".generate")
     page.check(f"input[name=account][value='{studio['accounts']['openai'].pk}']")

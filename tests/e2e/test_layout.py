@@ -17,7 +17,8 @@ from django.urls import NoReverseMatch, reverse
 
 from jobs.models import JobState
 from studio.models import Episode, Membership, Role, Scene, Series, Take, Workspace
-from tests.factories import PASSWORD, CharacterFactory, TakeFactory, UserFactory
+from tests.e2e.browser import log_in
+from tests.factories import CharacterFactory, TakeFactory, UserFactory
 from tests.jobs.factories import ProviderAccountFactory
 from tests.samples import clip_bytes, image_bytes
 
@@ -115,14 +116,6 @@ def _pages(studio: dict) -> list[tuple[str, str | None, str]]:
     ]
 
 
-def _log_in(page, base: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", "olga")
-    page.fill("#id_password", PASSWORD)
-    page.locator("form [type=submit], form button.primary").first.click()
-    page.wait_for_url(lambda url: "/login/" not in url)
-
-
 def _overflow(page) -> dict:
     """How wide the page is against the window, and the widest elements that stick out."""
     return page.evaluate(
@@ -152,7 +145,7 @@ def test_no_page_runs_off_the_side_of_the_window(live_server, page, tmp_path, si
     studio = _studio()
     width, height = SIZES[size]
     page.set_viewport_size({"width": width, "height": height})
-    _log_in(page, live_server.url)
+    log_in(page, live_server.url)
 
     missing, overflowing = [], {}
     for name, path, why in _pages(studio):
@@ -181,7 +174,7 @@ def test_the_admin_take_list_shows_cost_review_selected_and_created_at_at_1440(
 ):
     studio = _studio()
     page.set_viewport_size({"width": 1440, "height": 900})
-    _log_in(page, live_server.url)
+    log_in(page, live_server.url)
     videos = []
 
     def heard(request) -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from characters.models import Character
 from studio.models import Membership, Role
-from tests.factories import PASSWORD, UserFactory
+from tests.e2e.browser import log_in
+from tests.factories import UserFactory
 from tests.samples import image_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,14 +23,10 @@ BLUE = image_bytes("PNG", size=(64, 48), color=(20, 40, 220))
 GREEN = image_bytes("PNG", size=(48, 64), color=(20, 160, 60))
 
 
-def log_in(page, live_server, workspace) -> None:
+def log_in_as_an_editor(page, live_server, workspace) -> None:
     user = UserFactory(username="ana")
     Membership.objects.create(workspace=workspace, user=user, role=Role.EDITOR)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", "ana")
-    page.fill("#id_password", PASSWORD)
-    page.click("button.primary")
-    page.wait_for_url(lambda url: "/login/" not in url)
+    log_in(page, live_server.url, "ana")
 
 
 def drop(page, name: str, content: bytes) -> None:
@@ -59,7 +56,7 @@ def png(name: str, content: bytes) -> dict:
 def test_a_user_adds_references_by_picking_and_dropping_and_removes_one(
     page, live_server, workspace
 ):
-    log_in(page, live_server, workspace)
+    log_in_as_an_editor(page, live_server, workspace)
     page.goto(f"{live_server.url}/w/{workspace.slug}/characters/new/")
 
     page.set_input_files("#id_references", [png("front.png", RED)])
@@ -88,7 +85,7 @@ def test_it_leaves_out_files_beyond_the_most_one_request_may_carry(
     page, live_server, workspace, settings
 ):
     settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
-    log_in(page, live_server, workspace)
+    log_in_as_an_editor(page, live_server, workspace)
     page.goto(f"{live_server.url}/w/{workspace.slug}/characters/new/")
 
     page.set_input_files(

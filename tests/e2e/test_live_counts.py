@@ -13,8 +13,8 @@ from jobs.models import Job, JobState
 from jobs.pipeline import apply_provider_status
 from jobs.providers.base import ProviderJob
 from studio.models import Membership, Role
+from tests.e2e.browser import log_in
 from tests.factories import (
-    PASSWORD,
     EpisodeFactory,
     SceneFactory,
     SeriesFactory,
@@ -48,11 +48,7 @@ def board(workspace, redis_url, settings):
 def _open(page, base: str, path: str) -> list[str]:
     """Sign in and open the storyboard; the page's errors (its console's, and answers that
     failed, but for the pictures of the factory's finished takes, which have no file)."""
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", "ana")
-    page.fill("#id_password", PASSWORD)
-    page.locator("form button.primary").first.click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    log_in(page, base, "ana")
     errors: list[str] = []
 
     def console(message) -> None:

@@ -10,8 +10,8 @@ from jobs.models import Job, JobState
 from jobs.pipeline import apply_provider_status
 from jobs.providers.base import ProviderJob
 from studio.models import Membership, Role
+from tests.e2e.browser import log_in
 from tests.factories import (
-    PASSWORD,
     EpisodeFactory,
     SceneFactory,
     SeriesFactory,
@@ -54,11 +54,7 @@ STREAM_OPEN = "document.addEventListener('htmx:sseOpen', () => { window.liveOpen
 
 def _open(page, base: str, path: str) -> tuple[list[str], list[str]]:
     """Sign in, open the storyboard; the requests the page makes and its console's errors."""
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", "ana")
-    page.fill("#id_password", PASSWORD)
-    page.locator("form button.primary").first.click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    log_in(page, base, "ana")
     requests: list[str] = []
     errors: list[str] = []
     page.on("request", lambda request: requests.append(request.url))

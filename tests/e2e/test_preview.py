@@ -11,8 +11,8 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from studio.models import Membership, Role, Workspace
+from tests.e2e.browser import fits, log_in, policy_violations, watch_policy
 from tests.factories import (
-    PASSWORD,
     EpisodeFactory,
     SceneFactory,
     SeriesFactory,
@@ -24,13 +24,6 @@ from tests.samples import clip_bytes, image_bytes
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
-# Collects Content-Security-Policy violations in every document, before its own scripts.
-VIOLATIONS = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__violations.push(`${event.effectiveDirective} ${event.blockedURI} ${event.sourceFile}`);
-}, true);
-"""
 # Records each scene the preview says is playing, in order, from the moment it is called.
 WATCH_PLAYING = """
 () => {
@@ -74,14 +67,6 @@ def _episode() -> dict:
     return {"episode": episode, "scenes": scenes, "takes": takes}
 
 
-def _log_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.locator("form [type=submit], form button.primary").first.click()
-    page.wait_for_url(lambda url: "/login/" not in url)
-
-
 def _playing(page, number: int) -> None:
     page.wait_for_function(
         "(number) => document.querySelector('[data-preview]').dataset.playing === number",
@@ -104,10 +89,6 @@ def _video_ready(page) -> None:
     page.wait_for_function(f"() => {SHOWN_VIDEO}.readyState >= 2")
 
 
-def _fits(page) -> bool:
-    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
-
-
 def test_a_viewer_plays_the_episode_through_jumps_between_scenes_and_opens_a_card(
     live_server, page, screenshot
 ):
@@ -116,10 +97,10 @@ def test_a_viewer_plays_the_episode_through_jumps_between_scenes_and_opens_a_car
     first, second, third = studio["takes"]
     base = live_server.url
     url = base + reverse("episode_preview", args=["gull", studio["episode"].pk])
-    page.add_init_script(VIOLATIONS)
+    watch_policy(page)
     page.set_viewport_size({"width": 1440, "height": 1000})
 
-    _log_in(page, base, "vera")
+    log_in(page, base, "vera")
     page.goto(url)
     rows = page.locator(".preview-scene")
     assert rows.count() == 4
@@ -128,7 +109,7 @@ def test_a_viewer_plays_the_episode_through_jumps_between_scenes_and_opens_a_car
     assert page.locator("[data-clock]").inner_text() == "0:00 / 0:03"
     assert page.locator("[data-previous]").is_disabled()  # nothing before the first scene
     _video_ready(page)
-    assert _fits(page)
+    assert fits(page)
     screenshot("episode-preview")
 
     # Play: each take ends and the next begins, the skipped scene passed over.
@@ -184,13 +165,13 @@ def test_a_viewer_plays_the_episode_through_jumps_between_scenes_and_opens_a_car
     page.goto(url)
     page.locator("[data-preview-controls]").wait_for()
     _video_ready(page)
-    assert _fits(page), page.evaluate("() => document.documentElement.scrollWidth")
+    assert fits(page), page.evaluate("() => document.documentElement.scrollWidth")
     stage = page.locator(".preview-stage").bounding_box()
     listed = page.locator(".preview-list").bounding_box()
     assert listed["y"] >= stage["y"] + stage["height"]
     assert stage["width"] <= 390
     screenshot("episode-preview-phone")
-    assert page.evaluate("() => window.__violations") == []
+    assert policy_violations(page) == []
 
 
 def test_an_episode_with_no_chosen_take_says_so_in_the_browser(live_server, page):
@@ -198,10 +179,10 @@ def test_an_episode_with_no_chosen_take_says_so_in_the_browser(live_server, page
     for take in studio["takes"]:
         take.is_selected = False
         take.save(update_fields=["is_selected"])
-    _log_in(page, live_server.url, "vera")
+    log_in(page, live_server.url, "vera")
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(live_server.url + reverse("episode_preview", args=["gull", studio["episode"].pk]))
     assert "Nothing to play yet" in page.locator(".preview-empty").inner_text()
-    assert _fits(page)
+    assert fits(page)
     page.locator(".preview-empty a", has_text="Back to the storyboard").click()
     page.wait_for_url(f"**/episodes/{studio['episode'].pk}/")

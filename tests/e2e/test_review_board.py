@@ -11,8 +11,8 @@ from django.urls import reverse
 
 from characters.services import asset_add, character_version_latest
 from studio.models import Membership, Role, Take, TakeScore, Workspace
+from tests.e2e.browser import fits, log_in, policy_violations, watch_policy
 from tests.factories import (
-    PASSWORD,
     CharacterFactory,
     EpisodeFactory,
     SceneFactory,
@@ -26,13 +26,6 @@ from tests.samples import clip_bytes, image_bytes
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 FPS = 24
-# Collects Content-Security-Policy violations in every document, before its own scripts.
-VIOLATIONS = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__violations.push(`${event.effectiveDirective} ${event.blockedURI} ${event.sourceFile}`);
-}, true);
-"""
 
 
 def _episode_with_three_takes() -> dict:
@@ -84,14 +77,6 @@ def _episode_with_three_takes() -> dict:
     return {"workspace": workspace, "rita": rita, "episode": episode, "takes": takes}
 
 
-def _log_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.locator("form [type=submit], form button.primary").first.click()
-    page.wait_for_url(lambda url: "/login/" not in url)
-
-
 def _wait_for_take(page, take: Take | None) -> None:
     """Wait until the board shows `take` in its player (None: nothing left to show)."""
     page.wait_for_function(
@@ -115,10 +100,6 @@ def _frame(page) -> float:
     return page.evaluate("() => document.getElementById('review-video').currentTime")
 
 
-def _fits(page) -> bool:
-    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
-
-
 def test_a_reviewer_works_through_an_episodes_takes_by_keyboard_alone(
     live_server, page, screenshot
 ):
@@ -126,10 +107,10 @@ def test_a_reviewer_works_through_an_episodes_takes_by_keyboard_alone(
     first, second, third = studio["takes"]
     base = live_server.url
     board_url = base + reverse("review_episode", args=["gull", studio["episode"].pk])
-    page.add_init_script(VIOLATIONS)
+    watch_policy(page)
     page.set_viewport_size({"width": 1440, "height": 1000})
 
-    _log_in(page, base, "rita")
+    log_in(page, base, "rita")
     page.goto(board_url)
     _wait_for_take(page, first)
     assert page.locator(".review-tile").count() == 3
@@ -200,11 +181,11 @@ def test_a_reviewer_works_through_an_episodes_takes_by_keyboard_alone(
     page.goto(f"{board_url}?show=all&take={second.pk}")
     _wait_for_take(page, second)
     _video_ready(page)
-    assert _fits(page)
+    assert fits(page)
     screenshot("review-board")
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     _wait_for_take(page, second)
-    assert _fits(page), page.evaluate("() => document.documentElement.scrollWidth")
+    assert fits(page), page.evaluate("() => document.documentElement.scrollWidth")
     screenshot("review-board-phone")
-    assert page.evaluate("() => window.__violations") == []
+    assert policy_violations(page) == []

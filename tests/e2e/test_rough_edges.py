@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from studio.models import Membership, Role, Scene, Workspace
+from tests.e2e.browser import log_in
 from tests.factories import (
-    PASSWORD,
     CharacterFactory,
     EpisodeFactory,
     SceneFactory,
@@ -46,19 +46,11 @@ def studio() -> dict:
     return {"workspace": workspace, "user": otto, "series": series}
 
 
-def log_in(page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button.primary")
-    page.wait_for_url(lambda url: "/login/" not in url)
-
-
 def test_on_a_phone_the_pages_fit_and_the_menu_opens_onto_working_links(
     page, live_server, studio, screenshot
 ):
     page.set_viewport_size(PHONE)
-    log_in(page, live_server, studio["user"].username)
+    log_in(page, live_server.url, studio["user"].username)
     slug = studio["workspace"].slug
     pages = {
         "dashboard": f"/w/{slug}/",
@@ -96,7 +88,7 @@ def test_on_a_desktop_the_links_sit_in_the_bar_without_a_menu(
     page, live_server, studio, screenshot
 ):
     page.set_viewport_size(DESKTOP)
-    log_in(page, live_server, studio["user"].username)
+    log_in(page, live_server.url, studio["user"].username)
     page.goto(f"{live_server.url}/w/{studio['workspace'].slug}/")
 
     assert page.locator(".navmenu > summary").is_hidden()
@@ -120,7 +112,7 @@ def test_the_reference_picker_shows_a_tile_for_a_file_that_is_not_a_picture(
     page, live_server, studio
 ):
     page.set_viewport_size(PHONE)
-    log_in(page, live_server, studio["user"].username)
+    log_in(page, live_server.url, studio["user"].username)
     page.goto(f"{live_server.url}/w/{studio['workspace'].slug}/characters/new/")
 
     page.set_input_files(
@@ -164,7 +156,7 @@ def test_each_providers_radio_sits_on_the_line_of_its_name_disabled_or_not(
     )
     scene = Scene.objects.get(title="Arrival")
     page.set_viewport_size(viewport)
-    log_in(page, live_server, studio["user"].username)
+    log_in(page, live_server.url, studio["user"].username)
     page.goto(f"{live_server.url}{scene.get_absolute_url()}")
 
     assert_radios_beside_their_names(page.locator(".generate .provider-option"))

@@ -9,7 +9,8 @@ import pytest
 
 from jobs.models import Budget, Job, JobState, LedgerEntry, ProviderAccount
 from studio.models import Episode, Membership, Role, Scene, Series, Take, Workspace
-from tests.factories import PASSWORD, UserFactory
+from tests.e2e.browser import log_in
+from tests.factories import UserFactory
 from tests.jobs.factories import job_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,16 +66,8 @@ def studio():
     return {"workspace": workspace, "episode": episode, "scene": scene}
 
 
-def _log_in(page, base: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", "olga")
-    page.fill("#id_password", PASSWORD)
-    page.locator("form button.primary").first.click()
-    page.wait_for_url(lambda url: "/login/" not in url)
-
-
 def test_the_preflight_follows_the_scene_as_it_is_edited(live_server, page, screenshot, studio):
-    _log_in(page, live_server.url)
+    log_in(page, live_server.url)
     page.goto(f"{live_server.url}{studio['episode'].get_absolute_url()}")
     card = page.locator(f"#scene-{studio['scene'].pk}")
     card.locator("a:has-text('Edit')").first.click()
@@ -93,7 +86,7 @@ def test_the_preflight_follows_the_scene_as_it_is_edited(live_server, page, scre
 
 
 def test_the_costs_and_providers_pages_render(live_server, page, screenshot, studio):
-    _log_in(page, live_server.url)
+    log_in(page, live_server.url)
     page.goto(f"{live_server.url}/w/gull/costs/")
     assert "$1.46" in page.inner_text("main")  # spent so far
     assert page.locator("svg[role=img]").count() >= 2
@@ -110,7 +103,7 @@ def test_a_start_picture_is_uploaded_shown_and_weighed_by_each_provider(
 
     picture = tmp_path / "dawn.png"
     picture.write_bytes(image_bytes(size=(320, 180), color=(240, 180, 90)))
-    _log_in(page, live_server.url)
+    log_in(page, live_server.url)
     scene = studio["scene"]
     page.goto(f"{live_server.url}/w/gull/scenes/{scene.pk}/")
 

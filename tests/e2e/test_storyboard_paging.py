@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from studio.models import Episode, Membership, Role, Scene, Series, Workspace
-from tests.factories import PASSWORD, CharacterFactory, UserFactory
+from tests.e2e.browser import drag, log_in
+from tests.factories import CharacterFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,13 +39,6 @@ def episode(settings):
     return episode
 
 
-def _log_in(page, base: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", "olga")
-    page.fill("#id_password", PASSWORD)
-    page.locator("form [type=submit], form button.primary").first.click()
-
-
 def _scroll_to_the_end(page) -> None:
     """Scroll the last loader into view until there is none: each brings the next slice."""
     for loaded in range(SLICE, SCENES + SLICE, SLICE):
@@ -70,17 +64,6 @@ def _centre(page, card) -> None:
     )
 
 
-def _drag(page, source, target) -> None:
-    """Press on `source`, move in small steps over the top edge of `target`, release."""
-    start, end = source.bounding_box(), target.bounding_box()
-    x, y = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x, y - 12, steps=4)
-    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + 6, steps=20)
-    page.mouse.up()
-
-
 def _order(episode) -> list[int]:
     scenes = Scene.objects.filter(episode=episode).order_by("position")
     return list(scenes.values_list("pk", flat=True))
@@ -88,7 +71,7 @@ def _order(episode) -> list[int]:
 
 def test_a_long_storyboard_loads_as_it_is_scrolled_and_stays_editable(live_server, page, episode):
     base = live_server.url
-    _log_in(page, base)
+    log_in(page, base)
     page.goto(f"{base}{episode.get_absolute_url()}")
     cards = page.locator("#scene-list .scene-card")
     assert cards.count() == SLICE
@@ -122,7 +105,7 @@ def test_a_long_storyboard_loads_as_it_is_scrolled_and_stays_editable(live_serve
     order = _order(episode)
     moving, target = order[61], order[59]
     _centre(page, page.locator(f"#scene-{order[60]}"))
-    _drag(page, page.locator(f"#scene-{moving} .drag-handle"), page.locator(f"#scene-{target}"))
+    drag(page, page.locator(f"#scene-{moving} .drag-handle"), page.locator(f"#scene-{target}"))
     page.wait_for_selector(f'#scene-{moving}[data-position="59"]')
     assert page.locator(f"#scene-{moving} .scene-number").inner_text() == "60"
     assert page.locator(f"#scene-{target} .scene-number").inner_text() == "61"

@@ -8,8 +8,8 @@ import pytest
 from django.core.files.base import ContentFile
 
 from studio.models import Episode, Membership, Role, Scene, Take, Workspace
+from tests.e2e.browser import drag_before, fits, log_in, policy_violations, watch_policy
 from tests.factories import (
-    PASSWORD,
     EpisodeFactory,
     SceneFactory,
     SeriesFactory,
@@ -21,13 +21,6 @@ from tests.samples import image_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Collects Content-Security-Policy violations in every document, before its own scripts.
-VIOLATIONS = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__violations.push(`${event.effectiveDirective} ${event.blockedURI} ${event.sourceFile}`);
-}, true);
-"""
 # (title, seconds, what the scene has): a chosen take with a picture, a take in flight, nothing.
 SHOTS = [
     ("Arrival", 8, "chosen"),
@@ -62,33 +55,9 @@ def episode() -> Episode:
     return episode
 
 
-def _log_in(page, base: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", "olga")
-    page.fill("#id_password", PASSWORD)
-    page.locator("form [type=submit], form button.primary").first.click()
-    page.wait_for_url(lambda url: "/login/" not in url)
-
-
 def _order(episode: Episode) -> list[int]:
     scenes = Scene.objects.filter(episode=episode).order_by("position")
     return list(scenes.values_list("pk", flat=True))
-
-
-def _fits(page) -> bool:
-    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
-
-
-def _drag_before(page, source, target) -> None:
-    """Press on `source`, move in small steps to the left edge of `target` (the grid runs in
-    rows: a card dropped on another's left half goes before it), release."""
-    start, end = source.bounding_box(), target.bounding_box()
-    x, y = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x - 12, y, steps=4)
-    page.mouse.move(end["x"] + 8, end["y"] + end["height"] / 2, steps=25)
-    page.mouse.up()
 
 
 def _at_both_widths(page, screenshot, name: str) -> None:
@@ -97,7 +66,7 @@ def _at_both_widths(page, screenshot, name: str) -> None:
         page.set_viewport_size({"width": width, "height": height})
         page.wait_for_timeout(100)  # the layout settles
         screenshot(f"storyboard-{name}-{width}")
-        assert _fits(page), f"The {name} view scrolls sideways at {width} px"
+        assert fits(page), f"The {name} view scrolls sideways at {width} px"
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
@@ -105,8 +74,8 @@ def test_the_grid_reorders_by_dragging_and_the_timeline_shows_the_gaps(
     live_server, page, screenshot, episode
 ):
     base = live_server.url
-    page.add_init_script(VIOLATIONS)
-    _log_in(page, base)
+    watch_policy(page)
+    log_in(page, base)
     page.goto(f"{base}{episode.get_absolute_url()}")
     assert page.locator("#scene-list .scene-card").count() == len(SHOTS)
     _at_both_widths(page, screenshot, "list")
@@ -133,7 +102,7 @@ def test_the_grid_reorders_by_dragging_and_the_timeline_shows_the_gaps(
 
     # The last shot dragged in front of the second: saved, and the numbers follow.
     moving, target = order[5], order[1]
-    _drag_before(
+    drag_before(
         page, page.locator(f"#scene-{moving} .drag-handle"), page.locator(f"#scene-{target}")
     )
     page.wait_for_selector(f'#scene-{moving}[data-position="1"]')
@@ -181,12 +150,12 @@ def test_the_grid_reorders_by_dragging_and_the_timeline_shows_the_gaps(
     page.locator(f'.timeline-track [data-scene="{last}"] a').click()
     page.wait_for_url(f"**?at={last}#scene-{last}")
     assert page.locator(f"#scene-{last}").evaluate("(card) => card.matches(':target')")
-    assert page.evaluate("() => window.__violations") == []
+    assert policy_violations(page) == []
 
 
 def test_the_empty_state_gives_way_to_the_new_scene_form(live_server, page, episode):
     empty = EpisodeFactory(series=episode.series, number=2, title="Empty")
-    _log_in(page, live_server.url)
+    log_in(page, live_server.url)
     page.goto(f"{live_server.url}{empty.get_absolute_url()}")
     assert page.locator("#scene-list .empty").is_visible()
     page.locator(".page-head").get_by_role("link", name="Add scene").click()

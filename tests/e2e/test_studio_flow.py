@@ -18,7 +18,8 @@ from django.conf import settings
 from jobs.models import ProviderAccount
 from jobs.services import account_save
 from studio.models import Membership, Role, Scene, Take, Workspace
-from tests.factories import PASSWORD, UserFactory
+from tests.e2e.browser import drag, log_in, scripts_ready
+from tests.factories import UserFactory
 from tests.samples import clip_bytes, image_bytes
 from tests.support.processes import WorkerProcess, wait_until
 
@@ -46,35 +47,8 @@ def worker(redis_url, live_server, tmp_path, transactional_db):
     process.stop()
 
 
-def _log_in(page, base: str, username: str, *, path: str = "/login/") -> None:
-    page.goto(f"{base}{path}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.locator("form [type=submit], form button.primary").first.click()
-
-
-def _drag(page, source, target) -> None:
-    """Press on `source`, move in small steps over the top edge of `target`, release."""
-    start, end = source.bounding_box(), target.bounding_box()
-    x, y = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x, y - 12, steps=4)
-    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + 6, steps=20)
-    page.mouse.up()
-
-
-def _scripts_ready(page) -> None:
-    """Wait for the page's deferred scripts (htmx among them). A page reached by submitting a
-    form shows its heading before they run, and a click on "Add scene" before htmx has bound
-    the link follows it as a plain link, to the full-page form, which is right for a user on a
-    slow line but not what these steps go on to fill in."""
-    page.wait_for_load_state("load")
-    page.wait_for_function("() => Boolean(window.htmx) && document.readyState === 'complete'")
-
-
 def _add_scene(page, title: str, prompt: str) -> None:
-    _scripts_ready(page)
+    scripts_ready(page)
     page.click("a.button:has-text('Add scene')")
     form = page.locator("li.editing form.scene-form")
     form.locator("input[name=title]").fill(title)
@@ -107,7 +81,7 @@ def test_a_team_makes_an_episode_and_a_reviewer_approves_it(
     # Long enough to see the progress bar move before the video arrives.
     httpx.post(f"{openai_emulator.url}/_emulator/config", json={"latency_seconds": 3})
 
-    _log_in(page, base, "ana")
+    log_in(page, base, "ana")
 
     # A character from an uploaded portrait and a 3 s clip.
     page.goto(f"{base}/w/gull/characters/new/")
@@ -137,7 +111,7 @@ def test_a_team_makes_an_episode_and_a_reviewer_approves_it(
     # Three scenes, written in place on the storyboard; the third uses the @-suggestions.
     _add_scene(page, "Arrival", "@mina steps off the ferry at dusk.")
     _add_scene(page, "The stairs", "@mina climbs the spiral stairs.")
-    _scripts_ready(page)
+    scripts_ready(page)
     page.click("a.button:has-text('Add scene')")
     form = page.locator("li.editing form.scene-form")
     form.locator("input[name=title]").fill("The lamp")
@@ -159,7 +133,7 @@ def test_a_team_makes_an_episode_and_a_reviewer_approves_it(
     # The card moves at once in the page; wait for the server's answer (the renumbered
     # list) before reloading, as a reload would otherwise cancel the request in flight.
     with page.expect_response(lambda response: "/move/" in response.url) as moved:
-        _drag(page, cards.nth(2).locator(".drag-handle"), cards.nth(0))
+        drag(page, cards.nth(2).locator(".drag-handle"), cards.nth(0))
     assert moved.value.ok
     page.wait_for_function(
         "() => document.querySelector('.scene-card h3').textContent.includes('The lamp')"
@@ -228,7 +202,7 @@ def test_a_team_makes_an_episode_and_a_reviewer_approves_it(
     # A reviewer approves it in the admin.
     page.goto(f"{base}/w/gull/")
     page.click("button:has-text('Log out')")
-    _log_in(page, base, "rita", path="/admin/login/?next=/admin/studio/take/")
+    log_in(page, base, "rita", path="/admin/login/?next=/admin/studio/take/")
     page.wait_for_selector("#result_list")
     row = page.locator(f"#result_list tr:has(input[value='{take.pk}'])")
     assert row.locator(".take-play").count() == 1  # its player loads when asked

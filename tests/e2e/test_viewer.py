@@ -10,8 +10,8 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from studio.models import Membership, Role, Take, Workspace
+from tests.e2e.browser import fits, log_in, policy_violations, watch_policy
 from tests.factories import (
-    PASSWORD,
     EpisodeFactory,
     SceneFactory,
     SeriesFactory,
@@ -25,13 +25,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 FPS = 24
 SECONDS = 4.0
-# Collects Content-Security-Policy violations in every document, before its own scripts.
-VIOLATIONS = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__violations.push(`${event.effectiveDirective} ${event.blockedURI} ${event.sourceFile}`);
-}, true);
-"""
 RESULT = {"duration": SECONDS, "fps": FPS, "width": 320, "height": 180}
 VIDEOS = "[...document.querySelectorAll('[data-viewer-video]')]"
 VIDEO_TIMES = f"() => {VIDEOS}.map(v => v.currentTime)"
@@ -73,24 +66,12 @@ def _studio() -> dict:
     }
 
 
-def _log_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.locator("form [type=submit], form button.primary").first.click()
-    page.wait_for_url(lambda url: "/login/" not in url)
-
-
 def _videos_ready(page, count: int) -> None:
     page.wait_for_function(
         "(count) => { const videos = [...document.querySelectorAll('[data-viewer-video]')];"
         " return videos.length === count && videos.every(v => v.readyState >= 2); }",
         arg=count,
     )
-
-
-def _fits(page) -> bool:
-    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def _box(page, selector: str) -> dict:
@@ -103,9 +84,9 @@ def test_an_editor_steps_to_the_next_take_compares_two_in_step_and_chooses_one(
     studio = _studio()
     first, second = studio["first"], studio["second"]
     base = live_server.url
-    page.add_init_script(VIOLATIONS)
+    watch_policy(page)
     page.set_viewport_size({"width": 1440, "height": 1000})
-    _log_in(page, base, "eddie")
+    log_in(page, base, "eddie")
 
     # The viewer: the first take large; → goes to the scene's next take.
     page.goto(base + reverse("take_viewer", args=["gull", first.pk]))
@@ -114,7 +95,7 @@ def test_an_editor_steps_to_the_next_take_compares_two_in_step_and_chooses_one(
     assert page.locator(".strip-take").count() == 2
     player = _box(page, "#viewer-video")
     assert player["width"] > 1100  # as wide as the page allows
-    assert _fits(page)
+    assert fits(page)
     screenshot("viewer")
     page.keyboard.press("ArrowRight")
     page.wait_for_url(f"**{reverse('take_viewer', args=['gull', second.pk])}")
@@ -161,7 +142,7 @@ def test_an_editor_steps_to_the_next_take_compares_two_in_step_and_chooses_one(
     page.keyboard.press(",")
     stepped = page.evaluate(VIDEO_TIMES)
     assert stepped[0] == pytest.approx(stepped[1], abs=1e-3)
-    assert page.evaluate("() => window.__violations") == []
+    assert policy_violations(page) == []
     screenshot("compare")
 
     # Choose the second: back on the compare page with the message, the second chosen.
@@ -181,11 +162,11 @@ def test_an_editor_steps_to_the_next_take_compares_two_in_step_and_chooses_one(
     _videos_ready(page, 2)
     top, bottom = (column.bounding_box() for column in columns)
     assert bottom["y"] >= top["y"] + top["height"]
-    assert _fits(page), page.evaluate("() => document.documentElement.scrollWidth")
+    assert fits(page), page.evaluate("() => document.documentElement.scrollWidth")
     screenshot("compare-phone")
     page.goto(base + reverse("take_viewer", args=["gull", second.pk]))
     _videos_ready(page, 1)
-    assert _fits(page), page.evaluate("() => document.documentElement.scrollWidth")
+    assert fits(page), page.evaluate("() => document.documentElement.scrollWidth")
     screenshot("viewer-phone")
 
     # ↓ goes to the next scene's take; Esc back to the storyboard, where the choice shows.
@@ -202,4 +183,4 @@ def test_an_editor_steps_to_the_next_take_compares_two_in_step_and_chooses_one(
     page.goto(base + studio["arrival"].get_absolute_url())
     assert "Selected" in page.locator(f"#take-{second.pk} .take-head").inner_text()
     assert "Selected" not in page.locator(f"#take-{first.pk} .take-head").inner_text()
-    assert page.evaluate("() => window.__violations") == []
+    assert policy_violations(page) == []

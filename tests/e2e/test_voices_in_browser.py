@@ -10,8 +10,8 @@ from characters.models import CharacterVersion
 from jobs.models import ProviderAccount
 from jobs.services import account_save
 from studio.models import Membership, Role
+from tests.e2e.browser import log_in
 from tests.factories import (
-    PASSWORD,
     CharacterFactory,
     EpisodeFactory,
     SceneFactory,
@@ -28,11 +28,7 @@ def editor_page(page, live_server):
     workspace = WorkspaceFactory()
     user = UserFactory()
     Membership.objects.create(workspace=workspace, user=user, role=Role.EDITOR)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.locator("form button.primary, form [type=submit]").first.click()
-    page.wait_for_url(f"{live_server.url}/**")
+    log_in(page, live_server.url, user.username)
     return page, workspace
 
 
