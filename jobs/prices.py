@@ -60,7 +60,8 @@ def estimate(
     """What a video will cost before it is made, characters to register included."""
     units = provider.usage_estimate(seconds=seconds, size=size)
     total = unit_price(account, provider, size=size) * units
-    total += character_price(account, provider) * characters_to_register
+    if characters_to_register:  # the price book is read only for what is bought
+        total += character_price(account, provider) * characters_to_register
     return rounded(total)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 from django.contrib import messages
@@ -447,12 +448,15 @@ def scene_edit(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRespon
     membership = membership_for(request.user, slug)
     scene = scene_for(membership, scene_id)
     require(membership, "edit")
-    form = SceneForm(request.POST or None, instance=Scene.objects.get(pk=scene.pk))
+    # The form works on a copy (what it is sent goes onto its instance, and a refused form
+    # shows the scene as saved around it); the copy keeps the episode, series and workspace
+    # already read, so neither it nor the save reads them again.
+    form = SceneForm(request.POST or None, instance=copy.copy(scene))
     if request.method == "POST" and form.is_valid():
         saved = _save_scene(
             form,
             membership.workspace,
-            lambda **fields: services.scene_update(scene=Scene.objects.get(pk=scene.pk), **fields),
+            lambda **fields: services.scene_update(scene=_fresh(scene), **fields),
         )
         if saved is not None:
             messages.success(request, f"Scene {scene.number} saved.")
@@ -460,6 +464,14 @@ def scene_edit(request: HtmxHttpRequest, slug: str, scene_id: int) -> HttpRespon
                 return _scene_card(request, membership, scene)
             return redirect(_on_board(scene))
     return _scene_form(request, membership, scene.episode, form, scene=scene)
+
+
+def _fresh(scene: Scene) -> Scene:
+    """The scene as the database has it now, with what scene_for read around it."""
+    fresh = Scene.objects.get(pk=scene.pk)
+    if fresh.episode_id == scene.episode_id:
+        fresh.episode = scene.episode
+    return fresh
 
 
 @login_required
