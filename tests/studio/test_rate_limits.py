@@ -223,3 +223,55 @@ def test_one_address_guessing_many_accounts_is_held_back(client, tight):
     UserFactory(username="mina")
 
     assert _login(client, "mina", PASSWORD).status_code == 429
+
+
+def _admin_login(client, username: str, password: str, address: str = "203.0.113.7"):
+    return client.post(
+        reverse("admin:login") + "?next=/admin/studio/take/",
+        {"username": username, "password": password, "next": "/admin/studio/take/"},
+        REMOTE_ADDR=address,
+    )
+
+
+def test_the_admins_sign_in_is_held_back_as_the_studios_is(client, tight):
+    staff = UserFactory(username="rita", is_staff=True)
+    for _ in range(3):
+        failed = _admin_login(client, "rita", "wrong")
+        assert failed.status_code == 200
+        assert "Please enter the correct username and password" in failed.content.decode()
+
+    held = _admin_login(client, "rita", PASSWORD)
+
+    assert held.status_code == 429
+    assert int(held["Retry-After"]) > 60
+    page = held.content.decode()
+    assert "Too many failed sign-ins for this account from here" in page
+    assert "Castboard admin" in page  # the admin's own page, not the studio's
+    assert 'value="rita"' in page
+    assert "_auth_user_id" not in client.session
+    assert staff.is_active
+
+
+def test_failures_at_either_door_count_together(client, tight):
+    UserFactory(username="rita", is_staff=True)
+    _login(client, "rita", "wrong")
+    _admin_login(client, "rita", "wrong")
+    _login(client, "rita", "wrong")
+
+    assert _admin_login(client, "rita", PASSWORD).status_code == 429
+    assert _login(client, "rita", PASSWORD).status_code == 429
+
+
+def test_the_right_password_at_the_admin_signs_in_and_clears_the_failures(client, tight):
+    UserFactory(username="rita", is_staff=True)
+    for _ in range(2):
+        _admin_login(client, "rita", "wrong")
+
+    signed_in = _admin_login(client, "rita", PASSWORD)
+
+    assert signed_in.status_code == 302
+    assert signed_in["Location"] == "/admin/studio/take/"
+    client.logout()
+    for _ in range(2):
+        _admin_login(client, "rita", "wrong")
+    assert _admin_login(client, "rita", PASSWORD).status_code == 302
