@@ -156,6 +156,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The hot read queries compiled once per process (jobs.compiled) are also compiled the usual
+# way on every run and compared, failing on any difference: on in the test suite.
+COMPILED_QUERIES_VERIFY = env_bool("COMPILED_QUERIES_VERIFY", False)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
