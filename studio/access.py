@@ -7,6 +7,7 @@ an object the user may see but their role may not change is a 403.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
@@ -14,6 +15,7 @@ from django.db.models import Q
 from django.http import Http404
 
 from characters.models import Character, CharacterShare, ReferenceAsset
+from jobs.compiled import Compiled
 from jobs.models import Budget
 from studio.models import (
     ApiToken,
@@ -28,18 +30,39 @@ from studio.models import (
 )
 
 User = AbstractBaseUser | AnonymousUser
+T = TypeVar("T")
+
+
+# Every page reads these: compiled once per process (jobs.compiled). Each is unique, so the
+# first row is the one.
+_membership = Compiled(
+    lambda user_id, slug: Membership.objects.select_related("workspace").filter(
+        workspace__slug=slug, user_id=user_id
+    )[:1]
+)
+_episode = Compiled(
+    lambda pk, workspace_id: Episode.objects.select_related("series").filter(
+        pk=pk, series__workspace_id=workspace_id
+    )[:1]
+)
+_scene = Compiled(
+    lambda pk, workspace_id: Scene.objects.select_related("episode__series").filter(
+        pk=pk, episode__series__workspace_id=workspace_id
+    )[:1]
+)
+
+
+def _one(rows: list[T]) -> T:
+    if not rows:
+        raise Http404
+    return rows[0]
 
 
 def membership_for(user: User, workspace_slug: str) -> Membership:
     """The user's membership in the workspace named by slug, or 404."""
     if not user.is_authenticated:
         raise Http404
-    try:
-        return Membership.objects.select_related("workspace").get(
-            workspace__slug=workspace_slug, user=user
-        )
-    except Membership.DoesNotExist:
-        raise Http404 from None
+    return _one(_membership(user_id=user.pk, slug=str(workspace_slug)))
 
 
 def require(membership: Membership, permission: Callable[[Membership], bool] | str) -> None:
@@ -61,23 +84,13 @@ def series_for(membership: Membership, series_id: int) -> Series:
 
 
 def episode_for(membership: Membership, episode_id: int) -> Episode:
-    try:
-        episode = Episode.objects.select_related("series").get(
-            pk=episode_id, series__workspace=membership.workspace
-        )
-    except Episode.DoesNotExist:
-        raise Http404 from None
+    episode = _one(_episode(pk=int(episode_id), workspace_id=membership.workspace_id))
     episode.series.workspace = membership.workspace  # the same row: no query for its links
     return episode
 
 
 def scene_for(membership: Membership, scene_id: int) -> Scene:
-    try:
-        scene = Scene.objects.select_related("episode__series").get(
-            pk=scene_id, episode__series__workspace=membership.workspace
-        )
-    except Scene.DoesNotExist:
-        raise Http404 from None
+    scene = _one(_scene(pk=int(scene_id), workspace_id=membership.workspace_id))
     scene.episode.series.workspace = membership.workspace  # the same row: no query for it
     return scene
 

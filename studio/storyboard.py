@@ -33,6 +33,7 @@ from django.db.models import FilteredRelation, Q, QuerySet
 from django.utils.safestring import SafeString
 
 from characters.models import ReferenceAsset
+from jobs.compiled import Compiled
 from jobs.models import TERMINAL_STATES, Job, JobState
 from studio.models import DialogueLine, Episode, Membership, Scene, Take, TakeScore
 
@@ -207,8 +208,36 @@ class Board:
 
 def _card_takes(scene_ids: list[int]) -> dict[int, list[CardTake]]:
     """Each scene's takes, newest first, in one query."""
-    rows = (
-        Take.objects.filter(scene_id__in=scene_ids)
+    rows = _takes_of_scenes(ids=scene_ids)
+    takes: dict[int, list[CardTake]] = defaultdict(list)
+    for (
+        scene_id,
+        pk,
+        selected,
+        review,
+        state,
+        progress,
+        error,
+        estimate,
+        actual,
+        name,
+        account_id,
+        submitted_at,
+        codes,
+        reason,
+        *score,
+    ) in rows:
+        job = CardJob(state, progress, error, estimate, actual, name, account_id, submitted_at)
+        card = CardTake(pk, selected, review, job, _card_score(*score), tuple(codes or ()), reason)
+        takes[scene_id].append(card)
+    return takes
+
+
+# What a card shows of its takes (newest first), compiled once per process (jobs.compiled):
+# every page, slice and live change reads it.
+_takes_of_scenes = Compiled(
+    lambda ids: (
+        Take.objects.filter(scene_id__in=ids)
         .order_by("-created_at", "-pk")
         .values_list(
             "scene_id",
@@ -235,47 +264,15 @@ def _card_takes(scene_ids: list[int]) -> dict[int, list[CardTake]]:
             "score__flag_reasons",
         )
     )
-    takes: dict[int, list[CardTake]] = defaultdict(list)
-    for (
-        scene_id,
-        pk,
-        selected,
-        review,
-        state,
-        progress,
-        error,
-        estimate,
-        actual,
-        name,
-        account_id,
-        submitted_at,
-        codes,
-        reason,
-        *score,
-    ) in rows:
-        job = CardJob(state, progress, error, estimate, actual, name, account_id, submitted_at)
-        card = CardTake(pk, selected, review, job, _card_score(*score), tuple(codes or ()), reason)
-        takes[scene_id].append(card)
-    return takes
+)
 
 
 def _card_mentions(scene_ids: list[int]) -> dict[int, list[CardCharacter]]:
     """Each scene's mentioned characters with their first image, in two queries."""
-    through = Scene.mentions.through
-    links = list(
-        through.objects.filter(scene_id__in=scene_ids)
-        .order_by("pk")
-        .values_list("scene_id", "character_id", "character__handle", "character__name")
-    )
-    character_ids = {character_id for _, character_id, _, _ in links}
+    links = _mentions_of_scenes(ids=scene_ids)
+    character_ids = list({character_id: None for _, character_id, _, _ in links})
     first_image: dict[int, int] = {}
-    images = (
-        ReferenceAsset.current.filter(
-            character_id__in=character_ids, kind=ReferenceAsset.Kind.IMAGE
-        )
-        .order_by("character_id", "created_at", "pk")
-        .values_list("character_id", "pk")
-    )
+    images = _images_of_characters(ids=character_ids)
     for character_id, pk in images:
         first_image.setdefault(character_id, pk)
     characters: dict[int, CardCharacter] = {}
@@ -292,17 +289,38 @@ def _card_mentions(scene_ids: list[int]) -> dict[int, list[CardCharacter]]:
     return mentions
 
 
+_mentions_of_scenes = Compiled(
+    lambda ids: (
+        Scene.mentions.through.objects.filter(scene_id__in=ids)
+        .order_by("pk")
+        .values_list("scene_id", "character_id", "character__handle", "character__name")
+    )
+)
+_images_of_characters = Compiled(
+    lambda ids: (
+        ReferenceAsset.current.filter(character_id__in=ids, kind=ReferenceAsset.Kind.IMAGE)
+        .order_by("character_id", "created_at", "pk")
+        .values_list("character_id", "pk")
+    )
+)
+
+
 def _card_lines(scene_ids: list[int]) -> dict[int, list[CardLine]]:
     """Each scene's dialogue in order, with its speakers' names, in one query."""
-    rows = (
-        DialogueLine.objects.filter(scene_id__in=scene_ids)
-        .order_by("scene_id", "position")
-        .values_list("scene_id", "character__name", "character__handle", "text", "start")
-    )
+    rows = _lines_of_scenes(ids=scene_ids)
     lines: dict[int, list[CardLine]] = defaultdict(list)
     for scene_id, name, handle, text, start in rows:
         lines[scene_id].append(CardLine(name or "", handle or "", text, start))
     return lines
+
+
+_lines_of_scenes = Compiled(
+    lambda ids: (
+        DialogueLine.objects.filter(scene_id__in=ids)
+        .order_by("scene_id", "position")
+        .values_list("scene_id", "character__name", "character__handle", "text", "start")
+    )
+)
 
 
 def storyboard_scenes(*, episode: Episode, scene_ids: Iterable[int] | None = None) -> list[Scene]:
@@ -341,15 +359,20 @@ def storyboard_status(*, scene: Scene) -> Scene:
 def storyboard_statuses(*, episode: Episode, scene_ids: Iterable[int]) -> list[Scene]:
     """The scenes (in order) with what their status blocks show, in two queries: the live
     streams' reads, which need neither chips nor dialogue."""
-    scenes = list(
-        Scene.objects.filter(episode=episode, pk__in=list(scene_ids)).order_by("position", "pk")
-    )
+    scenes = _scenes_of_episode(episode_id=episode.pk, ids=list(scene_ids))
     takes = _card_takes([scene.pk for scene in scenes]) if scenes else {}
     for scene in scenes:
         scene.episode = episode
         scene.take_list, scene.mention_list, scene.line_list = takes.get(scene.pk, []), [], []
         scene.board = Board.of(scene.take_list)
     return scenes
+
+
+_scenes_of_episode = Compiled(
+    lambda episode_id, ids: Scene.objects.filter(episode_id=episode_id, pk__in=ids).order_by(
+        "position", "pk"
+    )
+)
 
 
 def storyboard_scene(*, scene: Scene) -> Scene:
@@ -396,19 +419,40 @@ def storyboard_slice(
     the given position, so the cost does not grow with how far into the episode it is.
     """
     limit = limit or slice_size()
-    scenes = Scene.objects.filter(episode=episode)
     if before is not None:
-        rows = list(scenes.filter(position__lt=before).order_by("-position", "-pk")[: limit + 1])
+        rows = _scenes_before(episode_id=episode.pk, position=before, limit=limit + 1)
         more, rows = len(rows) > limit, rows[:limit][::-1]
         earlier, later = more, True
     else:
         if after is not None:
-            scenes = scenes.filter(position__gt=after)
-        rows = list(scenes.order_by("position", "pk")[: limit + 1])
+            rows = _scenes_after(episode_id=episode.pk, position=after, limit=limit + 1)
+        else:
+            rows = _scenes_from_start(episode_id=episode.pk, limit=limit + 1)
         more, rows = len(rows) > limit, rows[:limit]
         earlier = rows[0].position > 0 if rows else after is not None
         later = more
     return Slice(_load_cards(episode, rows), earlier=earlier, later=later)
+
+
+# A slice's scenes: from the start, after a position or before one (a keyset each).
+_scenes_from_start = Compiled(
+    lambda episode_id, limit: Scene.objects.filter(episode_id=episode_id).order_by(
+        "position", "pk"
+    )[:limit],
+    fixed=("limit",),
+)
+_scenes_after = Compiled(
+    lambda episode_id, position, limit: Scene.objects.filter(
+        episode_id=episode_id, position__gt=position
+    ).order_by("position", "pk")[:limit],
+    fixed=("limit",),
+)
+_scenes_before = Compiled(
+    lambda episode_id, position, limit: Scene.objects.filter(
+        episode_id=episode_id, position__lt=position
+    ).order_by("-position", "-pk")[:limit],
+    fixed=("limit",),
+)
 
 
 def storyboard_counts(*, episode: Episode) -> dict[str, int]:
