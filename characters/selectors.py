@@ -16,16 +16,27 @@ from characters.models import (
     version_subject,
 )
 from jobs import engine
+from jobs.compiled import Compiled
 from jobs.models import JobState, ProviderAccount, Registration
 from studio.models import Role, Workspace
 
 
 def characters_visible_to(*, workspace: Workspace) -> QuerySet[Character]:
     """Own characters plus those shared with the workspace and accepted by its owners."""
+    return _visible_to(workspace.pk)
+
+
+def _visible_to(workspace_id: int) -> QuerySet[Character]:
     shared_ids = CharacterShare.objects.filter(
-        workspace=workspace, status=CharacterShare.Status.ACCEPTED
+        workspace_id=workspace_id, status=CharacterShare.Status.ACCEPTED
     ).values("character_id")
-    return Character.objects.filter(Q(workspace=workspace) | Q(pk__in=shared_ids))
+    return Character.objects.filter(Q(workspace_id=workspace_id) | Q(pk__in=shared_ids))
+
+
+# Every quote and preflight resolves its prompt's handles: compiled once per process.
+_visible_with_handles = Compiled(
+    lambda workspace_id, handles: _visible_to(workspace_id).filter(handle__in=handles)
+)
 
 
 def character_library(*, workspace: Workspace) -> tuple[list[Character], list[Character]]:
@@ -279,7 +290,7 @@ def characters_resolve_handles(*, workspace: Workspace, handles: list[str]) -> H
     if not handles:
         return result
     candidates: dict[str, list[Character]] = {}
-    for character in characters_visible_to(workspace=workspace).filter(handle__in=handles):
+    for character in _visible_with_handles(workspace_id=workspace.pk, handles=list(handles)):
         candidates.setdefault(character.handle, []).append(character)
     for handle in handles:
         found = candidates.get(handle, [])

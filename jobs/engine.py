@@ -22,6 +22,7 @@ from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 
 from jobs import breaker, ledger, prices, routing, services, video_files
+from jobs.compiled import Compiled
 from jobs.frames import frame_references
 from jobs.models import Job, ProviderAccount, Registration
 from jobs.providers import provider_for
@@ -346,6 +347,15 @@ def _quote_with_characters(
     return Quote(account, fitted, estimate, problems)
 
 
+# Every route book of a workspace with native characters reads them: compiled once per
+# process (jobs.compiled).
+_active_registrations = Compiled(
+    lambda account_ids: Registration.objects.filter(
+        provider_account_id__in=account_ids, status=Registration.Status.ACTIVE
+    ).values_list("provider_account_id", "subject")
+)
+
+
 def _registered(account_id: int, subjects: Sequence[str]) -> set[str]:
     """Which of the subjects the account keeps as characters now."""
     return set(
@@ -503,9 +513,7 @@ class RouteBook:
         if self._registered is None:
             native = [a.pk for a in self.accounts if a.capabilities.native_characters]
             self._registered = {pk: set() for pk in native}
-            rows = Registration.objects.filter(
-                provider_account_id__in=native, status=Registration.Status.ACTIVE
-            ).values_list("provider_account_id", "subject")
+            rows = _active_registrations(account_ids=native)
             for account_id, subject in rows:
                 self._registered[account_id].add(subject)
         if account.pk not in self._registered:  # an account the book was not made with

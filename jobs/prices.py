@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from jobs.compiled import Compiled
 from jobs.models import PriceEntry, PriceUnit, ProviderAccount
 from jobs.providers.base import Provider
 from jobs.providers.speech import SpeechProvider
@@ -24,15 +25,23 @@ def rounded(amount: Decimal) -> Decimal:
 
 def book_price(account: ProviderAccount, *, unit: str, size: str) -> Decimal | None:
     """The most specific price-book line for this account's provider, model and size."""
-    lines = PriceEntry.objects.filter(
-        provider_kind=account.kind, unit=unit, model__in=[account.model or "", ""]
-    ).filter(size__in=[size, ""])
+    lines = _price_lines(
+        kind=account.kind, unit=unit, models=[account.model or "", ""], sizes=[size, ""]
+    )
     best: tuple[int, Decimal] | None = None
     for line in lines:
         rank = (2 if line.model else 0) + (1 if line.size else 0)
         if best is None or rank > best[0]:
             best = (rank, line.amount)
     return None if best is None else best[1]
+
+
+# Every quote reads its prices: compiled once per process (jobs.compiled).
+_price_lines = Compiled(
+    lambda kind, unit, models, sizes: PriceEntry.objects.filter(
+        provider_kind=kind, unit=unit, model__in=models, size__in=sizes
+    )
+)
 
 
 def unit_price(account: ProviderAccount, provider: Provider, *, size: str = "") -> Decimal:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from jobs import breaker, prices, routing
+from jobs.compiled import Compiled
 from jobs.models import ProviderAccount
 from jobs.providers import provider_for
 from jobs.providers.base import Capabilities
@@ -25,6 +26,19 @@ _UNITS = {
     "token": "a million tokens",
     "credit": "a credit",
 }
+
+
+_enabled_accounts = Compiled(
+    lambda workspace_id: ProviderAccount.objects.filter(
+        workspace_id=workspace_id, enabled=True
+    ).order_by("name", "pk")
+)
+
+
+def accounts_enabled(*, workspace_id: int) -> list[ProviderAccount]:
+    """The workspace's switched-on accounts by name: what every quote and route reads
+    (compiled once per process)."""
+    return _enabled_accounts(workspace_id=workspace_id)
 
 
 @dataclass(frozen=True)

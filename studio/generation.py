@@ -19,7 +19,9 @@ from characters.models import Character, CharacterVersion, ReferenceAsset, subje
 from characters.selectors import characters_resolve_handles, characters_visible_to
 from characters.services import asset_add, character_version_latest
 from jobs import engine
+from jobs.compiled import Compiled
 from jobs.models import Job, JobKind, JobState, ProviderAccount
+from jobs.selectors import accounts_enabled
 from studio.models import (
     DialogueLine,
     GenerationBatch,
@@ -64,23 +66,31 @@ def series_versions(
         return {}
     pins = {
         pin.character_id: pin.version
-        for pin in SeriesCharacter.objects.filter(
-            series=series, character__in=characters
-        ).select_related("version__character")
+        for pin in _series_pins(series_id=series.pk, ids=[c.pk for c in characters])
     }
     # Every unpinned character's latest version in one query (a batch's whole cast).
     latest: dict[int, CharacterVersion] = {}
     unpinned = {c.pk: c for c in characters if c.pk not in pins}
     if unpinned:
-        for version in CharacterVersion.objects.filter(character__in=list(unpinned)).order_by(
-            "character_id", "-number"
-        ):
+        for version in _versions_newest_first(ids=list(unpinned)):
             if version.character_id not in latest:
                 version.character = unpinned[version.character_id]
                 latest[version.character_id] = version
     return {
         c.pk: pins.get(c.pk) or latest.get(c.pk) or character_version_latest(c) for c in characters
     }
+
+
+_series_pins = Compiled(
+    lambda series_id, ids: SeriesCharacter.objects.filter(
+        series_id=series_id, character_id__in=ids
+    ).select_related("version__character")
+)
+_versions_newest_first = Compiled(
+    lambda ids: CharacterVersion.objects.filter(character_id__in=ids).order_by(
+        "character_id", "-number"
+    )
+)
 
 
 def pin_versions(*, series: Series, versions: Iterable[CharacterVersion]) -> None:
@@ -236,7 +246,19 @@ def scene_lines(scene: Scene) -> list[DialogueLine]:
     """The scene's dialogue in order, with each speaker (none for a scene not saved yet)."""
     if scene.pk is None:
         return []
-    return list(scene.lines.select_related("character").order_by("position"))
+    lines = _lines_of_scene(scene_id=scene.pk)
+    for line in lines:
+        line.scene = scene  # as scene.lines gives them
+    return lines
+
+
+_lines_of_scene = Compiled(
+    lambda scene_id: (
+        DialogueLine.objects.filter(scene_id=scene_id)
+        .select_related("character")
+        .order_by("position")
+    )
+)
 
 
 def _speakers(
@@ -281,7 +303,14 @@ def scene_frames(scene: Scene) -> tuple[engine.Frame, ...]:
     """The pictures the scene starts from and ends on (none for a scene not saved yet)."""
     if scene.pk is None:
         return ()
-    return _engine_frames(scene.frames.all())
+    return _engine_frames(_frames_of_scene(scene_id=scene.pk))
+
+
+# In order within the scene (the model's ordering, by scene first, joins its episode and
+# series to sort one scene's frames).
+_frames_of_scene = Compiled(
+    lambda scene_id: SceneFrame.objects.filter(scene_id=scene_id).order_by("position")
+)
 
 
 def _engine_frames(frames: Iterable[SceneFrame]) -> tuple[engine.Frame, ...]:
@@ -389,7 +418,7 @@ def scene_routes(
     """Quote the scene at every enabled account of its workspace and rank them."""
     workspace = scene.episode.series.workspace
     if accounts is None:
-        accounts = list(workspace.provider_accounts.filter(enabled=True).order_by("name", "pk"))
+        accounts = accounts_enabled(workspace_id=workspace.pk)
     policy, pinned = scene_policy(scene)
     try:
         request, problems = scene_request(scene=scene, prompt=prompt), []

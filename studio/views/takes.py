@@ -18,6 +18,7 @@ from characters.models import Character
 from characters.selectors import character_registrations
 from jobs import services as jobs
 from jobs.models import JobKind, ProviderAccount
+from jobs.selectors import accounts_enabled
 from studio import batches, generation, services, throttles
 from studio.access import episode_for, membership_for, require, scene_for, take_for
 from studio.forms import DeriveForm, SceneForm, TakeCharacterForm
@@ -48,11 +49,7 @@ def _queued_note(takes: list[Take]) -> str:
 
 
 def _accounts(membership: Membership) -> list[ProviderAccount]:
-    return list(
-        ProviderAccount.objects.filter(workspace=membership.workspace, enabled=True).order_by(
-            "name"
-        )
-    )
+    return accounts_enabled(workspace_id=membership.workspace_id)
 
 
 def _preflight(scene: Scene, accounts: list[ProviderAccount]) -> dict:
