@@ -22,11 +22,25 @@ from studio.models import (
 )
 
 
+class ListedChoices(forms.models.ModelChoiceIterator):
+    """A model choice field's options from one plain read. Django's own iterator reads them
+    through queryset.iterator(), which on PostgreSQL opens a server-side cursor: DECLARE,
+    FETCH and CLOSE, three round trips for a workspace's handful of accounts, on every form
+    that offers them."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.queryset:
+            yield self.choice(obj)
+
+
 class RoutingFieldsMixin:
     """The routing policy and pinned account of a series or scene, scoped to the workspace."""
 
     def _set_up_routing(self, workspace: Workspace | None) -> None:
         pinned = self.fields["pinned_account"]
+        pinned.iterator = ListedChoices  # before the queryset, which hands the widget its choices
         pinned.queryset = (
             ProviderAccount.objects.filter(workspace=workspace).order_by("name")
             if workspace is not None
