@@ -464,6 +464,8 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
+# The database's sessions, read through a query compiled once per process (studio/sessions.py).
+SESSION_ENGINE = "studio.sessions"
 X_FRAME_OPTIONS = "DENY"
 
 # Content-Security-Policy (studio.project.csp, in Django 6.0's SECURE_CSP shape), enforced in every
