@@ -16,6 +16,7 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from jobs import engine
+from jobs.compiled import Compiled
 from jobs.dispatch import BROKER_ERRORS
 from jobs.models import TERMINAL_STATES, ProviderAccount
 from studio import generation
@@ -375,14 +376,19 @@ def batches_sweep() -> int:
 def batch_shown(episode: Episode) -> GenerationBatch | None:
     """The episode's batch the storyboard shows: one under way, else one that finished in
     the last SHOWN_AFTER_FINISH (its summary), in one query."""
-    since = timezone.now() - SHOWN_AFTER_FINISH
-    return (
-        GenerationBatch.objects.filter(episode=episode)
+    found = _batch_shown(episode_id=episode.pk, since=timezone.now() - SHOWN_AFTER_FINISH)
+    return found[0] if found else None
+
+
+# Every storyboard page shows it: compiled once per process (jobs.compiled).
+_batch_shown = Compiled(
+    lambda episode_id, since: (
+        GenerationBatch.objects.filter(episode_id=episode_id)
         .filter(Q(finished_at__isnull=True) | Q(finished_at__gte=since))
         .select_related("account")
-        .order_by("-created_at", "-pk")
-        .first()
+        .order_by("-created_at", "-pk")[:1]
     )
+)
 
 
 def batch_summary(batch: GenerationBatch) -> str:

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from characters.models import Character, CharacterVersion
 from jobs import engine
+from jobs.compiled import Compiled
 from jobs.dispatch import BROKER_ERRORS
 from jobs.models import TERMINAL_STATES, Job, JobState, LedgerEntry
 from studio import speech
@@ -433,7 +434,21 @@ def cuts_sweep() -> dict[str, list[int]]:
 
 def cut_current(episode: Episode) -> Cut | None:
     """The episode's newest cut."""
-    return episode.cuts.order_by("-number").select_related("created_by").first()
+    found = _newest_cut(episode_id=episode.pk)
+    if not found:
+        return None
+    found[0].episode = episode  # as episode.cuts gives it
+    return found[0]
+
+
+# Every storyboard page shows it: compiled once per process (jobs.compiled).
+_newest_cut = Compiled(
+    lambda episode_id: (
+        Cut.objects.filter(episode_id=episode_id)
+        .order_by("-number")
+        .select_related("created_by")[:1]
+    )
+)
 
 
 def cut_status(cut: Cut) -> str:

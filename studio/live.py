@@ -27,6 +27,7 @@ from django.utils.html import format_html
 from markupsafe import Markup
 
 from jobs import estimates
+from jobs.compiled import Compiled
 from studio.cards import CardKit
 from studio.http import JINJA
 from studio.models import Episode, Membership, ReviewReason, Take
@@ -76,7 +77,18 @@ def scenes_changed_at(*, episode: Episode, since: float, jobs: bool = True) -> d
     """As `scenes_changed_since`, each scene with the moment (a time.monotonic() value) after
     which a block read from the rows shows its newest change: that change's stamp plus the
     lag a commit may take (one query)."""
-    moment = _moment(since)
+    rows = _changed_takes(episode_id=episode.pk, moment=_moment(since), jobs=jobs)
+    newest: dict[int, datetime] = {}
+    for scene_id, *when in rows:
+        latest = max(stamp for stamp in when if stamp is not None)
+        if scene_id not in newest or latest > newest[scene_id]:
+            newest[scene_id] = latest
+    # The wall clock's moment on the monotonic clock (the blocks' reads are stamped on it).
+    offset = time.monotonic() - time.time()
+    return {scene_id: (stamp + LAG).timestamp() + offset for scene_id, stamp in newest.items()}
+
+
+def _takes_changed_since(episode_id: int, moment: datetime, jobs: bool):
     changed = (
         Q(created_at__gt=moment)
         | Q(reviewed_at__gt=moment)
@@ -87,15 +99,13 @@ def scenes_changed_at(*, episode: Episode, since: float, jobs: bool = True) -> d
     if jobs:
         changed |= Q(job__updated_at__gt=moment)
         stamps.append("job__updated_at")
-    rows = Take.objects.filter(changed, scene__episode=episode).values_list("scene_id", *stamps)
-    newest: dict[int, datetime] = {}
-    for scene_id, *when in rows:
-        latest = max(stamp for stamp in when if stamp is not None)
-        if scene_id not in newest or latest > newest[scene_id]:
-            newest[scene_id] = latest
-    # The wall clock's moment on the monotonic clock (the blocks' reads are stamped on it).
-    offset = time.monotonic() - time.time()
-    return {scene_id: (stamp + LAG).timestamp() + offset for scene_id, stamp in newest.items()}
+    return Take.objects.filter(changed, scene__episode_id=episode_id).values_list(
+        "scene_id", *stamps
+    )
+
+
+# Each open board's stream reads it every LIVE_RESYNC_SECONDS: compiled once per process.
+_changed_takes = Compiled(_takes_changed_since)
 
 
 # job id -> (episode id, scene id) of its take, or None for a job of no take: a job's take

@@ -30,6 +30,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
+from jobs.compiled import Compiled
 from jobs.live import Listener
 from studio import live
 from studio.access import episode_for, membership_for
@@ -66,11 +67,18 @@ def _next_tick(after: float) -> float:
 def _still_member(membership: Membership, episode: Episode) -> Membership | None:
     """The membership as it is now (its role may have changed), or None if the member or the
     episode has gone: the stream then ends, and reconnecting gets a 404."""
-    return (
+    found = _membership_of_episode(pk=membership.pk, episode_id=episode.pk)
+    return found[0] if found else None
+
+
+# Each open board's stream reads it every LIVE_RESYNC_SECONDS: compiled once per process.
+_membership_of_episode = Compiled(
+    lambda pk, episode_id: (
         Membership.objects.select_related("workspace")
-        .filter(pk=membership.pk, workspace__series__episodes=episode.pk)
-        .first()
+        .filter(pk=pk, workspace__series__episodes=episode_id)
+        .order_by("pk")[:1]
     )
+)
 
 
 def _events(
