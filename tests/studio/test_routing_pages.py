@@ -3,10 +3,13 @@ references, the preflight while a scene is edited, budgets, and the capability m
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from characters.services import asset_add
@@ -205,6 +208,24 @@ def test_editing_a_scene_shows_who_can_make_it(owner_client, workspace, episode,
     assert "Who can make it" in page
     assert reverse("scene_preflight", args=[workspace.slug, episode.pk]) in page
     assert "Cheapest: Seedance (about $0.66)" in page
+
+
+def test_the_scene_form_offers_the_workspaces_accounts_to_pin_from_one_plain_read(
+    owner_client, workspace, episode, accounts
+):
+    ProviderAccountFactory(name="Elsewhere")  # another workspace's
+    scene = _scene(episode, prompt="Gulls.")
+    with CaptureQueriesContext(connection) as queries:
+        page = owner_client.get(
+            reverse("scene_edit", args=[workspace.slug, scene.pk]), headers=HTMX
+        ).content.decode()
+    start = page.index('<select name="pinned_account"')
+    options = page[start : page.index("</select>", start)]
+    pinned = re.findall(r"<option[^>]*>([^<(]+?)(?: \(|<)", options)
+    assert pinned == ["None", "OpenAI", "Relay", "Seedance"]
+    # Django's choice iterator read them through a server-side cursor on PostgreSQL:
+    # DECLARE, FETCH and CLOSE for a handful of rows.
+    assert not [q["sql"] for q in queries.captured_queries if "DECLARE" in q["sql"]]
 
 
 @pytest.mark.parametrize(
