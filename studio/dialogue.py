@@ -18,6 +18,7 @@ from django.db import transaction
 
 from characters.models import Character
 from characters.selectors import characters_resolve_handles
+from jobs.compiled import Compiled
 from studio.models import DialogueLine, Scene, Workspace
 
 HELP_TEXT = (
@@ -179,11 +180,29 @@ def dialogue_text(lines: Iterable[DialogueLine]) -> str:
     return "\n".join(rows)
 
 
+def scene_lines(scene: Scene) -> list[DialogueLine]:
+    """The scene's dialogue in order, with each speaker (none for a scene not saved yet)."""
+    if scene.pk is None:
+        return []
+    lines = _lines_of_scene(scene_id=scene.pk)
+    for line in lines:
+        line.scene = scene  # as scene.lines gives them
+    return lines
+
+
+# Every quote of a scene and every scene form reads it: compiled once per process.
+_lines_of_scene = Compiled(
+    lambda scene_id: (
+        DialogueLine.objects.filter(scene_id=scene_id)
+        .select_related("character")
+        .order_by("position")
+    )
+)
+
+
 def scene_dialogue_text(scene: Scene) -> str:
     """The scene's saved dialogue as text ("" for a scene not saved yet)."""
-    if scene.pk is None:
-        return ""
-    return dialogue_text(scene.lines.select_related("character").order_by("position"))
+    return dialogue_text(scene_lines(scene))
 
 
 def scene_dialogue_set(*, scene: Scene, text: str) -> list[DialogueLine]:

@@ -22,6 +22,7 @@ from jobs import engine
 from jobs.compiled import Compiled
 from jobs.models import Job, JobKind, JobState, ProviderAccount
 from jobs.selectors import accounts_enabled
+from studio.dialogue import scene_lines
 from studio.models import (
     DialogueLine,
     GenerationBatch,
@@ -240,25 +241,6 @@ def _request(
             for line in lines
         ),
     )
-
-
-def scene_lines(scene: Scene) -> list[DialogueLine]:
-    """The scene's dialogue in order, with each speaker (none for a scene not saved yet)."""
-    if scene.pk is None:
-        return []
-    lines = _lines_of_scene(scene_id=scene.pk)
-    for line in lines:
-        line.scene = scene  # as scene.lines gives them
-    return lines
-
-
-_lines_of_scene = Compiled(
-    lambda scene_id: (
-        DialogueLine.objects.filter(scene_id=scene_id)
-        .select_related("character")
-        .order_by("position")
-    )
-)
 
 
 def _speakers(
