@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
-from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -32,7 +31,7 @@ from django.utils import timezone
 from characters.models import Character, CharacterVersion
 from jobs import engine
 from jobs.compiled import Compiled
-from jobs.dispatch import BROKER_ERRORS
+from jobs.dispatch import BROKER_ERRORS, send_named
 from jobs.models import TERMINAL_STATES, Job, JobState, LedgerEntry
 from studio import speech
 from studio.generation import series_versions
@@ -344,7 +343,7 @@ def _send_assembly(cut_id: int) -> None:
 
     def publish() -> None:
         try:
-            current_app.send_task(ASSEMBLE_TASK, (cut_id,))
+            send_named(ASSEMBLE_TASK, (cut_id,))
         except BROKER_ERRORS as error:
             log.warning("Cut %s: could not send its assembly (%s); the sweep will.", cut_id, error)
 
@@ -421,7 +420,7 @@ def cuts_sweep() -> dict[str, list[int]]:
         if not freed:
             continue
         try:
-            current_app.send_task(ASSEMBLE_TASK, (cut_id,))
+            send_named(ASSEMBLE_TASK, (cut_id,))
         except BROKER_ERRORS as error:
             log.warning("Cut %s: could not resend its assembly (%s).", cut_id, error)
             continue

@@ -31,7 +31,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -44,7 +43,7 @@ from standardwebhooks.webhooks import Webhook
 from characters.fetch import Deadline
 from jobs import netguard
 from jobs.crypto import decrypt_secret, encrypt_secret
-from jobs.dispatch import BROKER_ERRORS
+from jobs.dispatch import BROKER_ERRORS, send_named
 from jobs.models import JobState
 from jobs.providers import transport
 from studio.costs import dollars
@@ -436,7 +435,7 @@ def retry_schedule() -> tuple[float, ...]:
 def _enqueue(delivery_id: int, *, countdown: float = 0) -> bool:
     options = {"countdown": countdown} if countdown > 0 else {}
     try:
-        current_app.send_task(DELIVER_TASK, (delivery_id,), **options)
+        send_named(DELIVER_TASK, (delivery_id,), **options)
     except BROKER_ERRORS as error:
         log.warning("Webhook delivery %s: not enqueued (%s); the sweep will.", delivery_id, error)
         # Never handed to the queue: the sweep takes it at its next pass.
