@@ -14,6 +14,7 @@ read the emulators' request logs and measure the worker's process tree in /proc.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -712,7 +713,24 @@ def count_ops(entries: list[dict], op: str) -> int:
 
 def machine_load() -> str:
     one, five, fifteen = os.getloadavg()
-    return f"{os.cpu_count()} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f}"
+    return (
+        f"{os.cpu_count()} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f}, "
+        f"Python speed {python_speed():.2f} s"
+    )
+
+
+def python_speed() -> float:
+    """Seconds of CPU this process takes for a fixed Python loop (10 million steps), the best
+    of three: lower is faster. A shared machine's speed drifts (from 0.22 s to 0.39 s within
+    an hour on ours), and every figure here moves with it, so runs compare only at like
+    speeds."""
+    best = math.inf
+    for _ in range(3):
+        started = time.process_time()
+        for _ in range(10_000_000):
+            pass
+        best = min(best, time.process_time() - started)
+    return best
 
 
 def mib(kib: float) -> str:
