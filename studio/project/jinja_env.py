@@ -12,7 +12,7 @@ from django.templatetags.static import static
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
-from studio import cards, live, storyboard
+from studio import card_cache, cards, live, storyboard
 
 
 def plural(count: int, suffix: str = "s") -> str:
@@ -37,6 +37,7 @@ def environment(**options: Any) -> Environment:
         once=once,
         static=static,
         card_kit=cards.CardKit,
+        card=card_cache.card,
         storyboard_card_template=storyboard.card_template,
         take_estimate=live.take_estimate,
         rejection_reason=live.rejection_reason,

@@ -1,0 +1,99 @@
+"""Storyboard cards rendered once per process for what they show, and reused.
+
+Every open storyboard renders the same first slice of cards, and a card changes only when
+its scene, its takes, its characters' chips or the viewer's rights do: rendering the cards
+was a sixth of the web server's CPU under benchmarks/load.py. A card is kept under a key
+made of everything its templates read (scene_card.html, grid_card.html and
+scene_status.html):
+the scene's own fields, its takes as the card reads them (each a frozen record), its
+mentions and dialogue, the workspace's slug and drift threshold, and whether the viewer may
+edit. A change to any of them is a new key, so nothing is ever invalidated, only aged out.
+
+Not kept: a card with a take in flight (its time estimate moves every second). The viewer's
+CSRF field is the one part that is theirs: kept as a placeholder, put in on each use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
+
+# Cards kept per process (about 3 KiB each): a few boards' worth.
+KEEP = 3_000
+_CSRF_PLACEHOLDER = "\x00csrf\x00"
+_CSRF_STAND_IN = Markup(_CSRF_PLACEHOLDER)  # noqa: S704 - a constant, no markup in it
+
+
+class RenderedCards:
+    """A bounded map of rendered cards, the least recently used going first."""
+
+    def __init__(self, *, keep: int = KEEP) -> None:
+        self._cards: OrderedDict[tuple, str] = OrderedDict()
+        self._lock = threading.Lock()
+        self.keep = keep
+
+    def get(self, key: tuple) -> str | None:
+        with self._lock:
+            html = self._cards.get(key)
+            if html is not None:
+                self._cards.move_to_end(key)
+            return html
+
+    def put(self, key: tuple, html: str) -> None:
+        with self._lock:
+            self._cards[key] = html
+            while len(self._cards) > self.keep:
+                self._cards.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cards.clear()
+
+
+rendered = RenderedCards()
+
+
+def card_key(template: str, membership: Any, scene: Any) -> tuple | None:
+    """Everything the card's templates read, or None for a card that is not kept."""
+    if scene.board.in_flight:
+        return None
+    workspace = membership.workspace
+    return (
+        template,
+        workspace.slug,
+        workspace.drift_threshold,
+        membership.can_edit,
+        scene.pk,
+        scene.episode_id,
+        scene.position,
+        scene.title,
+        scene.prompt,
+        scene.duration,
+        scene.size,
+        scene.notes,
+        tuple(scene.take_list),
+        tuple(
+            (c.pk, c.handle, c.name, tuple(image.pk for image in c.image_list))
+            for c in scene.mention_list
+        ),
+        tuple(scene.line_list),
+    )
+
+
+@pass_context
+def card(context: Context, template: str, scene: Any) -> Markup:
+    """The card of `scene` rendered with `template` (what `{% include %}` would give)."""
+    csrf_input = str(context["csrf_input"])
+    key = card_key(template, context["membership"], scene)
+    html = None if key is None else rendered.get(key)
+    if html is None:
+        variables = context.get_all() | {"scene": scene, "csrf_input": _CSRF_STAND_IN}
+        html = context.environment.get_template(template).render(variables)
+        if key is not None:
+            rendered.put(key, html)
+    return Markup(html.replace(_CSRF_PLACEHOLDER, csrf_input))  # noqa: S704 - rendered escaped
