@@ -159,9 +159,9 @@ class Compiled:
         try:
             plan = self._plans[shape]
         except KeyError:
-            plan = self._plan(values)
-            if len(self._plans) < MAX_PLANS:
-                self._plans[shape] = plan
+            if len(self._plans) >= MAX_PLANS:  # a shape past the bound runs as usual
+                return list(self.build(**values))
+            plan = self._plans[shape] = self._plan(values)
         if plan is None:
             return list(self.build(**values))
         params = list(plan.params)

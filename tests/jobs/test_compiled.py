@@ -149,3 +149,14 @@ def test_a_signed_in_member_keeps_their_session_and_loses_it_when_it_expires(cli
     response = client.get(home)
     assert response.status_code == 302
     assert "/login/" in response["Location"]
+
+
+def test_shapes_past_the_bound_run_as_usual(monkeypatch):
+    monkeypatch.setattr("jobs.compiled.MAX_PLANS", 2)
+    episode = EpisodeFactory()
+    scenes = [SceneFactory(episode=episode, position=i) for i in range(4)]
+    compiled = Compiled(scenes_of)
+    for length in (1, 2, 3, 4):
+        ids = [scene.pk for scene in scenes[:length]]
+        assert compiled(episode_id=episode.pk, ids=ids) == scenes[:length]
+    assert len(compiled._plans) == 2
