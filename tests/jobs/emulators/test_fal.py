@@ -44,7 +44,9 @@ def _until(emulator, request_id: str, status: str, app: str = "bytedance/seedanc
 
 
 def test_a_request_is_queued_runs_with_logs_and_completes_with_a_video(emulator):
-    emulator_control(emulator, "config", {"latency_seconds": 1.0})
+    # A minute's latency keeps both in the queue (its first tenth) however slow the machine;
+    # the emulator's clock is then moved on rather than waited for.
+    emulator_control(emulator, "config", {"latency_seconds": 60.0})
     first, second = _submit(emulator).json(), _submit(emulator).json()
     base = f"{emulator.url}/bytedance/seedance-2.0/requests/{second['request_id']}"
     # Status, result and cancel drop the endpoint's sub-path: owner/app only.
@@ -54,9 +56,11 @@ def test_a_request_is_queued_runs_with_logs_and_completes_with_a_video(emulator)
         f"{base}/cancel",
     )
     assert (first["queue_position"], second["queue_position"]) == (0, 1)
+    emulator_control(emulator, "clock", {"advance_seconds": 12})
     running = _until(emulator, second["request_id"], "IN_PROGRESS")
     assert running["logs"]
     assert "step 1" in running["logs"][0]["message"]
+    emulator_control(emulator, "clock", {"advance_seconds": 60})
     done = _until(emulator, second["request_id"], "COMPLETED")
     assert "error" not in done
     assert "inference_time" in done["metrics"]
