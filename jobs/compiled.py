@@ -10,9 +10,9 @@ values in their places, through Django's own iterables: models, select_related,
 values_list and the backend's converters work as they do for any queryset.
 
 What is put in place: whole numbers, strings and moments (datetimes), and lists of them (an
-`__in`). Any other
-value (None, a boolean, a date), and any named in `fixed` (a slice's length, which Django
-writes into the SQL itself), is part of the plan's shape, passed to the builder as it is.
+`__in`). Any other value (None, a boolean, a date), and any named in `fixed` (a slice's
+length, which Django writes into the SQL itself), is part of the plan's shape, passed to
+the builder as it is.
 A plan is refused when a stand-in does not come out among the parameters as it went in (a
 lookup that rewrites its value, `__icontains`): that query is then built and compiled as
 usual, every time. An empty list, or one holding None, runs as usual too (Django answers
@@ -116,6 +116,7 @@ class Compiled:
             )[:2]
         )
         rows = _memberships(user_id=request.user.pk, slug=slug)  # a list
+        membership = _memberships.first(user_id=request.user.pk, slug=slug)  # or None
 
     `build` must make the same query for the same shape whatever the values (no branching
     on them), and read nothing but its arguments: the plan is made once and kept.
@@ -183,6 +184,12 @@ class Compiled:
         queryset.query.__class__ = _BoundQuery
         queryset.query.bound = (plan, params)
         return list(queryset)
+
+    def first(self, **values: Any) -> Any | None:
+        """The query's first row, or None when it has none (slice the queryset to [:1] in
+        `build`, so that no more is read)."""
+        rows = self(**values)
+        return rows[0] if rows else None
 
     def _placed(self, name: str, value: object) -> bool:
         """Whether the value is put in place of a stand-in (else it is part of the shape)."""

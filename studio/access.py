@@ -52,17 +52,17 @@ _scene = Compiled(
 )
 
 
-def _one(rows: list[T]) -> T:
-    if not rows:
+def _found(row: T | None) -> T:
+    if row is None:
         raise Http404
-    return rows[0]
+    return row
 
 
 def membership_for(user: User, workspace_slug: str) -> Membership:
     """The user's membership in the workspace named by slug, or 404."""
     if not user.is_authenticated:
         raise Http404
-    return _one(_membership(user_id=user.pk, slug=str(workspace_slug)))
+    return _found(_membership.first(user_id=user.pk, slug=str(workspace_slug)))
 
 
 def require(membership: Membership, permission: Callable[[Membership], bool] | str) -> None:
@@ -84,13 +84,13 @@ def series_for(membership: Membership, series_id: int) -> Series:
 
 
 def episode_for(membership: Membership, episode_id: int) -> Episode:
-    episode = _one(_episode(pk=int(episode_id), workspace_id=membership.workspace_id))
+    episode = _found(_episode.first(pk=int(episode_id), workspace_id=membership.workspace_id))
     episode.series.workspace = membership.workspace  # the same row: no query for its links
     return episode
 
 
 def scene_for(membership: Membership, scene_id: int) -> Scene:
-    scene = _one(_scene(pk=int(scene_id), workspace_id=membership.workspace_id))
+    scene = _found(_scene.first(pk=int(scene_id), workspace_id=membership.workspace_id))
     scene.episode.series.workspace = membership.workspace  # the same row: no query for it
     return scene
 

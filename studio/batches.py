@@ -376,8 +376,7 @@ def batches_sweep() -> int:
 def batch_shown(episode: Episode) -> GenerationBatch | None:
     """The episode's batch the storyboard shows: one under way, else one that finished in
     the last SHOWN_AFTER_FINISH (its summary), in one query."""
-    found = _batch_shown(episode_id=episode.pk, since=timezone.now() - SHOWN_AFTER_FINISH)
-    return found[0] if found else None
+    return _batch_shown.first(episode_id=episode.pk, since=timezone.now() - SHOWN_AFTER_FINISH)
 
 
 # Every storyboard page shows it: compiled once per process (jobs.compiled).

@@ -433,11 +433,10 @@ def cuts_sweep() -> dict[str, list[int]]:
 
 def cut_current(episode: Episode) -> Cut | None:
     """The episode's newest cut."""
-    found = _newest_cut(episode_id=episode.pk)
-    if not found:
-        return None
-    found[0].episode = episode  # as episode.cuts gives it
-    return found[0]
+    cut = _newest_cut.first(episode_id=episode.pk)
+    if cut is not None:
+        cut.episode = episode  # as episode.cuts gives it
+    return cut
 
 
 # Every storyboard page shows it: compiled once per process (jobs.compiled).

@@ -19,8 +19,7 @@ class SessionStore(db.SessionStore):
     def _get_session_from_db(self) -> Session | None:
         # Django's own reads exactly this (SessionStore.get_model_class() is Session here);
         # a session not found, or expired, is a new one, as there.
-        found = _unexpired(key=self.session_key, now=timezone.now())
-        if not found:
+        session = _unexpired.first(key=self.session_key, now=timezone.now())
+        if session is None:
             self._session_key = None
-            return None
-        return found[0]
+        return session

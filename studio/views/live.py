@@ -67,8 +67,7 @@ def _next_tick(after: float) -> float:
 def _still_member(membership: Membership, episode: Episode) -> Membership | None:
     """The membership as it is now (its role may have changed), or None if the member or the
     episode has gone: the stream then ends, and reconnecting gets a 404."""
-    found = _membership_of_episode(pk=membership.pk, episode_id=episode.pk)
-    return found[0] if found else None
+    return _membership_of_episode.first(pk=membership.pk, episode_id=episode.pk)
 
 
 # Each open board's stream reads it every LIVE_RESYNC_SECONDS: compiled once per process.

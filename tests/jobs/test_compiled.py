@@ -160,3 +160,15 @@ def test_shapes_past_the_bound_run_as_usual(monkeypatch):
         ids = [scene.pk for scene in scenes[:length]]
         assert compiled(episode_id=episode.pk, ids=ids) == scenes[:length]
     assert len(compiled._plans) == 2
+
+
+def test_first_is_the_first_row_or_none():
+    episode = EpisodeFactory()
+    a, b = (SceneFactory(episode=episode, position=i) for i in range(2))
+    first_scene = Compiled(
+        lambda episode_id: Scene.objects.filter(episode_id=episode_id).order_by("position")[:1]
+    )
+    assert first_scene.first(episode_id=episode.pk) == a
+    assert first_scene.first(episode_id=EpisodeFactory().pk) is None
+    a.delete()
+    assert first_scene.first(episode_id=episode.pk) == b
