@@ -4,10 +4,10 @@ Every open storyboard renders the same first slice of cards, and a card changes 
 its scene, its takes, its characters' chips or the viewer's rights do: rendering the cards
 was a sixth of the web server's CPU under benchmarks/load.py. A card is kept under a key
 made of everything its templates read (scene_card.html, grid_card.html and
-scene_status.html):
-the scene's own fields, its takes as the card reads them (each a frozen record), its
-mentions and dialogue, the workspace's slug and drift threshold, and whether the viewer may
-edit. A change to any of them is a new key, so nothing is ever invalidated, only aged out.
+scene_status.html): the scene's own fields, its takes as the card reads them (each a frozen
+record), its mentions and dialogue, the workspace's slug and drift threshold, and whether
+the viewer may edit. A change to any of them is a new key, so nothing is ever
+invalidated, only aged out.
 
 Not kept: a card with a take in flight (its time estimate moves every second). The viewer's
 CSRF field is the one part that is theirs: kept as a placeholder, put in on each use.
