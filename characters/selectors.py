@@ -18,6 +18,7 @@ from characters.models import (
 from jobs import engine
 from jobs.compiled import Compiled
 from jobs.models import JobState, ProviderAccount, Registration
+from jobs.selectors import accounts_enabled
 from studio.models import Role, Workspace
 
 
@@ -161,7 +162,7 @@ def character_registrations(
     """
     accounts = [
         account
-        for account in workspace.provider_accounts.filter(enabled=True).order_by("name", "pk")
+        for account in accounts_enabled(workspace_id=workspace.pk)
         if _makes_video(account)  # a speech account speaks for characters, never shows them
     ]
     if not accounts:
