@@ -9,8 +9,10 @@ record), its mentions and dialogue, the workspace's slug and drift threshold, an
 the viewer may edit. A change to any of them is a new key, so nothing is ever
 invalidated, only aged out.
 
-Not kept: a card with a take in flight (its time estimate moves every second). The viewer's
-CSRF field is the one part that is theirs: kept as a placeholder, put in on each use.
+A card with a take in flight is kept without its status block, which is rendered on each
+use (its progress and time estimate move every second): the rest of the card reads of its
+takes only how many there are. The viewer's CSRF field is the one part that is theirs:
+kept as a placeholder, put in on each use.
 """
 
 from __future__ import annotations
@@ -23,10 +25,14 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from studio.live import STATUS_TEMPLATE
+
 # Cards kept per process (about 3 KiB each): a few boards' worth.
 KEEP = 3_000
 _CSRF_PLACEHOLDER = "\x00csrf\x00"
 _CSRF_STAND_IN = Markup(_CSRF_PLACEHOLDER)  # noqa: S704 - a constant, no markup in it
+_STATUS_PLACEHOLDER = "\x00status\x00"
+_STATUS_STAND_IN = Markup(_STATUS_PLACEHOLDER)  # noqa: S704 - a constant, no markup in it
 
 
 class RenderedCards:
@@ -58,10 +64,10 @@ class RenderedCards:
 rendered = RenderedCards()
 
 
-def card_key(template: str, membership: Any, scene: Any) -> tuple | None:
-    """Everything the card's templates read, or None for a card that is not kept."""
-    if scene.board.in_flight:
-        return None
+def card_key(template: str, membership: Any, scene: Any) -> tuple:
+    """Everything the card's templates read: with a take in flight, everything but its
+    status block (which the card then leaves to be rendered on each use)."""
+    board = scene.board
     workspace = membership.workspace
     return (
         template,
@@ -76,7 +82,7 @@ def card_key(template: str, membership: Any, scene: Any) -> tuple | None:
         scene.duration,
         scene.size,
         scene.notes,
-        tuple(scene.take_list),
+        ("status apart", board.take_count) if board.in_flight else tuple(scene.take_list),
         tuple(
             (c.pk, c.handle, c.name, tuple(image.pk for image in c.image_list))
             for c in scene.mention_list
@@ -89,11 +95,20 @@ def card_key(template: str, membership: Any, scene: Any) -> tuple | None:
 def card(context: Context, template: str, scene: Any) -> Markup:
     """The card of `scene` rendered with `template` (what `{% include %}` would give)."""
     csrf_input = str(context["csrf_input"])
+    apart = scene.board.in_flight is not None
     key = card_key(template, context["membership"], scene)
-    html = None if key is None else rendered.get(key)
+    html = rendered.get(key)
+    variables = None
     if html is None:
         variables = context.get_all() | {"scene": scene, "csrf_input": _CSRF_STAND_IN}
+        if apart:
+            variables["status_apart"] = _STATUS_STAND_IN
         html = context.environment.get_template(template).render(variables)
-        if key is not None:
-            rendered.put(key, html)
+        rendered.put(key, html)
+    if apart:
+        if variables is None:
+            variables = context.get_all() | {"scene": scene, "csrf_input": _CSRF_STAND_IN}
+        variables.pop("status_apart", None)
+        status = context.environment.get_template(STATUS_TEMPLATE).render(variables)
+        html = html.replace(_STATUS_PLACEHOLDER, status, 1)
     return Markup(html.replace(_CSRF_PLACEHOLDER, csrf_input))  # noqa: S704 - rendered escaped

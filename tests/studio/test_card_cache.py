@@ -1,6 +1,7 @@
 """Storyboard cards rendered once per process (studio.card_cache): reused for the same
-scene as it was, rendered anew as soon as anything the card shows changes, never kept
-while a take is in flight, and each viewer's forms carry their own CSRF token."""
+scene as it was, rendered anew as soon as anything the card shows changes, its status
+block rendered on every use while a take is in flight, and each viewer's forms carry
+their own CSRF token."""
 
 from __future__ import annotations
 
@@ -58,14 +59,27 @@ def test_a_card_is_rendered_once_and_shows_what_changed_at_once(owner_client, bo
     assert "Retry" in card_of(page, scenes[1])
 
 
-def test_a_card_with_a_take_in_flight_is_never_kept(owner_client, board):
+def test_a_card_with_a_take_in_flight_shows_its_progress_fresh_on_every_page(owner_client, board):
     episode, scenes = board
     take = TakeFactory(scene=scenes[2], state=JobState.RUNNING, job__progress=40)
-    owner_client.get(episode.get_absolute_url())
-    assert len(rendered._cards) == 2
+    first = card_of(owner_client.get(episode.get_absolute_url()).content.decode(), scenes[2])
+    assert 'aria-valuenow="40"' in first
+    assert len(rendered._cards) == 3  # its card is kept without its status block
     Job.objects.filter(pk=take.job_id).update(progress=70)
     page = owner_client.get(episode.get_absolute_url()).content.decode()
-    assert 'aria-valuenow="70"' in card_of(page, scenes[2])
+    assert len(rendered._cards) == 3  # the same card, with a status block rendered anew
+    card = card_of(page, scenes[2])
+    assert 'aria-valuenow="70"' in card
+    assert 'aria-valuenow="40"' not in card
+    assert card.count('id="scene-status-') == 1
+    assert "Takes (1)" in card
+    assert "Shot 2" in card
+    # Once it has finished, the card is the whole one again, status and all.
+    Job.objects.filter(pk=take.job_id).update(state=JobState.FAILED, error_message="Refused.")
+    done = card_of(owner_client.get(episode.get_absolute_url()).content.decode(), scenes[2])
+    assert "Refused." in done
+    assert "progressbar" not in done
+    assert "Shot 2" in done
 
 
 def test_what_a_viewer_may_do_is_their_own(client, workspace, board, members):
