@@ -78,12 +78,16 @@ MIDDLEWARE = [
     # Token-authenticated /api/v1/ and /gateway/ calls: 401, 429, Idempotency-Key, call log.
     "studio.api.middleware.ApiMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, with sessions of Django's own ModelBackend moved to studio.sessions.Backend.
+    "studio.sessions.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "studio.throttles.RefusalMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+
+# Django's ModelBackend with the user read of every request compiled (studio.sessions).
+AUTHENTICATION_BACKENDS = ["studio.sessions.Backend"]
 
 ROOT_URLCONF = "studio.urls"
 WSGI_APPLICATION = "studio.project.wsgi.application"
