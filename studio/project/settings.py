@@ -255,6 +255,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# No result backend is set (no result is kept): Celery's DisabledBackend holds nothing, so a
+# process's threads share one. Else each web thread built its own on its first send,
+# scanning the installed packages' entry points (about 1% of the web server's time under
+# benchmarks/load.py, 64 threads a worker).
+CELERY_RESULT_BACKEND_THREAD_SAFE = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Longer than any countdown/eta the app schedules (CELERY_MAX_TASK_DELAY), so a
 # delayed message is never redelivered while it is still waiting.

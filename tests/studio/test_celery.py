@@ -24,6 +24,16 @@ def test_the_broker_settings_are_safe_for_long_running_work():
     assert conf.broker_transport_options["visibility_timeout"] > conf.max_task_delay
 
 
+def test_no_result_is_kept_and_threads_share_the_one_result_backend():
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert app.conf.task_ignore_result is True
+    with ThreadPoolExecutor(4) as pool:
+        backends = set(pool.map(lambda _: id(app.backend), range(8)))
+    assert backends == {id(app.backend)}
+    assert type(app.backend).__name__ == "DisabledBackend"
+
+
 @pytest.mark.redis
 def test_a_task_enqueued_on_commit_runs_on_a_real_worker(celery_worker):
     Session.objects.create(
