@@ -72,6 +72,10 @@ def test_a_card_with_a_take_in_flight_shows_its_progress_fresh_on_every_page(own
     assert 'aria-valuenow="70"' in card
     assert 'aria-valuenow="40"' not in card
     assert card.count('id="scene-status-') == 1
+    # The status block, rendered apart, links to the same scene as the card's title.
+    thumb = re.search(r'class="scene-thumb" href="([^"]+)"', card).group(1)
+    assert thumb == re.search(r'<h3><a href="([^"]+)"', card).group(1)
+    assert f"/{scenes[2].pk}/" in thumb
     assert "Takes (1)" in card
     assert "Shot 2" in card
     # Once it has finished, the card is the whole one again, status and all.
