@@ -97,18 +97,16 @@ def card(context: Context, template: str, scene: Any) -> Markup:
     csrf_input = str(context["csrf_input"])
     apart = scene.board.in_flight is not None
     key = card_key(template, context["membership"], scene)
+
+    def variables(**more: Any) -> dict[str, Any]:
+        return context.get_all() | {"scene": scene, "csrf_input": _CSRF_STAND_IN, **more}
+
     html = rendered.get(key)
-    variables = None
     if html is None:
-        variables = context.get_all() | {"scene": scene, "csrf_input": _CSRF_STAND_IN}
-        if apart:
-            variables["status_apart"] = _STATUS_STAND_IN
-        html = context.environment.get_template(template).render(variables)
+        shell = variables(status_apart=_STATUS_STAND_IN) if apart else variables()
+        html = context.environment.get_template(template).render(shell)
         rendered.put(key, html)
-    if apart:
-        if variables is None:
-            variables = context.get_all() | {"scene": scene, "csrf_input": _CSRF_STAND_IN}
-        variables.pop("status_apart", None)
-        status = context.environment.get_template(STATUS_TEMPLATE).render(variables)
+    if apart:  # (the placeholder comes before any of the scene's own text)
+        status = context.environment.get_template(STATUS_TEMPLATE).render(variables())
         html = html.replace(_STATUS_PLACEHOLDER, status, 1)
     return Markup(html.replace(_CSRF_PLACEHOLDER, csrf_input))  # noqa: S704 - rendered escaped

@@ -62,6 +62,7 @@ class AuthenticationMiddleware(middleware.AuthenticationMiddleware):
 
 
 def _user_of(request: HttpRequest):
+    """The request's user, as Django's middleware reads it, its session moved first."""
     session = request.session
     if session.get(BACKEND_SESSION_KEY) == _DJANGOS_BACKEND:
         session[BACKEND_SESSION_KEY] = BACKEND
