@@ -1057,19 +1057,23 @@ def main(argv: list[str] | None = None) -> int:
             report(result, args.users)
             results.append(result)
         print(
-            f"\ntargets (at {TARGET_USERS} users, storyboard p95 under {TARGET_P95_MS:g} ms, "
-            f"no errors); machine now: {_setup.machine_load()}"
+            f"\ntargets (at {TARGET_USERS} users: storyboard p95 under {TARGET_P95_MS:g} ms on "
+            f"the production server, no errors on any); machine now: {_setup.machine_load()}"
         )
         for result in results:
             p95 = result.storyboard_p95()
             at = "" if args.users == TARGET_USERS else f" (run at {args.users} users)"
-            print(
-                _setup.verdict(
-                    f"{result.server}: storyboard p95 under {TARGET_P95_MS:g} ms{at}",
-                    p95 is not None and p95 < TARGET_P95_MS and args.users >= TARGET_USERS,
-                    f"{p95:.0f} ms" if p95 is not None else "no page served",
+            shown = f"{p95:.0f} ms" if p95 is not None else "no page served"
+            if result.server == "gunicorn":  # the latency target is the production server's
+                print(
+                    _setup.verdict(
+                        f"{result.server}: storyboard p95 under {TARGET_P95_MS:g} ms{at}",
+                        p95 is not None and p95 < TARGET_P95_MS and args.users >= TARGET_USERS,
+                        shown,
+                    )
                 )
-            )
+            else:
+                print(f"  [for comparison, no target] {result.server}: storyboard p95{at}: {shown}")
             print(
                 _setup.verdict(
                     f"{result.server}: no errors{at}",
