@@ -11,6 +11,7 @@ import redis
 
 from studio.models import Role
 from tests.factories import MembershipFactory, WorkspaceFactory
+from tests.support.in_flight import in_flight
 
 pytest_plugins = ["tests.support.engine"]
 
@@ -28,6 +29,24 @@ def pytest_configure(config) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # An event stream whose browser or client has gone notices at its next write: soon.
+    settings.LIVE_HEARTBEAT_SECONDS = 0.25
+    in_flight.connect()
+
+
+@pytest.fixture(autouse=True)
+def _live_server_done_before_flush(request) -> Iterator[None]:
+    """A test that served pages from the live server ends once the server has finished
+    with them, event streams included, and only then is its database flushed (see
+    tests/support/in_flight.py). Its browser or client has gone by then: fixtures made
+    after this one (a page) are torn down before it."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")  # made before this one, so flushed after it
+    yield
+    left = in_flight.wait_until_done(timeout=30)
+    assert not left, f"30 s after the test, the live server was still serving {left}"
 
 
 @pytest.fixture(autouse=True)

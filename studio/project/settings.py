@@ -14,6 +14,7 @@ from kombu import Queue
 from studio.project.csp import CSP, storage_origins
 from studio.project.env import (
     env_bool,
+    env_float,
     env_int,
     env_int_list,
     env_list,
@@ -437,6 +438,10 @@ EMULATOR_URLS = {
 # browser cannot keep a stream polls once every LIVE_POLL_SECONDS instead.
 LIVE_STREAM_SECONDS = env_int("LIVE_STREAM_SECONDS", 60, minimum=1)
 LIVE_RESYNC_SECONDS = env_int("LIVE_RESYNC_SECONDS", 5, minimum=1)
+# A stream with nothing to send for this long writes a comment line: a browser that has left
+# is only noticed when a write to it fails, and until then its stream holds a thread (and
+# reads the rows at each resync). The resync's line does it when it comes sooner.
+LIVE_HEARTBEAT_SECONDS = env_float("LIVE_HEARTBEAT_SECONDS", 15.0, minimum=0.1)
 LIVE_POLL_SECONDS = env_int("LIVE_POLL_SECONDS", 3, minimum=1)
 # The storyboard renders this many cards at first (several screens of the list) and brings
 # the next as the user scrolls: a 3,000-scene episode's page costs what a 24-scene one does

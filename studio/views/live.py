@@ -8,7 +8,9 @@ event per changed scene, named `scene-<id>`, whose data is the scene's status bl
 card's block swaps in the event named for it), with each batch of them the episode's header
 line (`episode-counts`) when its figures moved, and ends after LIVE_STREAM_SECONDS so that
 server threads are recycled; the browser reconnects by itself and sends the last cursor
-back as Last-Event-ID, so nothing is missed between two streams.
+back as Last-Event-ID, so nothing is missed between two streams. A stream with nothing to
+send for LIVE_HEARTBEAT_SECONDS writes a comment line: a browser that has left is noticed
+only when a write to it fails, and its stream then ends.
 
 A stream holds one server thread for as long as it is open (a sync generator: it runs
 under runserver, gunicorn's gthread workers and the test server alike).
@@ -87,19 +89,22 @@ def _events(
     lifetime = settings.LIVE_STREAM_SECONDS * random.uniform(0.85, 1.0)  # noqa: S311 - not a secret
     ends = time.monotonic() + lifetime
     resync_every = settings.LIVE_RESYNC_SECONDS
+    quiet_limit = settings.LIVE_HEARTBEAT_SECONDS
     listener = Listener()
     sent: dict[int, int] = {}  # scene id -> hash of the block last sent (nothing twice)
     counts_sent = ""  # the header line last sent
     workspace_id = membership.workspace_id
     try:
         yield f"retry: {RECONNECT_MS}\n: live\n\n"
+        wrote_at = time.monotonic()
         resync_at = batch_at = 0.0  # at once: what changed since the page's cursor
         heard: dict[int, float] = {}  # of the jobs of this workspace in the last batch
         while True:
             # A scene's block another stream of this process read after that scene's news
             # arrived is as fresh as one read now.
             news = live.scene_news(episode=episode, heard=heard) if heard else {}
-            if time.monotonic() >= resync_at:
+            resynced = time.monotonic() >= resync_at
+            if resynced:
                 first = not resync_at
                 if not first:  # (the view has just checked it for the first)
                     current = _still_member(membership, episode)
@@ -130,6 +135,8 @@ def _events(
                 # once held up the pages served meanwhile (benchmarks/load.py).
                 resync_at = time.monotonic() + resync_every
                 heartbeat = f": {cursor}\nid: {cursor}\n\n"  # keeps proxies and the cursor fresh
+            elif time.monotonic() - wrote_at >= quiet_limit:
+                heartbeat = ": quiet\n\n"  # fails if the browser has left: the stream ends
             else:
                 heartbeat = ""
             scene_ids, read_after = sorted(news), news
@@ -157,12 +164,14 @@ def _events(
                     chunk.append(_event("episode-counts", counts, cursor))
             close_old_connections()  # between batches the thread holds no connection it needs not
             if chunk or heartbeat:
-                batch_at = time.monotonic()
+                wrote_at = time.monotonic()
+                if chunk or resynced:
+                    batch_at = wrote_at
                 yield "".join(chunk) + heartbeat
             if time.monotonic() >= ends:
                 return
             changes = listener.wait(
-                min(resync_at, ends) - time.monotonic(),
+                min(resync_at, ends, wrote_at + quiet_limit) - time.monotonic(),
                 gather=GATHER_SECONDS,
                 not_before=_next_tick(batch_at),
             )

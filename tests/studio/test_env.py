@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from studio.project.env import env_bool, env_int, env_list, env_secret
+from studio.project.env import env_bool, env_float, env_int, env_list, env_secret
 
 
 def test_booleans_accept_the_usual_spellings(monkeypatch):
@@ -28,6 +28,20 @@ def test_integers_are_checked_against_their_minimum(monkeypatch):
     monkeypatch.setenv("NUMBER", "ten")
     with pytest.raises(ImproperlyConfigured, match="NUMBER must be an integer, got 'ten'"):
         env_int("NUMBER", 1)
+
+
+def test_numbers_take_fractions_and_refuse_what_is_not_a_finite_number(monkeypatch):
+    monkeypatch.setenv("SECONDS", "0.25")
+    assert env_float("SECONDS", 15.0, minimum=0.1) == 0.25
+    monkeypatch.setenv("SECONDS", "0.01")
+    with pytest.raises(ImproperlyConfigured, match=r"SECONDS must be at least 0\.1, got 0\.01"):
+        env_float("SECONDS", 15.0, minimum=0.1)
+    for raw in ("soon", "nan", "inf"):
+        monkeypatch.setenv("SECONDS", raw)
+        with pytest.raises(ImproperlyConfigured, match="SECONDS must be a"):
+            env_float("SECONDS", 15.0)
+    monkeypatch.delenv("SECONDS")
+    assert env_float("SECONDS", 15.0) == 15.0
 
 
 def test_lists_split_on_commas_and_drop_blanks(monkeypatch):

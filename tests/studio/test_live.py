@@ -26,6 +26,7 @@ from studio.models import Membership, Take
 from studio.storyboard import storyboard_counts
 from tests.factories import EpisodeFactory, SceneFactory, SeriesFactory, TakeFactory, UserFactory
 from tests.jobs.factories import JobFactory, ProviderAccountFactory
+from tests.support.in_flight import in_flight
 from tests.support.processes import point_celery_at
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -208,6 +209,21 @@ def test_the_stream_ends_by_itself_and_says_when_to_come_back(
     assert "\nid: " in body  # each resync renews the cursor, with or without news
 
 
+def test_a_quiet_stream_says_so_and_ends_soon_after_its_client_has_gone(
+    live_server, quick_streams, redis_url, episode, session
+):
+    """Nothing to send for LIVE_HEARTBEAT_SECONDS: a comment line, which is how a stream
+    learns that its client has gone (the write fails), long before its next resync or its
+    end: its thread is free again, and it reads no rows for no one."""
+    quick_streams.LIVE_HEARTBEAT_SECONDS = 0.25
+    with _stream(live_server, episode, session) as response:
+        events = _events(response)
+        _listening(events)
+        quiet = next(events)
+        assert (quiet.comment, quiet.id, quiet.data) == ("quiet", "", "")
+    assert in_flight.wait_until_done(timeout=10) == []  # not the 15 s of its life
+
+
 def test_a_member_removed_while_listening_hears_no_more(
     live_server, settings, redis_url, episode, openai, owner, session
 ):
@@ -218,10 +234,10 @@ def test_a_member_removed_while_listening_hears_no_more(
         events = _events(response)
         _listening(events)
         Membership.objects.filter(user=owner, workspace=episode.series.workspace).delete()
-        heartbeats = 0
+        resyncs = 0
         for event in events:  # the stream ends at its next resync, not at the end of its life
-            heartbeats += bool(event.comment)
-            assert heartbeats < 5, "the stream went on for a removed member"
+            resyncs += bool(event.comment and event.id)
+            assert resyncs < 5, "the stream went on for a removed member"
 
 
 def test_what_a_batch_reads_does_not_grow_with_the_scenes_it_shows(episode, openai, owner):
