@@ -4,8 +4,8 @@ flushed only once none of them can touch it.
 A browser or client that has gone does not end what the server is doing for it: an event
 stream runs on until its next write fails (studio/views/live.py), and meanwhile reads the
 rows. On PostgreSQL such a read, taking its tables' locks one after another, can deadlock
-with the flush's TRUNCATE of them all, and the flush is the one PostgreSQL gives up on: the
-next test then finds the last one's rows (CI, stop 26: "duplicate key ... slug=(gull)").
+with the flush's TRUNCATE of them all; CI once saw the flush fail with a stream still
+running, and the next test found the last one's rows ("duplicate key ... slug=(gull)").
 """
 
 from __future__ import annotations
